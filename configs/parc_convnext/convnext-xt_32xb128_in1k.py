@@ -1,0 +1,10 @@
+# Baseline of the ParC-ConvNeXt-XT row: plain ConvNeXt-XT (paper: 77.5 top-1), same recipe.
+_base_ = ['mmpretrain::convnext/convnext-tiny_32xb128_in1k.py']
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='mmpretrain.ConvNeXt',
+        arch=dict(depths=[3, 3, 9, 3], channels=[48, 96, 192, 384]),
+        drop_path_rate=0.1),
+    head=dict(in_channels=384))

@@ -1,0 +1,3 @@
+from .synthetic import CLASSES, ensure, generate, metainfo
+
+__all__ = ["CLASSES", "ensure", "generate", "metainfo"]

@@ -1,0 +1,241 @@
+"""Built-in demo data: synthetic scenes of coloured, textured shapes, written in real formats.
+
+One deterministic generator writes three datasets under ``root``:
+
+* ``coco/``: ``train/*.jpg``, ``val/*.jpg``, ``annotations/instances_{train,val}.json``
+  (COCO instances: boxes, polygon masks, areas) for mmdet;
+* ``ade/``: ``images/{training,validation}/*.jpg`` + ``annotations/.../*.png`` (ADE20K layout;
+  0 = unlabelled, 1 = background, 2.. = shape classes; ``reduce_zero_label=True``) for mmseg;
+* ``cls/``: ``{train,val}/<class>/*.png`` (ImageNet-style class folders) for mmpretrain.
+
+Command: ``python -m parc_mm.datasets.synthetic data/shapes``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import os.path as osp
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+CLASSES: Tuple[str, ...] = ('circle', 'square', 'triangle', 'star', 'cross', 'ring')
+VERSION = 1  # bump when the generator changes: a stale folder is regenerated
+_DONE_FILE = '.parc_mm_synthetic'
+
+
+def _cv2():
+    import cv2
+    return cv2
+
+
+def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    kind = rng.integers(4)
+    c1, c2 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    if kind == 0:  # linear gradient
+        ang = rng.uniform(0, 2 * math.pi)
+        t = (np.cos(ang) * xx / w + np.sin(ang) * yy / h)
+        t = (t - t.min()) / max(t.max() - t.min(), 1e-6)
+    elif kind == 1:  # stripes
+        t = 0.5 + 0.5 * np.sin(2 * math.pi * (xx * rng.uniform(0.02, 0.1) +
+                                               yy * rng.uniform(0, 0.05)))
+    elif kind == 2:  # checker
+        s = int(rng.integers(6, 20))
+        t = (((xx // s) + (yy // s)) % 2).astype(np.float32)
+    else:  # smooth noise
+        small = rng.random((max(2, h // 16), max(2, w // 16))).astype(np.float32)
+        t = _cv2().resize(small, (w, h), interpolation=_cv2().INTER_CUBIC)
+        t = np.clip(t, 0, 1)
+    img = c1[None, None] * (1 - t[..., None]) + c2[None, None] * t[..., None]
+    img = img * 0.5 + 64  # low-contrast backgrounds keep objects visible
+    return img.astype(np.float32)
+
+
+def _shape_mask(rng, cls: str, h: int, w: int, cx: float, cy: float, r: float) -> np.ndarray:
+    cv2 = _cv2()
+    m = np.zeros((h, w), np.uint8)
+    c = (int(cx), int(cy))
+    if cls == 'circle':
+        cv2.circle(m, c, int(r), 1, -1)
+    elif cls == 'ring':
+        cv2.circle(m, c, int(r), 1, -1)
+        cv2.circle(m, c, max(1, int(r * 0.55)), 0, -1)
+    else:
+        rot = rng.uniform(0, 2 * math.pi)
+        if cls == 'square':
+            angles, radii = [rot + k * math.pi / 2 for k in range(4)], [r] * 4
+        elif cls == 'triangle':
+            angles, radii = [rot + k * 2 * math.pi / 3 for k in range(3)], [r] * 3
+        elif cls == 'star':
+            angles = [rot + k * math.pi / 5 for k in range(10)]
+            radii = [r if k % 2 == 0 else r * 0.45 for k in range(10)]
+        else:  # cross
+            a = r * 0.35
+            pts0 = [(-a, -r), (a, -r), (a, -a), (r, -a), (r, a), (a, a), (a, r), (-a, r),
+                    (-a, a), (-r, a), (-r, -a), (-a, -a)]
+            cs, sn = math.cos(rot), math.sin(rot)
+            pts = [(cx + x * cs - y * sn, cy + x * sn + y * cs) for x, y in pts0]
+            cv2.fillPoly(m, [np.round(np.array(pts)).astype(np.int32)], 1)
+            return m
+        pts = [(cx + rr * math.cos(t), cy + rr * math.sin(t)) for t, rr in zip(angles, radii)]
+        cv2.fillPoly(m, [np.round(np.array(pts)).astype(np.int32)], 1)
+    return m
+
+
+def _texture(rng, h: int, w: int, colour: np.ndarray) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    kind = rng.integers(3)
+    if kind == 0:
+        t = np.ones((h, w), np.float32)
+    elif kind == 1:
+        t = 0.75 + 0.25 * np.sign(np.sin(xx * rng.uniform(0.3, 0.8) + yy * rng.uniform(0, 0.5)))
+    else:
+        t = 0.8 + 0.2 * rng.random((h, w)).astype(np.float32)
+    return colour[None, None].astype(np.float32) * t[..., None]
+
+
+def render_scene(rng: np.random.Generator, h: int, w: int, n_obj: Tuple[int, int] = (2, 5)):
+    """One scene: image (H, W, 3) uint8 and a list of (class index, instance mask)."""
+    img = _background(rng, h, w)
+    objects: List[Tuple[int, np.ndarray]] = []
+    for _ in range(int(rng.integers(n_obj[0], n_obj[1] + 1))):
+        ci = int(rng.integers(len(CLASSES)))
+        r = rng.uniform(0.08, 0.25) * min(h, w)
+        cx, cy = rng.uniform(r * 0.6, w - r * 0.6), rng.uniform(r * 0.6, h - r * 0.6)
+        m = _shape_mask(rng, CLASSES[ci], h, w, cx, cy, r)
+        if m.sum() < 30:
+            continue
+        colour = rng.integers(40, 256, 3)
+        tex = _texture(rng, h, w, colour)
+        img[m > 0] = tex[m > 0]
+        for k, (_, om) in enumerate(objects):  # occlusion: later objects cover earlier
+            objects[k] = (objects[k][0], om * (1 - m))
+        objects.append((ci, m))
+    objects = [(c, m) for c, m in objects if m.sum() >= 30]
+    img = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+    return img, objects
+
+
+def _polygons(mask: np.ndarray) -> List[List[float]]:
+    cv2 = _cv2()
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    polys = [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 3]
+    return polys
+
+
+def _write_split(root: str, split: str, n: int, rng, size: Tuple[int, int]) -> None:
+    cv2 = _cv2()
+    h, w = size
+    coco_dir = osp.join(root, 'coco', split)
+    ade_split = {'train': 'training', 'val': 'validation'}[split]
+    ade_img = osp.join(root, 'ade', 'images', ade_split)
+    ade_ann = osp.join(root, 'ade', 'annotations', ade_split)
+    for d in (coco_dir, ade_img, ade_ann, osp.join(root, 'coco', 'annotations')):
+        os.makedirs(d, exist_ok=True)
+    images, anns = [], []
+    for i in range(n):
+        img, objects = render_scene(rng, h, w)
+        name = f'{split}_{i:05d}'
+        cv2.imwrite(osp.join(coco_dir, name + '.jpg'), img[..., ::-1].copy(),
+                    [cv2.IMWRITE_JPEG_QUALITY, 95])
+        cv2.imwrite(osp.join(ade_img, name + '.jpg'), img[..., ::-1].copy(),
+                    [cv2.IMWRITE_JPEG_QUALITY, 95])
+        seg = np.ones((h, w), np.uint8)  # 1 = background (0 stays 'unlabelled')
+        images.append(dict(id=i + 1, file_name=name + '.jpg', height=h, width=w))
+        for ci, m in objects:
+            seg[m > 0] = ci + 2
+            ys, xs = np.nonzero(m)
+            x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+            polys = _polygons(m)
+            if not polys:
+                continue
+            anns.append(dict(id=len(anns) + 1, image_id=i + 1, category_id=ci + 1,
+                             bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                             area=float(m.sum()), segmentation=polys, iscrowd=0))
+        cv2.imwrite(osp.join(ade_ann, name + '.png'), seg)
+    coco = dict(images=images, annotations=anns,
+                categories=[dict(id=k + 1, name=c) for k, c in enumerate(CLASSES)])
+    with open(osp.join(root, 'coco', 'annotations', f'instances_{split}.json'), 'w') as f:
+        json.dump(coco, f)
+
+
+def _write_cls(root: str, split: str, per_class: int, rng, size: int) -> None:
+    cv2 = _cv2()
+    for ci, cls in enumerate(CLASSES):
+        d = osp.join(root, 'cls', split, cls)
+        os.makedirs(d, exist_ok=True)
+        for i in range(per_class):
+            img = _background(rng, size, size)
+            r = rng.uniform(0.25, 0.42) * size
+            cx, cy = rng.uniform(r * 0.8, size - r * 0.8), rng.uniform(r * 0.8, size - r * 0.8)
+            m = _shape_mask(rng, cls, size, size, cx, cy, r)
+            tex = _texture(rng, size, size, rng.integers(40, 256, 3))
+            img[m > 0] = tex[m > 0]
+            img = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+            cv2.imwrite(osp.join(d, f'{i:05d}.png'), img[..., ::-1].copy())
+
+
+def generate(root: str,
+             num_train: int = 160,
+             num_val: int = 40,
+             img_size: Tuple[int, int] = (192, 256),
+             cls_per_class: Tuple[int, int] = (60, 20),
+             cls_size: int = 64,
+             seed: int = 0) -> str:
+    """Write the demo datasets under ``root`` (deterministic for a given seed/arguments)."""
+    rng = np.random.default_rng(seed)
+    _write_split(root, 'train', num_train, rng, img_size)
+    _write_split(root, 'val', num_val, rng, img_size)
+    _write_cls(root, 'train', cls_per_class[0], rng, cls_size)
+    _write_cls(root, 'val', cls_per_class[1], rng, cls_size)
+    spec = dict(version=VERSION, num_train=num_train, num_val=num_val, img_size=list(img_size),
+                cls_per_class=list(cls_per_class), cls_size=cls_size, seed=seed)
+    with open(osp.join(root, _DONE_FILE), 'w') as f:
+        json.dump(spec, f)
+    return root
+
+
+def ensure(root: str, **kwargs) -> str:
+    """Generate the data under ``root`` unless a complete copy is there already."""
+    done = osp.join(root, _DONE_FILE)
+    if osp.exists(done):
+        with open(done) as f:
+            spec = json.load(f)
+        if spec.get('version') == VERSION and all(
+                spec.get(k) == (list(v) if isinstance(v, tuple) else v)
+                for k, v in kwargs.items()):
+            return root
+    from mmengine.logging import print_log
+    print_log(f'parc_mm: generating the synthetic demo data under {root} ...',
+              logger='current')
+    return generate(root, **kwargs)
+
+
+def metainfo(task: str) -> Dict[str, tuple]:
+    """``metainfo`` for the dataset configs of each task."""
+    rng = np.random.default_rng(123)
+    if task == 'seg':
+        classes = ('background', ) + CLASSES
+    else:
+        classes = CLASSES
+    palette = [tuple(int(v) for v in rng.integers(0, 256, 3)) for _ in classes]
+    return dict(classes=classes, palette=palette)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description='Write the parc_mm synthetic demo datasets.')
+    p.add_argument('root', nargs='?', default='data/shapes')
+    p.add_argument('--num-train', type=int, default=160)
+    p.add_argument('--num-val', type=int, default=40)
+    p.add_argument('--seed', type=int, default=0)
+    a = p.parse_args(argv)
+    generate(a.root, num_train=a.num_train, num_val=a.num_val, seed=a.seed)
+    print(f'wrote {a.root}/coco, {a.root}/ade, {a.root}/cls')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,3 @@
+from .parc_convnext import ParCConvNeXt
+
+__all__ = ['ParCConvNeXt']

@@ -1,0 +1,110 @@
+"""ParC-ConvNeXt: ConvNeXt whose chosen blocks mix tokens with global ParC instead of dw 7x7."""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Union
+
+from mmpretrain.models.backbones.convnext import ConvNeXt
+
+from parc_mm.ops import ParCHW
+from parc_mm.registry import MODELS
+
+ParCBlocks = Union[str, Sequence[Sequence[int]]]
+
+
+def resolve_parc_blocks(spec: ParCBlocks, depths: Sequence[int]) -> List[List[int]]:
+    """Turn a placement spec into block indices per stage.
+
+    ``'paper'``: the official placement (last third of stage 3, last block of stage 4);
+    ``'all'``: every block (Fast-ParC's global kernels in early stages); ``'none'``: plain
+    ConvNeXt (the baseline); or explicit lists, one per stage (negative indices allowed).
+    """
+    n = len(depths)
+    if isinstance(spec, str):
+        if spec == 'paper':
+            if n != 4:
+                raise ValueError("parc_blocks='paper' needs a 4-stage arch; give explicit lists")
+            d2, d3 = depths[2], depths[3]
+            return [[], [], list(range(d2 - d2 // 3, d2)), [d3 - 1]]
+        if spec == 'all':
+            return [list(range(d)) for d in depths]
+        if spec == 'none':
+            return [[] for _ in depths]
+        raise ValueError(f"Unknown parc_blocks {spec!r}: use 'paper', 'all', 'none' or "
+                         f'a list of {n} lists of block indices')
+    spec = [list(s) for s in spec]
+    if len(spec) != n:
+        raise ValueError(f'parc_blocks needs one list per stage ({n}), got {len(spec)}')
+    out = []
+    for i, (blocks, d) in enumerate(zip(spec, depths)):
+        idx = []
+        for b in blocks:
+            if not -d <= b < d:
+                raise ValueError(f'parc_blocks: stage {i} has {d} blocks, index {b} is out of range')
+            idx.append(b % d)
+        out.append(sorted(set(idx)))
+    return out
+
+
+@MODELS.register_module()
+class ParCConvNeXt(ConvNeXt):
+    """ParC-ConvNeXt backbone (`ParC-Net <https://arxiv.org/abs/2203.03952>`_, Fast-ParC).
+
+    mmpretrain's :class:`ConvNeXt` with the depthwise 7x7 conv of chosen blocks replaced by
+    :class:`~parc_mm.ops.ParCHW` (ParC-H on the first channel half, ParC-W on the second,
+    position embedding, bias). Everything else — interface, parameter names
+    (``downsample_layers``, ``stages.<i>.<j>``, so mmdet/mmseg layer-decay constructors accept
+    it), ``get_layer_depth``, freezing — is ConvNeXt's; a ParC block keeps its mixer under
+    ``depthwise_conv`` (``stages.2.6.depthwise_conv.parc_h.weight``).
+
+    Args:
+        arch: ``'xt'`` (depths [3,3,9,3], channels [48,96,192,384]), ``'tiny'``, ``'small'``,
+            any mmpretrain ConvNeXt arch, or a dict with ``depths`` and ``channels``.
+        parc_blocks: ``'paper'`` (default), ``'all'``, ``'none'`` (plain ConvNeXt baseline) or
+            one list of block indices per stage.
+        parc_base_sizes: kernel/PE length stored per stage. Default: the feature size at
+            ``img_size`` (224 -> [56, 28, 14, 7]), i.e. the official kernels.
+        img_size: training resolution the default base sizes derive from.
+        parc_impl: ``'auto' | 'direct' | 'fft' | 'gemm'``.
+        parc_use_pe / parc_bias: position embedding / bias in every ParC block (official: yes).
+        **kwargs: everything :class:`mmpretrain.models.ConvNeXt` takes (``out_indices``,
+            ``frozen_stages``, ``gap_before_final_norm``, ``drop_path_rate``,
+            ``layer_scale_init_value``, ``with_cp``, ``init_cfg``, ...).
+    """
+    arch_settings = {
+        **ConvNeXt.arch_settings,
+        'xt': {
+            'depths': [3, 3, 9, 3],
+            'channels': [48, 96, 192, 384]
+        },
+    }
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'xt',
+                 parc_blocks: ParCBlocks = 'paper',
+                 parc_base_sizes: Optional[Sequence[int]] = None,
+                 img_size: int = 224,
+                 parc_impl: str = 'auto',
+                 parc_use_pe: bool = True,
+                 parc_bias: bool = True,
+                 stem_patch_size: int = 4,
+                 **kwargs) -> None:
+        if isinstance(arch, str) and arch not in self.arch_settings:
+            raise ValueError(f'Unknown ParCConvNeXt arch {arch!r}; choose one of '
+                             f'{sorted(self.arch_settings)} or pass dict(depths=..., channels=...)')
+        if isinstance(kwargs.get('out_indices'), (list, tuple)):
+            kwargs['out_indices'] = list(kwargs['out_indices'])  # ConvNeXt edits it in place
+        super().__init__(arch=arch, stem_patch_size=stem_patch_size, **kwargs)
+        n = self.num_stages
+        if parc_base_sizes is None:
+            parc_base_sizes = [max(1, img_size // (stem_patch_size * 2**i)) for i in range(n)]
+        if len(parc_base_sizes) != n:
+            raise ValueError(f'parc_base_sizes needs {n} values, got {list(parc_base_sizes)}')
+        self.parc_blocks = resolve_parc_blocks(parc_blocks, self.depths)
+        self.parc_base_sizes = list(parc_base_sizes)
+        for i, blocks in enumerate(self.parc_blocks):
+            for j in blocks:
+                block = self.stages[i][j]
+                block.depthwise_conv = ParCHW(self.channels[i], self.parc_base_sizes[i],
+                                              use_pe=parc_use_pe, bias=parc_bias, impl=parc_impl)
+        # the replaced modules may belong to frozen stages
+        self._freeze_stages()

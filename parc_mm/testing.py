@@ -1,0 +1,220 @@
+"""Shrink any mmdet / mmseg / mmpretrain config for a CPU smoke run on the synthetic data.
+
+Used by the tests (every shipped config trains an iteration and validates through the real
+Runner) and by the demo. The model is left as configured — only what a CPU run on small
+data cannot do is changed: the dataset (synthetic, in the real on-disk formats), image
+scales (divided by ``shrink``), iteration counts, AMP (asserts a GPU), SyncBN and
+pretrained downloads.
+"""
+from __future__ import annotations
+
+import copy
+import os.path as osp
+from typing import Any, Optional
+
+from mmengine.config import Config, ConfigDict
+
+from parc_mm.datasets import synthetic
+
+# keys of pipeline transforms / preprocessors / test_cfg holding pixel sizes
+_SIZE_KEYS = ('scale', 'scales', 'crop_size', 'img_scale', 'size', 'stride', 'edge_size')
+
+
+def task_of(cfg: Config) -> str:
+    scope = cfg.get('default_scope', 'mmengine')
+    if scope in ('mmdet', 'mmseg', 'mmpretrain'):
+        return {'mmdet': 'det', 'mmseg': 'seg', 'mmpretrain': 'cls'}[scope]
+    raise ValueError(f'Config default_scope {scope!r} is not one of mmdet/mmseg/mmpretrain')
+
+
+def _shrink_sizes(obj: Any, f: float, min_size: int) -> Any:
+    def s(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            return v
+        out = max(min_size, int(round(v * f)))
+        return out if isinstance(v, int) else float(out)
+
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k in _SIZE_KEYS:
+                if isinstance(v, (list, tuple)):
+                    obj[k] = type(v)(
+                        type(x)(s(y) for y in x) if isinstance(x, (list, tuple)) else s(x)
+                        for x in v)
+                else:
+                    obj[k] = s(v)
+            else:
+                _shrink_sizes(v, f, min_size)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _shrink_sizes(v, f, min_size)
+    return obj
+
+
+def _set_key(obj: Any, key: str, value: Any) -> None:
+    if isinstance(obj, dict):
+        for k in list(obj.keys()):
+            if k == key:
+                obj[k] = value
+            else:
+                _set_key(obj[k], key, value)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _set_key(v, key, value)
+
+
+def _no_pretrained(model: dict) -> None:
+    def walk(o):
+        if isinstance(o, dict):
+            ic = o.get('init_cfg')
+            if isinstance(ic, dict) and ic.get('type') == 'Pretrained':
+                o['init_cfg'] = None
+            elif isinstance(ic, list):
+                o['init_cfg'] = [c for c in ic if c.get('type') != 'Pretrained'] or None
+            if 'pretrained' in o and isinstance(o['pretrained'], str):
+                o['pretrained'] = None
+            for v in o.values():
+                walk(v)
+        elif isinstance(o, (list, tuple)):
+            for v in o:
+                walk(v)
+    walk(model)
+
+
+def _bn_not_sync(obj: Any) -> None:
+    if isinstance(obj, dict):
+        if obj.get('type') in ('SyncBN', 'MMSyncBN'):
+            obj['type'] = 'BN'
+        for v in obj.values():
+            _bn_not_sync(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _bn_not_sync(v)
+
+
+def _dataset(task: str, split: str, root: str, pipeline, extra: dict) -> dict:
+    meta = synthetic.metainfo(task)
+    if task == 'det':
+        ds = dict(type='CocoDataset', data_root=osp.join(root, 'coco'),
+                  ann_file=f'annotations/instances_{split}.json',
+                  data_prefix=dict(img=f'{split}/'), metainfo=meta)
+        if split == 'train':
+            ds['filter_cfg'] = dict(filter_empty_gt=True, min_size=4)
+        else:
+            ds['test_mode'] = True
+    elif task == 'seg':
+        sub = 'training' if split == 'train' else 'validation'
+        ds = dict(type='BaseSegDataset', data_root=osp.join(root, 'ade'),
+                  data_prefix=dict(img_path=f'images/{sub}', seg_map_path=f'annotations/{sub}'),
+                  img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=True,
+                  metainfo=meta)
+    else:
+        ds = dict(type='CustomDataset', data_root=osp.join(root, 'cls'), data_prefix=split,
+                  with_label=True, metainfo=dict(classes=meta['classes']))
+    ds['pipeline'] = pipeline
+    ds.update(extra)
+    return ds
+
+
+def _inner_dataset(loader_cfg: dict) -> dict:
+    ds = loader_cfg['dataset']
+    while 'dataset' in ds and 'pipeline' not in ds:  # RepeatDataset / ClassBalanced wrappers
+        ds = ds['dataset']
+    return ds
+
+
+def smoke_config(cfg: Config,
+                 data_root: str,
+                 work_dir: str,
+                 shrink: Optional[float] = None,
+                 max_iters: int = 1,
+                 num_val: Optional[int] = 2,
+                 batch_size: int = 2) -> Config:
+    """A copy of ``cfg`` that trains ``max_iters`` iterations and validates on the synthetic
+    data under ``data_root`` (generated if missing), on CPU."""
+    cfg = copy.deepcopy(cfg)
+    task = task_of(cfg)
+    synthetic.ensure(data_root)
+    f = shrink if shrink is not None else {'det': 1 / 5, 'seg': 1 / 6, 'cls': 1 / 3}[task]
+    n_cls = len(synthetic.metainfo(task)['classes'])
+
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(name) is None:
+            continue
+        dl = cfg[name]
+        split = 'train' if name == 'train_dataloader' else 'val'
+        pipeline = _shrink_sizes(copy.deepcopy(_inner_dataset(dl)['pipeline']), f, 16)
+        extra = {}
+        if split != 'train' and num_val is not None:
+            extra['indices'] = num_val
+        dl['dataset'] = ConfigDict(_dataset(task, split, data_root, pipeline, extra))
+        dl['batch_size'] = batch_size if split == 'train' else 1
+        dl['num_workers'] = 0
+        dl['persistent_workers'] = False
+        dl.pop('batch_sampler', None) if task != 'det' else None
+    for name in ('val_evaluator', 'test_evaluator'):
+        ev = cfg.get(name)
+        if ev is None:
+            continue
+        for e in (ev if isinstance(ev, list) else [ev]):
+            if e.get('type') == 'CocoMetric':
+                e['ann_file'] = osp.join(data_root, 'coco', 'annotations',
+                                         'instances_val.json')
+            if e.get('type') == 'Accuracy':
+                e['topk'] = (1, )
+
+    model = cfg.model
+    _set_key(model, 'num_classes', n_cls)
+    _no_pretrained(model)
+    _bn_not_sync(model)
+    if model.get('data_preprocessor') is not None:
+        _shrink_sizes(model['data_preprocessor'], f, 16)
+        if task == 'cls':
+            model['data_preprocessor'].pop('num_classes', None)
+            model['data_preprocessor']['num_classes'] = n_cls
+    if model.get('test_cfg') is not None and task == 'seg':
+        _shrink_sizes(model['test_cfg'], f, 16)
+    if cfg.get('data_preprocessor') is not None:
+        _shrink_sizes(cfg['data_preprocessor'], f, 16)
+    if task == 'cls':
+        head = model.get('head', {})
+        if isinstance(head.get('loss'), dict) and 'num_classes' in head['loss']:
+            head['loss']['num_classes'] = n_cls
+        ta = model.get('train_cfg') or {}
+        for a in ta.get('augments', []) or []:
+            a.pop('num_classes', None)
+
+    # iterations, CPU optimiser wrapper, logging, no checkpoints
+    cfg.train_cfg = ConfigDict(type='IterBasedTrainLoop', max_iters=max_iters,
+                               val_interval=max_iters)
+    cfg.val_cfg = ConfigDict(type='ValLoop')
+    cfg.test_cfg = ConfigDict(type='TestLoop')
+    for dl in ('train_dataloader', ):
+        sampler = cfg[dl].get('sampler') or {}
+        if sampler.get('type') == 'InfiniteSampler' or task == 'det':
+            cfg[dl]['sampler'] = ConfigDict(type='DefaultSampler', shuffle=True)
+        cfg[dl].pop('batch_sampler', None)
+    ow = cfg.optim_wrapper
+    if ow.get('type') == 'AmpOptimWrapper':
+        ow['type'] = 'OptimWrapper'
+        ow.pop('loss_scale', None)
+    cfg.param_scheduler = []
+    cfg.default_hooks = ConfigDict(
+        timer=dict(type='IterTimerHook'),
+        logger=dict(type='LoggerHook', interval=1),
+        param_scheduler=dict(type='ParamSchedulerHook'),
+        checkpoint=dict(type='CheckpointHook', interval=-1),
+        sampler_seed=dict(type='DistSamplerSeedHook'))
+    cfg.custom_hooks = [h for h in cfg.get('custom_hooks', []) or []
+                        if h.get('type') != 'EMAHook'] or []
+    cfg.visualizer = ConfigDict(type=cfg.visualizer['type'],
+                                vis_backends=[dict(type='LocalVisBackend')]) \
+        if cfg.get('visualizer') else None
+    cfg.work_dir = work_dir
+    cfg.launcher = 'none'
+    cfg.env_cfg = ConfigDict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'),
+                             mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0))
+    cfg.pop('auto_scale_lr', None)
+    cfg.load_from = None
+    cfg.resume = False
+    return cfg

@@ -1,0 +1,158 @@
+"""Benchmark the ParC implementations against depthwise 3x3 / 7x7 convs, in one process.
+
+    python tools/analysis/benchmark_parc.py                  # stage shapes (DESIGN §2)
+    python tools/analysis/benchmark_parc.py --sweep          # crossover sweep behind 'auto'
+    python tools/analysis/benchmark_parc.py --device cuda --dtype bf16 --compile
+
+Shapes are the stage shapes of ConvNeXt-T at an 800x1344 detection input (det s1-s4) and a
+512x512 segmentation crop (seg s1-s4). On CPU they are scaled down by ``--scale`` (default
+0.5 on CPU, 1 on CUDA) along H and W. Times are medians in ms; ratios are against dw 7x7
+measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List, Tuple
+
+import torch
+import torch.nn as nn
+
+from parc_mm.ops import ParCHW, select_impl
+
+STAGES: List[Tuple[str, int, int, int]] = [
+    ('det s1', 96, 200, 334), ('det s2', 192, 100, 167), ('det s3', 384, 50, 84),
+    ('det s4', 768, 25, 42), ('seg s1', 96, 128, 128), ('seg s2', 192, 64, 64),
+    ('seg s3', 384, 32, 32), ('seg s4', 768, 16, 16)
+]
+DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+def timeit(fn: Callable[[], object], device: torch.device, reps: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def _make_modules(c: int, h: int, w: int, device, dense: bool = False) -> Dict[str, nn.Module]:
+    mods: Dict[str, nn.Module] = {
+        'dw3x3': nn.Conv2d(c, c, 3, padding=1, groups=c),
+        'dw7x7': nn.Conv2d(c, c, 7, padding=3, groups=c),
+    }
+    for impl in ('direct', 'fft', 'gemm', 'auto'):
+        mods[impl] = ParCHW(c, (h, w), impl=impl, dense=dense)
+    return {k: v.to(device) for k, v in mods.items()}
+
+
+def bench_shape(c, h, w, batch, device, dtype, reps, backward, compile_mode=False,
+                dense=False) -> Dict[str, float]:
+    mods = _make_modules(c, h, w, device, dense)
+    x = torch.randn(batch, c, h, w, device=device)
+    res = {}
+    amp = dtype != torch.float32
+    for name, m in mods.items():
+        if compile_mode:
+            m = torch.compile(m)
+        xi = x.clone().requires_grad_(backward)
+
+        def run():
+            with torch.autocast(device.type, dtype=dtype, enabled=amp):
+                y = m(xi)
+            if backward:
+                y.float().sum().backward()
+            return y
+
+        if not backward:
+            with torch.no_grad():
+                res[name] = timeit(run, device, reps)
+        else:
+            res[name] = timeit(run, device, reps)
+    return res
+
+
+def stage_table(args, device, dtype) -> None:
+    scale = args.scale if args.scale else (1.0 if device.type == 'cuda' else 0.5)
+    cols = ['dw3x3', 'dw7x7', 'direct', 'fft', 'gemm', 'auto']
+    print(f'\n### ParC vs depthwise convs: {device}, {args.dtype}, batch {args.batch}, '
+          f'scale {scale}, torch {torch.__version__}, threads {torch.get_num_threads()}'
+          f'{", compiled" if args.compile else ""}\n')
+    for backward in ([False, True] if args.backward else [False]):
+        print(f'**{"forward + backward" if backward else "forward"}** (median ms; '
+              'x = ratio to dw7x7; auto picks per half: H-impl / W-impl)\n')
+        print('| shape (C x H x W) | ' + ' | '.join(cols) + ' | auto chose | best ParC |')
+        print('|---' * (len(cols) + 3) + '|')
+        for label, c, h, w in STAGES:
+            h, w = max(1, round(h * scale)), max(1, round(w * scale))
+            r = bench_shape(c, h, w, args.batch, device, dtype, args.reps, backward,
+                            args.compile)
+            chose = (select_impl(h, w, c // 2, device, dtype) + '/' +
+                     select_impl(w, h, c // 2, device, dtype))
+            best = min(('direct', 'fft', 'gemm'), key=r.get)
+            cells = [f'{r[k]:.3f}' if k in ('dw3x3', 'dw7x7') else
+                     f'{r[k]:.3f} ({r[k] / r["dw7x7"]:.1f}x)' for k in cols]
+            print(f'| {label} {c}x{h}x{w} | ' + ' | '.join(cells) + f' | {chose} | {best} |')
+            sys.stdout.flush()
+        print()
+
+
+def sweep(args, device, dtype) -> None:
+    """Fastest impl per global length n (square maps), depthwise and dense: the data
+    behind ``select_impl``."""
+    print(f'\n### crossover sweep: {device}, {args.dtype}, batch {args.batch} (forward ms)\n')
+    print('| kind | C | n | direct | fft | gemm | fastest | auto |')
+    print('|---|---|---|---|---|---|---|---|')
+    for dense, chans in ((False, (96, 384)), (True, (128, 512))):
+        for c in chans:
+            for n in (7, 14, 24, 32, 48, 64, 96, 128):
+                if dense and n > 64:
+                    continue
+                r = bench_shape(c, n, n, args.batch, device, dtype, args.reps, False,
+                                dense=dense)
+                fastest = min(('direct', 'fft', 'gemm'), key=r.get)
+                auto = select_impl(n, n, c // 2, device, dtype, dense=dense)
+                print(f'| {"dense" if dense else "dw"} | {c} | {n} | {r["direct"]:.3f} | '
+                      f'{r["fft"]:.3f} | {r["gemm"]:.3f} | {fastest} | {auto} |')
+                sys.stdout.flush()
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--dtype', default='fp32', choices=sorted(DTYPES))
+    p.add_argument('--batch', type=int, default=None, help='default: 2 on CUDA, 1 on CPU')
+    p.add_argument('--scale', type=float, default=None, help='spatial scale of the shapes')
+    p.add_argument('--reps', type=int, default=None, help='default: 20 on CUDA, 5 on CPU')
+    p.add_argument('--no-backward', dest='backward', action='store_false')
+    p.add_argument('--compile', action='store_true', help='torch.compile every module')
+    p.add_argument('--sweep', action='store_true', help='run the crossover sweep instead')
+    args = p.parse_args(argv)
+    device = torch.device(args.device)
+    if args.batch is None:
+        args.batch = 2 if device.type == 'cuda' else 1
+    if args.reps is None:
+        args.reps = 20 if device.type == 'cuda' else 5
+    dtype = DTYPES[args.dtype]
+    torch.manual_seed(0)
+    if args.sweep:
+        sweep(args, device, dtype)
+    else:
+        stage_table(args, device, dtype)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# One-command environment for parc_mm: a virtualenv with the pinned OpenMMLab 2.x stack.
+#
+#   tools/setup_env.sh                 # creates ./.venv (or $PARC_VENV)
+#
+# Variables:
+#   PARC_VENV        venv folder (default: <repo>/.venv)
+#   PARC_PYTHON      interpreter that creates the venv (default: python3; must be CPython 3.11)
+#   PARC_TORCH       torch/torchvision pip specs (default: "torch==2.14.1 torchvision==0.29.1",
+#                    a matched pair; GPU users may pick e.g. "torch==2.5.1 torchvision==0.20.1")
+#   PARC_TORCH_INDEX extra index url for PARC_TORCH (e.g. a CUDA wheel index); empty = default
+#   PARC_CACHE       cache folder for the mmcv wheel (default: ~/.cache/parc_mm)
+#   MMCV_CUDA        1 = build mmcv's CUDA ops too (needs nvcc and a CUDA torch; default: CPU ops)
+#
+# Safe to re-run: every step is skipped when already satisfied. The mmcv wheel (compiled ops,
+# ~12 min on 2 cores) is built once and cached under $PARC_CACHE keyed by python+torch version.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${PARC_VENV:-$ROOT/.venv}
+PY=${PARC_PYTHON:-python3}
+TORCH_SPEC=${PARC_TORCH:-torch==2.14.1 torchvision==0.29.1}
+CACHE=${PARC_CACHE:-$HOME/.cache/parc_mm}
+CONSTRAINTS=$ROOT/requirements/constraints.txt
+T0=$(date +%s)
+
+say() { printf '[setup_env %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
+die() { printf '[setup_env] ERROR: %s\n' "$*" >&2; exit 1; }
+trap 'rc=$?; [ $rc -eq 0 ] || echo "[setup_env] FAILED (exit $rc) at line $LINENO: $BASH_COMMAND" >&2' EXIT
+
+"$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' 2>/dev/null \
+  || die "$PY is not CPython 3.11 (mmcv 2.1.0 is built and tested here for 3.11). Set PARC_PYTHON."
+
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating venv $VENV"
+  "$PY" -m venv "$VENV" || die "python -m venv failed (Debian: apt-get install python3-venv)"
+fi
+VPY=$VENV/bin/python
+PIP=("$VPY" -m pip --disable-pip-version-check)
+export PATH=$VENV/bin:$PATH
+
+say "build tools (setuptools<81 keeps pkg_resources for mmcv/mmengine; ninja for a parallel build)"
+"${PIP[@]}" install -q -c "$CONSTRAINTS" "setuptools" wheel ninja "numpy" packaging
+
+say "torch: $TORCH_SPEC"
+idx=()
+[ -n "${PARC_TORCH_INDEX:-}" ] && idx=(--extra-index-url "$PARC_TORCH_INDEX")
+# shellcheck disable=SC2086
+"${PIP[@]}" install -q -c "$CONSTRAINTS" "${idx[@]}" $TORCH_SPEC
+"$VPY" -c 'import torch, torchvision; torchvision.ops.nms' \
+  || die "torch/torchvision do not import together: pick a matched pair in PARC_TORCH"
+
+# mmcv 2.1.0 has no wheel for this torch: build it from the sdist with compiled ops, once.
+KEY=$("$VPY" -c 'import sys, torch; print("cp%d%d-torch%s" % (sys.version_info[0], sys.version_info[1], torch.__version__))')-ops$([ "${MMCV_CUDA:-0}" = 1 ] && echo cuda || echo cpu)
+WHEELDIR=$CACHE/wheels/mmcv-2.1.0-$KEY
+if "$VPY" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then
+  say "mmcv 2.1.0 with ops already installed"
+else
+  if ! ls "$WHEELDIR"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
+    say "building mmcv 2.1.0 with compiled ops for $KEY (about 12 min on 2 cores; progress below)"
+    mkdir -p "$WHEELDIR"
+    LOG=$WHEELDIR/build.log
+    tmp=$(mktemp -d)
+    # -O3 restated: CFLAGS replaces Python's defaults; -g0 avoids a 54-min debug build.
+    if [ "${MMCV_CUDA:-0}" = 1 ]; then export FORCE_CUDA=1; else export FORCE_CUDA=0; fi
+    # mmcv 2.1.0's setup.py forces -std=c++17; torch >= 2.14 headers require C++20. Patch the
+    # unpacked sdist (never site-packages) when the installed torch says so.
+    "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation -d "$tmp" mmcv==2.1.0 \
+      || die "could not download the mmcv 2.1.0 sdist"
+    tar xzf "$tmp"/mmcv-2.1.0.tar.gz -C "$tmp"
+    if grep -q 'C++20 or later' "$("$VPY" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "include/ATen/ATen.h"))')"; then
+      say "  torch needs C++20: building mmcv with -std=c++20"
+      sed -i 's/-std=c++1[47]/-std=c++20/g' "$tmp"/mmcv-2.1.0/setup.py
+    fi
+    set +e
+    MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} CFLAGS="-O3 -DNDEBUG -fwrapv -g0" \
+      "${PIP[@]}" wheel -v --no-deps --no-build-isolation -w "$tmp" "$tmp"/mmcv-2.1.0 \
+      >"$LOG" 2>&1 &
+    pid=$!
+    while kill -0 $pid 2>/dev/null; do
+      sleep 30
+      step=$(grep -oE '^ *\[[0-9]+/[0-9]+\]' "$LOG" | tail -n1)
+      say "  mmcv build running ${step:-(preparing)}"
+    done
+    wait $pid; rc=$?
+    set -e
+    [ $rc -eq 0 ] || { tail -n 40 "$LOG" >&2; die "mmcv build failed (log: $LOG)"; }
+    mv "$tmp"/mmcv-2.1.0-*.whl "$WHEELDIR"/
+    rm -rf "$tmp"
+  else
+    say "reusing cached mmcv wheel from $WHEELDIR"
+  fi
+  "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEELDIR"/mmcv-2.1.0-*.whl
+fi
+
+say "OpenMMLab stack + parc_mm (editable) + test deps"
+"${PIP[@]}" install -q -c "$CONSTRAINTS" -e "$ROOT[all,tests]"
+
+say "stack check"
+"$VPY" -m parc_mm.utils.collect_env --quick
+say "done: activate with 'source $VENV/bin/activate'"
