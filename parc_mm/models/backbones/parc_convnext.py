@@ -108,3 +108,8 @@ class ParCConvNeXt(ConvNeXt):
                                               use_pe=parc_use_pe, bias=parc_bias, impl=parc_impl)
         # the replaced modules may belong to frozen stages
         self._freeze_stages()
+
+    def train(self, mode: bool = True) -> 'ParCConvNeXt':
+        # mmpretrain's ConvNeXt.train returns None; nn.Module's contract is to return self
+        super().train(mode)
+        return self

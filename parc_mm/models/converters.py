@@ -1,0 +1,210 @@
+"""Checkpoint converters into parc_mm layouts, each returning a report of what was (not) used.
+
+Every converter maps keys by rules; a key no rule knows is never dropped silently: it is
+listed in ``report.unused`` and the tools print it (``--strict`` makes it an error).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+StateDict = Dict[str, Tensor]
+Rule = Tuple[str, str]
+
+
+@dataclass
+class ConversionReport:
+    """What a conversion / partial load did."""
+    converted: List[Tuple[str, str]] = field(default_factory=list)  # (source, target)
+    unused: List[str] = field(default_factory=list)  # source keys no rule mapped
+    missing: List[str] = field(default_factory=list)  # target keys left at their init
+    mismatched: List[Tuple[str, tuple, tuple]] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f'converted {len(self.converted)} tensors']
+        if self.unused:
+            lines.append(f'NOT used ({len(self.unused)}): ' + ', '.join(self.unused))
+        if self.missing:
+            lines.append(f'left at init ({len(self.missing)}): ' + ', '.join(self.missing))
+        for k, a, b in self.mismatched:
+            lines.append(f'shape mismatch, NOT loaded: {k} {a} -> {b}')
+        lines += self.notes
+        return '\n'.join(lines)
+
+
+def apply_rules(sd: StateDict, rules: Sequence[Rule]) -> Tuple[StateDict, ConversionReport]:
+    """Rename keys with the first matching ``(regex, replacement)`` rule."""
+    out: StateDict = {}
+    rep = ConversionReport()
+    compiled = [(re.compile(p), r) for p, r in rules]
+    for k, v in sd.items():
+        for pat, repl in compiled:
+            if pat.fullmatch(k):
+                nk = pat.sub(repl, k)
+                out[nk] = v
+                rep.converted.append((k, nk))
+                break
+        else:
+            rep.unused.append(k)
+    return out, rep
+
+
+def unwrap_checkpoint(ckpt) -> StateDict:
+    """The state dict inside a checkpoint file's object (``state_dict``/``model``/EMA)."""
+    if isinstance(ckpt, dict):
+        for key in ('state_dict', 'model', 'model_ema', 'module'):
+            if key in ckpt and isinstance(ckpt[key], dict):
+                return unwrap_checkpoint(ckpt[key])
+        if all(isinstance(v, Tensor) for v in ckpt.values()):
+            return {k[7:] if k.startswith('module.') else k: v for k, v in ckpt.items()}
+    raise ValueError('No state_dict found in the checkpoint (looked for state_dict/model/'
+                     'model_ema/module or a plain name->tensor dict)')
+
+
+# --- ConvNeXt family -------------------------------------------------------------------
+# Official ParC_ConvNets classification layout == facebook ConvNeXt layout + gcc_H / gcc_W.
+_CONVNEXT_OFFICIAL: List[Rule] = [
+    (r'downsample_layers\.(.*)', r'backbone.downsample_layers.\1'),
+    (r'stages\.(\d+)\.(\d+)\.dwconv\.(weight|bias)', r'backbone.stages.\1.\2.depthwise_conv.\3'),
+    (r'stages\.(\d+)\.(\d+)\.gcc_H\.gcc_conv\.(weight|bias)',
+     r'backbone.stages.\1.\2.depthwise_conv.parc_h.\3'),
+    (r'stages\.(\d+)\.(\d+)\.gcc_W\.gcc_conv\.(weight|bias)',
+     r'backbone.stages.\1.\2.depthwise_conv.parc_w.\3'),
+    (r'stages\.(\d+)\.(\d+)\.gcc_H\.pe', r'backbone.stages.\1.\2.depthwise_conv.parc_h.pe'),
+    (r'stages\.(\d+)\.(\d+)\.gcc_W\.pe', r'backbone.stages.\1.\2.depthwise_conv.parc_w.pe'),
+    (r'stages\.(\d+)\.(\d+)\.pwconv(\d)\.(weight|bias)',
+     r'backbone.stages.\1.\2.pointwise_conv\3.\4'),
+    (r'stages\.(\d+)\.(\d+)\.(gamma|norm\.weight|norm\.bias)', r'backbone.stages.\1.\2.\3'),
+    (r'norm\.(weight|bias)', r'backbone.norm3.\1'),
+    (r'head\.(weight|bias)', r'head.fc.\1'),
+]
+# The first author's detection backbones (mmdet 2.x fork): gcc_conv_1H / gcc_conv_2W, meta_pe,
+# norm0..3 per output.
+_CONVNEXT_DET: List[Rule] = [
+    (r'stages\.(\d+)\.(\d+)\.gcc_conv_1H\.(weight|bias)',
+     r'backbone.stages.\1.\2.depthwise_conv.parc_h.\3'),
+    (r'stages\.(\d+)\.(\d+)\.gcc_conv_2W\.(weight|bias)',
+     r'backbone.stages.\1.\2.depthwise_conv.parc_w.\3'),
+    (r'stages\.(\d+)\.(\d+)\.gcc_conv_1H\.meta_pe',
+     r'backbone.stages.\1.\2.depthwise_conv.parc_h.pe'),
+    (r'stages\.(\d+)\.(\d+)\.gcc_conv_2W\.meta_pe',
+     r'backbone.stages.\1.\2.depthwise_conv.parc_w.pe'),
+    (r'norm(\d)\.(weight|bias)', r'backbone.norm\1.\2'),
+] + _CONVNEXT_OFFICIAL
+# timm ConvNeXt
+_CONVNEXT_TIMM: List[Rule] = [
+    (r'stem\.(\d)\.(weight|bias)', r'backbone.downsample_layers.0.\1.\2'),
+    (r'stages\.(\d+)\.downsample\.(\d)\.(weight|bias)', r'backbone.downsample_layers.\1.\2.\3'),
+    (r'stages\.(\d+)\.blocks\.(\d+)\.conv_dw\.(weight|bias)',
+     r'backbone.stages.\1.\2.depthwise_conv.\3'),
+    (r'stages\.(\d+)\.blocks\.(\d+)\.mlp\.fc(\d)\.(weight|bias)',
+     r'backbone.stages.\1.\2.pointwise_conv\3.\4'),
+    (r'stages\.(\d+)\.blocks\.(\d+)\.norm\.(weight|bias)', r'backbone.stages.\1.\2.norm.\3'),
+    (r'stages\.(\d+)\.blocks\.(\d+)\.(?:ls\.)?gamma', r'backbone.stages.\1.\2.gamma'),
+    (r'head\.norm\.(weight|bias)', r'backbone.norm3.\1'),
+    (r'head\.fc\.(weight|bias)', r'head.fc.\1'),
+    (r'norm_pre\.(weight|bias)', r'backbone.norm3.\1'),
+]
+
+
+def detect_convnext_layout(sd: StateDict) -> str:
+    keys = list(sd)
+    if any('.gcc_conv_1H.' in k for k in keys):
+        return 'det'
+    if any(k.startswith('stem.') or '.blocks.' in k for k in keys):
+        return 'timm'
+    if any(k.startswith('backbone.') for k in keys):
+        return 'mmpretrain'
+    if any('.dwconv.' in k or '.gcc_H.' in k for k in keys):
+        return 'official'
+    raise ValueError('Unrecognised ConvNeXt checkpoint layout (expected the official ParC / '
+                     'facebook ConvNeXt, the ParC detection fork, timm or mmpretrain keys)')
+
+
+def convert_convnext(sd: StateDict, layout: Optional[str] = None
+                     ) -> Tuple[StateDict, ConversionReport]:
+    """Any known ConvNeXt / ParC-ConvNeXt layout -> parc_mm (mmpretrain ImageClassifier keys:
+    ``backbone.*``, ``head.fc.*``)."""
+    layout = layout or detect_convnext_layout(sd)
+    if layout == 'mmpretrain':
+        return dict(sd), ConversionReport(converted=[(k, k) for k in sd])
+    rules = {'official': _CONVNEXT_OFFICIAL, 'det': _CONVNEXT_DET, 'timm': _CONVNEXT_TIMM}
+    if layout not in rules:
+        raise ValueError(f'Unknown layout {layout!r}; one of {sorted(rules)} or mmpretrain')
+    return apply_rules(sd, rules[layout])
+
+
+def merge_into(model_sd: StateDict, src: StateDict, prefix: str = '',
+               rep: Optional[ConversionReport] = None) -> Tuple[StateDict, ConversionReport]:
+    """Copy ``src`` tensors into a full model state dict where names and shapes fit.
+
+    Everything not copied keeps the model's init and is reported (``missing``); source
+    tensors without a place are reported (``unused``), wrong shapes (``mismatched``).
+    ParC kernels / PEs of another base size are resized by the module on load, so they are
+    accepted here when only their global length differs.
+    """
+    rep = rep or ConversionReport()
+    out = dict(model_sd)
+    used = set()
+    for k, v in model_sd.items():
+        sk = prefix + k
+        if sk not in src:
+            rep.missing.append(k)
+            continue
+        s = src[sk]
+        used.add(sk)
+        if s.shape == v.shape:
+            out[k] = s.to(v.dtype)
+        elif _is_parc_resizable(k, s, v):
+            from parc_mm.ops import resize_to
+            direction = 'H' if v.shape[3] == 1 and s.shape[3] == 1 else 'W'
+            n = v.shape[2] if direction == 'H' else v.shape[3]
+            out[k] = resize_to(s.to(v.dtype), n, direction)
+            rep.notes.append(f'resized {k} {tuple(s.shape)} -> {tuple(v.shape)}')
+        else:
+            rep.mismatched.append((k, tuple(s.shape), tuple(v.shape)))
+    rep.unused += [k for k in src if k not in used]
+    return out, rep
+
+
+def _is_parc_resizable(key: str, s: Tensor, v: Tensor) -> bool:
+    if not ('.parc_h.' in key or '.parc_w.' in key) or s.dim() != 4 or v.dim() != 4:
+        return False
+    diff = [d for d in range(4) if s.shape[d] != v.shape[d]]
+    return len(diff) == 1 and diff[0] in (2, 3)
+
+
+def load_report(model: torch.nn.Module, sd: StateDict, prefix: str = ''
+                ) -> ConversionReport:
+    """Load what fits of ``sd`` into ``model`` (strict about shapes) and report the rest."""
+    merged, rep = merge_into(model.state_dict(), sd, prefix)
+    model.load_state_dict(merged)
+    return rep
+
+
+def convnext_to_parc(src_sd: StateDict, arch: str = 'xt', parc_blocks='paper',
+                     layout: Optional[str] = None, seed: int = 0, head: bool = True
+                     ) -> Tuple[StateDict, ConversionReport]:
+    """A full ParC-ConvNeXt checkpoint (``backbone.*`` [+ ``head.fc.*``]) from any ConvNeXt
+    layout: shared tensors copied, ParC tensors the source lacks freshly initialised."""
+    from parc_mm.models.backbones.parc_convnext import ParCConvNeXt
+    sd, rep = convert_convnext(src_sd, layout)
+    torch.manual_seed(seed)
+    model = ParCConvNeXt(arch=arch, parc_blocks=parc_blocks, out_indices=[0, 1, 2, 3]
+                         if any(k.startswith('backbone.norm0') for k in sd) else -1)
+    backbone, rep = merge_into(model.state_dict(), sd, 'backbone.', rep)
+    out = {'backbone.' + k: v for k, v in backbone.items()}
+    if head:
+        for k in ('head.fc.weight', 'head.fc.bias'):
+            if k in sd:
+                out[k] = sd[k]
+                rep.unused.remove(k)
+    return out, rep
+
+
+ConverterFn = Callable[[StateDict], Tuple[StateDict, ConversionReport]]

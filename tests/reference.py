@@ -1,0 +1,134 @@
+"""Independent functional references of the official ParC models, written from the operator
+definition (DESIGN §1): they read the *official* state-dict layout directly and compute ParC
+with explicit ``torch.roll`` sums, sharing no code with parc_mm."""
+from __future__ import annotations
+
+import json
+import os.path as osp
+from typing import Dict, List
+
+import torch
+import torch.nn.functional as F
+
+# copy of shared/fixtures/official_parc_state_dicts.json (key names/shapes, param counts)
+FIXTURE = osp.join(osp.dirname(__file__), 'data', 'official_parc_state_dicts.json')
+
+
+def fixture(name: str) -> dict:
+    with open(FIXTURE) as f:
+        return json.load(f)[name]
+
+
+def random_state_dict(name: str, seed: int = 0) -> Dict[str, torch.Tensor]:
+    """Random tensors with the official key names and shapes (norm weights around 1)."""
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+    for k, shape in fixture(name)['state_dict'].items():
+        if k.endswith('num_batches_tracked'):
+            sd[k] = torch.tensor(0)
+        elif k.endswith('running_var'):
+            sd[k] = torch.rand(shape, generator=g) + 0.5
+        else:
+            t = torch.randn(shape, generator=g) * 0.1
+            if len(shape) == 1 and ('norm' in k or 'bn' in k) and k.endswith('weight'):
+                t = t + 1
+            sd[k] = t
+    return sd
+
+
+def _resize(p: torch.Tensor, n: int, dim: int) -> torch.Tensor:
+    if p.shape[dim] == n:
+        return p
+    # linear interpolation with align_corners=True, written out
+    k = p.shape[dim]
+    if n == 1:
+        pos = torch.zeros(1, dtype=torch.float64)
+    else:
+        pos = torch.arange(n, dtype=torch.float64) * (k - 1) / (n - 1)
+    lo = pos.floor().long().clamp(max=max(k - 2, 0))
+    hi = (lo + 1).clamp(max=k - 1)
+    frac = (pos - lo).to(p.dtype)
+    a, b = p.index_select(dim, lo), p.index_select(dim, hi)
+    shape = [1] * p.dim()
+    shape[dim] = n
+    return a * (1 - frac.view(shape)) + b * frac.view(shape)
+
+
+def parc_roll(x, weight, bias, pe, dim: int):
+    """Depthwise or dense ParC along ``dim`` (2=H, 3=W) by explicit rolls."""
+    n = x.shape[dim]
+    if pe is not None:
+        x = x + _resize(pe, n, dim)
+    w = _resize(weight, n, dim)
+    o, ci = w.shape[:2]
+    k = w.reshape(o, ci, n)
+    c = x.shape[1]
+    groups = c // ci
+    co = o // groups
+    out = torch.zeros(x.shape[0], o, x.shape[2], x.shape[3], dtype=x.dtype)
+    for s in range(n):
+        xs = torch.roll(x, -s, dims=dim)  # xs[..., i] = x[..., (i + s) mod n]
+        if ci == 1:
+            out += k[:, 0, s].view(1, o, 1, 1) * xs
+        else:
+            xg = xs.reshape(x.shape[0], groups, ci, x.shape[2], x.shape[3])
+            kg = k[:, :, s].reshape(groups, co, ci)
+            out += torch.einsum('bgihw,goi->bgohw', xg, kg).reshape(out.shape)
+    if bias is not None:
+        out = out + bias.view(1, -1, 1, 1)
+    return out
+
+
+def _ln_cf(x, w, b, eps=1e-6):
+    u = x.mean(1, keepdim=True)
+    s = (x - u).pow(2).mean(1, keepdim=True)
+    return w.view(1, -1, 1, 1) * (x - u) / torch.sqrt(s + eps) + b.view(1, -1, 1, 1)
+
+
+def official_convnext(sd: Dict[str, torch.Tensor], x: torch.Tensor, det: bool = False,
+                      depths=(3, 3, 9, 3)) -> List[torch.Tensor]:
+    """Forward of the official ParC-ConvNeXt (classification: returns [logits]; detection
+    fork: returns the 4 normalised stage outputs)."""
+    outs = []
+    for i in range(4):
+        p = f'downsample_layers.{i}.'
+        if i == 0:
+            x = F.conv2d(x, sd[p + '0.weight'], sd[p + '0.bias'], stride=4)
+            x = _ln_cf(x, sd[p + '1.weight'], sd[p + '1.bias'])
+        else:
+            x = _ln_cf(x, sd[p + '0.weight'], sd[p + '0.bias'])
+            x = F.conv2d(x, sd[p + '1.weight'], sd[p + '1.bias'], stride=2)
+        for j in range(depths[i]):
+            b = f'stages.{i}.{j}.'
+            inp = x
+            if b + 'dwconv.weight' in sd:
+                x = F.conv2d(x, sd[b + 'dwconv.weight'], sd[b + 'dwconv.bias'], padding=3,
+                             groups=x.shape[1])
+            else:
+                xh, xw = torch.chunk(x, 2, dim=1)
+                if det:
+                    h = (sd[b + 'gcc_conv_1H.weight'], sd[b + 'gcc_conv_1H.bias'],
+                         sd[b + 'gcc_conv_1H.meta_pe'])
+                    w = (sd[b + 'gcc_conv_2W.weight'], sd[b + 'gcc_conv_2W.bias'],
+                         sd[b + 'gcc_conv_2W.meta_pe'])
+                else:
+                    h = (sd[b + 'gcc_H.gcc_conv.weight'], sd[b + 'gcc_H.gcc_conv.bias'],
+                         sd[b + 'gcc_H.pe'])
+                    w = (sd[b + 'gcc_W.gcc_conv.weight'], sd[b + 'gcc_W.gcc_conv.bias'],
+                         sd[b + 'gcc_W.pe'])
+                x = torch.cat([parc_roll(xh, *h, dim=2), parc_roll(xw, *w, dim=3)], dim=1)
+            x = x.permute(0, 2, 3, 1)
+            x = F.layer_norm(x, (x.shape[-1], ), sd[b + 'norm.weight'], sd[b + 'norm.bias'],
+                             eps=1e-6)
+            x = F.linear(x, sd[b + 'pwconv1.weight'], sd[b + 'pwconv1.bias'])
+            x = F.gelu(x)
+            x = F.linear(x, sd[b + 'pwconv2.weight'], sd[b + 'pwconv2.bias'])
+            x = x * sd[b + 'gamma']
+            x = inp + x.permute(0, 3, 1, 2)
+        if det:
+            outs.append(_ln_cf(x, sd[f'norm{i}.weight'], sd[f'norm{i}.bias']))
+    if det:
+        return outs
+    x = x.mean([-2, -1])
+    x = F.layer_norm(x, (x.shape[-1], ), sd['norm.weight'], sd['norm.bias'], eps=1e-6)
+    return [F.linear(x, sd['head.weight'], sd['head.bias'])]
