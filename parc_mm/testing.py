@@ -129,9 +129,11 @@ def smoke_config(cfg: Config,
                  shrink: Optional[float] = None,
                  max_iters: int = 1,
                  num_val: Optional[int] = 2,
-                 batch_size: int = 2) -> Config:
-    """A copy of ``cfg`` that trains ``max_iters`` iterations and validates on the synthetic
-    data under ``data_root`` (generated if missing), on CPU."""
+                 batch_size: int = 2,
+                 val_interval: Optional[int] = None) -> Config:
+    """A copy of ``cfg`` that trains ``max_iters`` iterations on the synthetic data under
+    ``data_root`` (generated if missing), on CPU. Validation runs every ``val_interval``
+    iterations, or (None) not during training: call ``runner.val()``."""
     cfg = copy.deepcopy(cfg)
     task = task_of(cfg)
     synthetic.ensure(data_root)
@@ -169,13 +171,29 @@ def smoke_config(cfg: Config,
     _bn_not_sync(model)
     if model.get('data_preprocessor') is not None:
         _shrink_sizes(model['data_preprocessor'], f, 16)
-        if task == 'cls':
-            model['data_preprocessor'].pop('num_classes', None)
-            model['data_preprocessor']['num_classes'] = n_cls
     if model.get('test_cfg') is not None and task == 'seg':
         _shrink_sizes(model['test_cfg'], f, 16)
+    if task == 'det':
+        # fewer proposals / detections: CPU time goes to RoI heads; score_thr 0 so that an
+        # untrained detector still hands the COCO evaluator something to score
+        for part, n in (('rpn', 200), ('rcnn', 20)):
+            for c in ('train_cfg', 'test_cfg'):
+                sub = (model.get(c) or {}).get(part if part != 'rpn' or c == 'test_cfg'
+                                               else 'rpn_proposal')
+                if isinstance(sub, dict):
+                    if 'max_per_img' in sub:
+                        sub['max_per_img'] = n
+                    if 'nms_pre' in sub:
+                        sub['nms_pre'] = 2 * n
+        tc = model.get('test_cfg') or {}
+        for sub in ([tc.get('rcnn')] if 'rcnn' in tc else [tc]):
+            if isinstance(sub, dict) and 'score_thr' in sub:
+                sub['score_thr'] = 0.0
+            if isinstance(sub, dict) and 'max_per_img' in sub:
+                sub['max_per_img'] = 20
     if cfg.get('data_preprocessor') is not None:
         _shrink_sizes(cfg['data_preprocessor'], f, 16)
+        _set_key(cfg['data_preprocessor'], 'num_classes', n_cls)
     if task == 'cls':
         head = model.get('head', {})
         if isinstance(head.get('loss'), dict) and 'num_classes' in head['loss']:
@@ -186,7 +204,9 @@ def smoke_config(cfg: Config,
 
     # iterations, CPU optimiser wrapper, logging, no checkpoints
     cfg.train_cfg = ConfigDict(type='IterBasedTrainLoop', max_iters=max_iters,
-                               val_interval=max_iters)
+                               val_interval=val_interval or max_iters,
+                               val_begin=1 if val_interval else max_iters + 1)
+    cfg.log_processor = ConfigDict(by_epoch=False, window_size=1)
     cfg.val_cfg = ConfigDict(type='ValLoop')
     cfg.test_cfg = ConfigDict(type='TestLoop')
     for dl in ('train_dataloader', ):
@@ -211,6 +231,9 @@ def smoke_config(cfg: Config,
                                 vis_backends=[dict(type='LocalVisBackend')]) \
         if cfg.get('visualizer') else None
     cfg.work_dir = work_dir
+    # a unique name: Runners in one process otherwise share a DefaultScope instance
+    import uuid
+    cfg.experiment_name = f'smoke_{uuid.uuid4().hex[:8]}'
     cfg.launcher = 'none'
     cfg.env_cfg = ConfigDict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'),
                              mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0))
