@@ -75,9 +75,11 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
     The rule is measured (``tools/analysis/benchmark_parc.py``; README "Choosing the
     implementation"), not guessed:
 
-    * CPU: MKL-DNN's direct conv wins up to ``n ~ 32``; above that the circulant GEMM
-      wins for depthwise kernels (its cost grows n^2 but runs at BLAS speed) and the
-      FFT from ``n ~ 96``. Dense kernels (C x C x n): FFT from ``n >= 24``.
+    * CPU (2-core x86, torch 2.14, fp32; sweep in the README): for global lengths
+      ``n >= 24`` the FFT is fastest (2-3x over direct at n=96-128, 10x for dense kernels);
+      below that the three are within ~20%: the circulant GEMM wins on small maps
+      (``channels * n * other <= 20k``), oneDNN's direct conv on larger ones. Dense kernels
+      (C x C x n): direct below 24, FFT above (the dense GEMM is 10-80x slower).
     * CUDA: cuDNN direct wins on small maps (launch-bound); FFT/GEMM have a ~0.18 ms
       floor, so they win once ``n * other * channels`` is large (stage 1-2 of detection
       inputs). GEMM is preferred in reduced precision (tensor cores; cuFFT half needs
@@ -93,11 +95,11 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
             return 'gemm'
         return 'fft' if (n >= 128 or dense) else 'gemm'
     # CPU (and anything else)
+    if n >= 24:
+        return 'fft'
     if dense:
-        return 'fft' if n >= 24 else 'direct'
-    if n <= 32:
         return 'direct'
-    return 'fft' if n >= 96 else 'gemm'
+    return 'gemm' if channels * n * other <= 20_000 else 'direct'
 
 
 def _axis(direction: str) -> int:

@@ -47,7 +47,16 @@ def test_onnx_roundtrip(tmp_path, impl, size):
 
 
 def test_fix_input_size_reports_unused_layer():
-    model = nn.Sequential(nn.Conv2d(3, 4, 1), ParCConv2d(4, 'H', 8))
-    model.unused = ParCConv2d(4, 'W', 8)
+    class WithUnused(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+            self.used = ParCConv2d(4, 'H', 8)
+            self.unused = ParCConv2d(4, 'W', 8)
+
+        def forward(self, x):
+            return self.used(self.conv(x))
+
+    model = WithUnused()
     with pytest.raises(RuntimeError, match='unused'):
         fix_input_size(model, (8, 8))

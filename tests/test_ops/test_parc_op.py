@@ -208,9 +208,11 @@ def test_auto_selection_and_overrides(monkeypatch):
 
 def test_select_impl_rule_cpu():
     cpu = torch.device('cpu')
-    assert select_impl(7, 7, 384, cpu, torch.float32) == 'direct'
+    assert select_impl(14, 14, 384, cpu, torch.float32) == 'direct'
+    assert select_impl(7, 7, 192, cpu, torch.float32) == 'gemm'
     assert select_impl(200, 334, 48, cpu, torch.float32) == 'fft'
     assert select_impl(14, 14, 256, cpu, torch.float32, dense=True) == 'direct'
+    assert select_impl(32, 32, 256, cpu, torch.float32, dense=True) == 'fft'
 
 
 def test_errors_are_clear():
