@@ -1,0 +1,66 @@
+"""Evaluate a checkpoint with any mmdet / mmseg / mmpretrain config.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
+                         [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Test (evaluate) a parc_mm / OpenMMLab model')
+    p.add_argument('config', help='test config file path')
+    p.add_argument('checkpoint', help='checkpoint file')
+    p.add_argument('--work-dir', help='the dir to save the evaluation logs')
+    p.add_argument('--out', help='dump the metrics to this json file')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='override config settings, key=value (mmengine DictAction)')
+    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = p.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import json
+
+    from mmengine.runner import Runner
+
+    from parc_mm.apis import adapt_to_device, check_datasets, register_scope
+    from parc_mm.utils.compat import allow_mmengine_checkpoints
+    allow_mmengine_checkpoints()
+
+    for path, what in ((args.config, 'Config'), (args.checkpoint, 'Checkpoint')):
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'{what} file {path} does not exist')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    register_scope(cfg)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    adapt_to_device(cfg)
+    check_datasets(cfg, loaders=('test_dataloader', ))
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump({k: float(v) if isinstance(v, (int, float)) else str(v)
+                       for k, v in metrics.items()}, f, indent=1)
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
