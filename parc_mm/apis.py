@@ -86,8 +86,49 @@ def adapt_to_device(cfg: Config) -> Config:
     _bn_not_sync(cfg.get('model', {}))
     env = cfg.setdefault('env_cfg', {})
     env.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    # DDP on CPU modules takes no device_ids (mmengine passes [LOCAL_RANK] by default)
+    wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel',
+                                                   broadcast_buffers=False)
+    wrapper.setdefault('device_ids', None)
+    cfg.model_wrapper_cfg = wrapper
     return cfg
 
 
-def setup_env_vars() -> None:
-    os.environ.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1))))
+def check_checkpoint_fits(model, checkpoint: str, allow_partial: bool = False) -> None:
+    """Refuse to evaluate a checkpoint that does not fit the model (mmengine only warns).
+
+    Raises a ValueError naming the missing / unexpected / mis-shaped tensors and the fix.
+    """
+    import torch
+
+    from parc_mm.models.converters import is_parc_resizable, unwrap_checkpoint
+    sd = unwrap_checkpoint(torch.load(checkpoint, map_location='cpu', weights_only=True))
+    ours = model.state_dict()
+    missing = [k for k in ours if k not in sd]
+    unexpected = [k for k in sd if k not in ours]
+    bad = [f'{k} {tuple(sd[k].shape)} vs model {tuple(v.shape)}' for k, v in ours.items()
+           if k in sd and sd[k].shape != v.shape and not is_parc_resizable(k, sd[k], v)]
+    if (missing or unexpected or bad) and not allow_partial:
+        def show(xs):
+            return ', '.join(xs[:5]) + (f' ... (+{len(xs) - 5})' if len(xs) > 5 else '')
+        raise ValueError(
+            f'Checkpoint {checkpoint} does not fit the model: {len(missing)} missing '
+            f'[{show(missing)}], {len(unexpected)} unexpected [{show(unexpected)}], '
+            f'{len(bad)} with wrong shapes [{show(bad)}]. Is it for this config? Official / '
+            'timm / torchvision checkpoints need tools/model_converters first; pass '
+            '--allow-partial to evaluate anyway.')
+
+
+
+def init_cpu_distributed(launcher: str) -> None:
+    """mmengine's ``init_dist('pytorch')`` always calls ``torch.cuda.set_device``; on a
+    machine without a GPU we start the gloo process group ourselves (the Runner then sees
+    it initialised and skips its own init)."""
+    import torch
+    import torch.distributed as dist
+    if launcher == 'none' or torch.cuda.is_available() or dist.is_initialized():
+        return
+    if launcher != 'pytorch':
+        raise RuntimeError(f'--launcher {launcher} without a GPU: use --launcher pytorch '
+                           '(tools/dist_train.sh) for CPU (gloo) runs')
+    dist.init_process_group(backend='gloo')

@@ -21,6 +21,8 @@ def parse_args(argv=None):
     p.add_argument('--out', help='dump the metrics to this json file')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings, key=value (mmengine DictAction)')
+    p.add_argument('--allow-partial', action='store_true',
+                   help='evaluate even if the checkpoint does not fit the model')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = p.parse_args(argv)
@@ -34,7 +36,8 @@ def main(argv=None):
 
     from mmengine.runner import Runner
 
-    from parc_mm.apis import adapt_to_device, check_datasets, register_scope
+    from parc_mm.apis import (adapt_to_device, check_checkpoint_fits, check_datasets,
+                              init_cpu_distributed, register_scope)
     from parc_mm.utils.compat import allow_mmengine_checkpoints
     allow_mmengine_checkpoints()
 
@@ -53,7 +56,9 @@ def main(argv=None):
     cfg.load_from = args.checkpoint
     adapt_to_device(cfg)
     check_datasets(cfg, loaders=('test_dataloader', ))
+    init_cpu_distributed(args.launcher)
     runner = Runner.from_cfg(cfg)
+    check_checkpoint_fits(runner.model, args.checkpoint, args.allow_partial)
     metrics = runner.test()
     if args.out:
         with open(args.out, 'w') as f:

@@ -34,7 +34,8 @@ def main(argv=None):
     args = parse_args(argv)
     from mmengine.runner import Runner
 
-    from parc_mm.apis import adapt_to_device, check_datasets, register_scope
+    from parc_mm.apis import (adapt_to_device, check_datasets, init_cpu_distributed,
+                              register_scope)
     from parc_mm.utils.compat import allow_mmengine_checkpoints
     allow_mmengine_checkpoints()
 
@@ -68,6 +69,7 @@ def main(argv=None):
         cfg.load_from = args.resume
     adapt_to_device(cfg)
     check_datasets(cfg)
+    init_cpu_distributed(args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner

@@ -160,7 +160,7 @@ def merge_into(model_sd: StateDict, src: StateDict, prefix: str = '',
         used.add(sk)
         if s.shape == v.shape:
             out[k] = s.to(v.dtype)
-        elif _is_parc_resizable(k, s, v):
+        elif is_parc_resizable(k, s, v):
             from parc_mm.ops import resize_to
             direction = 'H' if v.shape[3] == 1 and s.shape[3] == 1 else 'W'
             n = v.shape[2] if direction == 'H' else v.shape[3]
@@ -172,7 +172,7 @@ def merge_into(model_sd: StateDict, src: StateDict, prefix: str = '',
     return out, rep
 
 
-def _is_parc_resizable(key: str, s: Tensor, v: Tensor) -> bool:
+def is_parc_resizable(key: str, s: Tensor, v: Tensor) -> bool:
     if not ('.parc_h.' in key or '.parc_w.' in key) or s.dim() != 4 or v.dim() != 4:
         return False
     diff = [d for d in range(4) if s.shape[d] != v.shape[d]]
