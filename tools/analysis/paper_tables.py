@@ -1,0 +1,78 @@
+"""Params / FLOPs of every paper row's config beside the paper's numbers, and (given work
+dirs) the measured metrics beside the paper's, as markdown tables.
+
+    python tools/analysis/paper_tables.py [--tasks cls det seg] [--work-dirs work_dirs]
+"""
+import argparse
+import glob
+import json
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+
+def measured_metrics(work_dirs, config):
+    """Last logged value of every val metric in work_dirs/<config name>/*/vis_data."""
+    name = osp.splitext(osp.basename(config))[0]
+    files = sorted(glob.glob(osp.join(work_dirs, name, '*', 'vis_data', 'scalars.json')))
+    found = {}
+    for f in files:
+        with open(f) as fh:
+            for line in fh:
+                d = json.loads(line)
+                for k, v in d.items():
+                    if k not in ('step', 'iter', 'epoch', 'lr', 'data_time', 'time'):
+                        found[k] = v
+    return found
+
+
+def fmt(v, nd=2):
+    return '-' if v is None else f'{v:.{nd}f}'
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--tasks', nargs='+', default=['cls', 'det', 'seg'])
+    p.add_argument('--work-dirs', default=None, help='root of the training work dirs')
+    p.add_argument('--out', default=None, help='also write the tables to this .md file')
+    a = p.parse_args(argv)
+    from parc_mm.analysis import build_from_config, complexity
+    from parc_mm.paper import ROWS, TEST_SIZES
+    lines = []
+    for task in a.tasks:
+        h, w = TEST_SIZES[task]
+        lines += [f'\n### {task} (params / FLOPs at 3x{h}x{w}; ParC counted as direct conv)\n',
+                  '| model | config | params (M) ours | params (M) paper | FLOPs (G) ours | '
+                  'FLOPs (G) paper | metric | paper | measured |',
+                  '|---|---|---|---|---|---|---|---|---|']
+        for r in ROWS:
+            if r['task'] != task:
+                continue
+            if r['config'] is None:
+                lines.append(f'| {r["model"]} | not in parc_mm yet | - | {fmt(r["params"], 1)} '
+                             f'| - | {fmt(r["flops"], 1)} | ' +
+                             ', '.join(r['metrics']) + ' | ' +
+                             ' / '.join(fmt(v) for v in r['metrics'].values()) + ' | - |')
+                continue
+            model, t, _ = build_from_config(r['config'])
+            c = complexity(model, (3, h, w), t)
+            got = measured_metrics(a.work_dirs, r['config']) if a.work_dirs else {}
+            meas = ' / '.join(fmt(got.get('val/' + k, got.get(k))) for k in r['metrics'])
+            lines.append(
+                f'| {r["model"]} | {osp.basename(r["config"])} | {c["params"] / 1e6:.2f} | '
+                f'{fmt(r["params"], 1)} | {c["flops"] / 1e9:.2f} | {fmt(r["flops"], 1)} | ' +
+                ', '.join(r['metrics']) + ' | ' +
+                ' / '.join(fmt(v) for v in r['metrics'].values()) + f' | {meas} |')
+            print(lines[-1], flush=True)
+    text = '\n'.join(lines)
+    print(text)
+    if a.out:
+        with open(a.out, 'w') as f:
+            f.write(text + '\n')
+    return text
+
+
+if __name__ == '__main__':
+    main()
