@@ -132,3 +132,44 @@ def official_convnext(sd: Dict[str, torch.Tensor], x: torch.Tensor, det: bool = 
     x = x.mean([-2, -1])
     x = F.layer_norm(x, (x.shape[-1], ), sd['norm.weight'], sd['norm.bias'], eps=1e-6)
     return [F.linear(x, sd['head.weight'], sd['head.bias'])]
+
+
+def _bn(x, sd, p):
+    return F.batch_norm(x, sd[p + '.running_mean'], sd[p + '.running_var'], sd[p + '.weight'],
+                        sd[p + '.bias'], False, 0.0, 1e-5)
+
+
+def official_resnet50(sd: Dict[str, torch.Tensor], x: torch.Tensor, det: bool = False,
+                      depths=(3, 4, 6, 3)) -> List[torch.Tensor]:
+    """Forward (eval-mode BN) of the official ParC-ResNet50 (``parc_H``/``parc_W``) or the
+    detection fork (``gcc_H``/``gcc_W``, returns the 4 stage outputs)."""
+    x = F.relu(_bn(F.conv2d(x, sd['conv1.weight'], stride=2, padding=3), sd, 'bn1'))
+    x = F.max_pool2d(x, 3, 2, 1)
+    outs = []
+    for i, d in enumerate(depths):
+        for j in range(d):
+            p = f'layer{i + 1}.{j}.'
+            stride = 2 if (j == 0 and i > 0) else 1
+            idt = x
+            out = F.relu(_bn(F.conv2d(x, sd[p + 'conv1.weight']), sd, p + 'bn1'))
+            tag = 'gcc' if det else 'parc'
+            if p + f'{tag}_H.pe' in sd:
+                a, b = torch.chunk(out, 2, dim=1)
+                h = (sd[p + f'{tag}_H.gcc_conv.weight'], sd[p + f'{tag}_H.gcc_conv.bias'],
+                     sd[p + f'{tag}_H.pe'])
+                w = (sd[p + f'{tag}_W.gcc_conv.weight'], sd[p + f'{tag}_W.gcc_conv.bias'],
+                     sd[p + f'{tag}_W.pe'])
+                out = torch.cat([parc_roll(a, *h, dim=2), parc_roll(b, *w, dim=3)], 1)
+            else:
+                out = F.conv2d(out, sd[p + 'conv2.weight'], stride=stride, padding=1)
+            out = F.relu(_bn(out, sd, p + 'bn2'))
+            out = _bn(F.conv2d(out, sd[p + 'conv3.weight']), sd, p + 'bn3')
+            if p + 'downsample.0.weight' in sd:
+                idt = _bn(F.conv2d(x, sd[p + 'downsample.0.weight'], stride=stride), sd,
+                          p + 'downsample.1')
+            x = F.relu(out + idt)
+        outs.append(x)
+    if det:
+        return outs
+    x = x.mean([-2, -1])
+    return [F.linear(x, sd['fc.weight'], sd['fc.bias'])]

@@ -4,7 +4,7 @@ _base_ = ['mmdet::convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py
 
 custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.models'], allow_failed_imports=False)
 # ConvNeXt-T ImageNet weights with fresh ParC kernels, or ParC-ConvNeXt-T ImageNet weights:
-# python tools/model_converters/convnext_to_parc.py <convnext-t.pth> <this> --arch tiny
+# python tools/model_converters/to_parc.py convnext <convnext-t.pth> <this> --arch tiny
 checkpoint_file = 'checkpoints/parc-convnext-t_in1k.pth'
 
 model = dict(

@@ -112,6 +112,27 @@ _CONVNEXT_TIMM: List[Rule] = [
 ]
 
 
+# --- ResNet family (official ParC_ConvNets, first-author detection fork, torchvision) ---
+_RESNET: List[Rule] = [
+    (r'(conv1|bn1)\.(.*)', r'backbone.\1.\2'),
+    (r'(layer\d+\.\d+)\.(?:parc|gcc)_H\.gcc_conv\.(weight|bias)', r'backbone.\1.conv2.parc_h.\2'),
+    (r'(layer\d+\.\d+)\.(?:parc|gcc)_W\.gcc_conv\.(weight|bias)', r'backbone.\1.conv2.parc_w.\2'),
+    (r'(layer\d+\.\d+)\.(?:parc|gcc)_H\.pe', r'backbone.\1.conv2.parc_h.pe'),
+    (r'(layer\d+\.\d+)\.(?:parc|gcc)_W\.pe', r'backbone.\1.conv2.parc_w.pe'),
+    (r'(layer\d+\.\d+\.(?:conv\d|bn\d|downsample\.\d)\..*)', r'backbone.\1'),
+    (r'fc\.(weight|bias)', r'head.fc.\1'),
+]
+
+
+def convert_resnet(sd: StateDict) -> Tuple[StateDict, ConversionReport]:
+    """Official ParC-ResNet / detection-fork / torchvision ResNet -> parc_mm keys
+    (``backbone.*``, ``head.fc.*``). mmpretrain/mmdet/mmseg ResNet checkpoints
+    (``backbone.`` keys) pass through."""
+    if any(k.startswith('backbone.') for k in sd):
+        return dict(sd), ConversionReport(converted=[(k, k) for k in sd])
+    return apply_rules(sd, _RESNET)
+
+
 def detect_convnext_layout(sd: StateDict) -> str:
     keys = list(sd)
     if any('.gcc_conv_1H.' in k for k in keys):
@@ -197,13 +218,28 @@ def convnext_to_parc(src_sd: StateDict, arch: str = 'xt', parc_blocks='paper',
     torch.manual_seed(seed)
     model = ParCConvNeXt(arch=arch, parc_blocks=parc_blocks, out_indices=[0, 1, 2, 3]
                          if any(k.startswith('backbone.norm0') for k in sd) else -1)
+    return _finish(model, sd, rep, head)
+
+
+def resnet_to_parc(src_sd: StateDict, depth: int = 50, parc_blocks='paper', seed: int = 0,
+                   head: bool = True, **backbone_kwargs) -> Tuple[StateDict, ConversionReport]:
+    """A full ParC-ResNet checkpoint from any ResNet layout: shared tensors copied, ParC
+    tensors the source lacks freshly initialised, the replaced 3x3 convs reported."""
+    from parc_mm.models.backbones.parc_resnet import ParCResNet
+    sd, rep = convert_resnet(src_sd)
+    torch.manual_seed(seed)
+    model = ParCResNet(depth=depth, parc_blocks=parc_blocks, **backbone_kwargs)
+    return _finish(model, sd, rep, head)
+
+
+def _finish(model, sd: StateDict, rep: ConversionReport, head: bool
+            ) -> Tuple[StateDict, ConversionReport]:
     backbone, rep = merge_into(model.state_dict(), sd, 'backbone.', rep)
     out = {'backbone.' + k: v for k, v in backbone.items()}
-    if head:
-        for k in ('head.fc.weight', 'head.fc.bias'):
-            if k in sd:
-                out[k] = sd[k]
-                rep.unused.remove(k)
+    for k in [k for k in sd if k.startswith('head.')]:
+        if head:
+            out[k] = sd[k]
+            rep.unused.remove(k)
     return out, rep
 
 

@@ -1,3 +1,4 @@
 from .parc_convnext import ParCConvNeXt
+from .parc_resnet import ParCResNet
 
-__all__ = ['ParCConvNeXt']
+__all__ = ['ParCConvNeXt', 'ParCResNet']

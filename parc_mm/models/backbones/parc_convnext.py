@@ -1,48 +1,14 @@
 """ParC-ConvNeXt: ConvNeXt whose chosen blocks mix tokens with global ParC instead of dw 7x7."""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 from mmpretrain.models.backbones.convnext import ConvNeXt
 
 from parc_mm.ops import ParCHW
 from parc_mm.registry import MODELS
 
-ParCBlocks = Union[str, Sequence[Sequence[int]]]
-
-
-def resolve_parc_blocks(spec: ParCBlocks, depths: Sequence[int]) -> List[List[int]]:
-    """Turn a placement spec into block indices per stage.
-
-    ``'paper'``: the official placement (last third of stage 3, last block of stage 4);
-    ``'all'``: every block (Fast-ParC's global kernels in early stages); ``'none'``: plain
-    ConvNeXt (the baseline); or explicit lists, one per stage (negative indices allowed).
-    """
-    n = len(depths)
-    if isinstance(spec, str):
-        if spec == 'paper':
-            if n != 4:
-                raise ValueError("parc_blocks='paper' needs a 4-stage arch; give explicit lists")
-            d2, d3 = depths[2], depths[3]
-            return [[], [], list(range(d2 - d2 // 3, d2)), [d3 - 1]]
-        if spec == 'all':
-            return [list(range(d)) for d in depths]
-        if spec == 'none':
-            return [[] for _ in depths]
-        raise ValueError(f"Unknown parc_blocks {spec!r}: use 'paper', 'all', 'none' or "
-                         f'a list of {n} lists of block indices')
-    spec = [list(s) for s in spec]
-    if len(spec) != n:
-        raise ValueError(f'parc_blocks needs one list per stage ({n}), got {len(spec)}')
-    out = []
-    for i, (blocks, d) in enumerate(zip(spec, depths)):
-        idx = []
-        for b in blocks:
-            if not -d <= b < d:
-                raise ValueError(f'parc_blocks: stage {i} has {d} blocks, index {b} is out of range')
-            idx.append(b % d)
-        out.append(sorted(set(idx)))
-    return out
+from ..utils import ParCBlocks, default_base_sizes, resolve_parc_blocks
 
 
 @MODELS.register_module()
@@ -96,10 +62,15 @@ class ParCConvNeXt(ConvNeXt):
         super().__init__(arch=arch, stem_patch_size=stem_patch_size, **kwargs)
         n = self.num_stages
         if parc_base_sizes is None:
-            parc_base_sizes = [max(1, img_size // (stem_patch_size * 2**i)) for i in range(n)]
+            parc_base_sizes = default_base_sizes(img_size, n, stem_patch_size)
         if len(parc_base_sizes) != n:
             raise ValueError(f'parc_base_sizes needs {n} values, got {list(parc_base_sizes)}')
-        self.parc_blocks = resolve_parc_blocks(parc_blocks, self.depths)
+        if parc_blocks == 'paper' and n != 4:
+            raise ValueError("parc_blocks='paper' needs a 4-stage arch; give explicit lists")
+        d2, d3 = (self.depths[2], self.depths[3]) if n == 4 else (0, 0)
+        # official: the last third of stage 3 and the last block of stage 4
+        paper = [[], [], list(range(d2 - d2 // 3, d2)), [d3 - 1]] if n == 4 else []
+        self.parc_blocks = resolve_parc_blocks(parc_blocks, self.depths, paper)
         self.parc_base_sizes = list(parc_base_sizes)
         for i, blocks in enumerate(self.parc_blocks):
             for j in blocks:

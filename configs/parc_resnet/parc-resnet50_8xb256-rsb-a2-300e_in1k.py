@@ -1,0 +1,15 @@
+# ParC-ResNet50 on ImageNet-1k (paper: 79.6 top-1, 23,737,640 params, 2.0G FLOPs) with the
+# "ResNet strikes back" A2 recipe (300 epochs, LAMB, mixup/cutmix) of mmpretrain.
+_base_ = ['mmpretrain::resnet/resnet50_8xb256-rsb-a2-300e_in1k.py']
+
+custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.models'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='parc_mm.ParCResNet',
+        depth=50,
+        parc_blocks='paper',  # layer3 blocks 3-5 (K=14), layer4 block 2 (K=7), dense
+        out_indices=(3, ),
+        drop_path_rate=0.05,
+        style='pytorch'))
