@@ -173,3 +173,49 @@ def official_resnet50(sd: Dict[str, torch.Tensor], x: torch.Tensor, det: bool = 
         return outs
     x = x.mean([-2, -1])
     return [F.linear(x, sd['fc.weight'], sd['fc.bias'])]
+
+
+def official_mv2(sd: Dict[str, torch.Tensor], x: torch.Tensor, det: bool = False
+                 ) -> List[torch.Tensor]:
+    """Forward (eval BN) of the official ParC-MobileNetV2 (``features.N``; returns [logits])
+    or the detection fork (``layerX.Y``; returns outputs 1, 2, 4, 7)."""
+    cfg = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+           (6, 160, 3, 2), (6, 320, 1, 1)]
+    stem = 'conv1.' if det else 'features.0.'
+    x = F.relu6(_bn(F.conv2d(x, sd[stem + '0.weight'], stride=2, padding=1), sd, stem + '1'))
+    outs = []
+    n = 1
+    for li, (t, c, reps, s) in enumerate(cfg):
+        for b in range(reps):
+            p = f'layer{li + 1}.{b}.' if det else f'features.{n}.'
+            stride = s if b == 0 else 1
+            inp = x
+            if p + 'gcc_H.gcc_conv.weight' in sd:
+                h = F.relu6(_bn(F.conv2d(x, sd[p + 'pw_expand.0.weight']), sd, p + 'pw_expand.1'))
+                a, bb = torch.chunk(h, 2, dim=1)
+                a = parc_roll(a, sd[p + 'gcc_H.gcc_conv.weight'], sd[p + 'gcc_H.gcc_conv.bias'],
+                              sd.get(p + 'gcc_H.pe'), dim=2)
+                bb = parc_roll(bb, sd[p + 'gcc_W.gcc_conv.weight'],
+                               sd[p + 'gcc_W.gcc_conv.bias'], sd.get(p + 'gcc_W.pe'), dim=3)
+                h = F.relu6(_bn(torch.cat([a, bb], 1), sd, p + 'bn'))
+                h = _bn(F.conv2d(h, sd[p + 'pw_linear.0.weight']), sd, p + 'pw_linear.1')
+            elif t == 1:
+                w = sd[p + 'conv.0.0.weight']
+                h = F.relu6(_bn(F.conv2d(x, w, stride=stride, padding=1, groups=w.shape[0]),
+                                sd, p + 'conv.0.1'))
+                h = _bn(F.conv2d(h, sd[p + 'conv.1.weight']), sd, p + 'conv.2')
+            else:
+                h = F.relu6(_bn(F.conv2d(x, sd[p + 'conv.0.0.weight']), sd, p + 'conv.0.1'))
+                w = sd[p + 'conv.1.0.weight']
+                h = F.relu6(_bn(F.conv2d(h, w, stride=stride, padding=1, groups=w.shape[0]),
+                                sd, p + 'conv.1.1'))
+                h = _bn(F.conv2d(h, sd[p + 'conv.2.weight']), sd, p + 'conv.3')
+            x = inp + h if (stride == 1 and inp.shape[1] == h.shape[1]) else h
+            n += 1
+        if li in (1, 2, 4):
+            outs.append(x)
+    last = 'conv2.' if det else f'features.{n}.'
+    x = F.relu6(_bn(F.conv2d(x, sd[last + '0.weight']), sd, last + '1'))
+    if det:
+        return outs + [x]
+    return [F.linear(x.mean([-2, -1]), sd['classifier.1.weight'], sd['classifier.1.bias'])]

@@ -1,4 +1,5 @@
 from .parc_convnext import ParCConvNeXt
+from .parc_mobilenet_v2 import ParCMobileNetV2
 from .parc_resnet import ParCResNet
 
-__all__ = ['ParCConvNeXt', 'ParCResNet']
+__all__ = ['ParCConvNeXt', 'ParCMobileNetV2', 'ParCResNet']

@@ -1,0 +1,8 @@
+# Baseline of the ParC-MobileNetV2 detection row: MobileNetV2 (paper: 43.7 / 37.9).
+_base_ = ['./cascade-mask-rcnn_parc-mobilenet-v2_fpn_4conv1fc-giou_ms-crop-3x_coco.py']
+
+model = dict(
+    backbone=dict(
+        parc_blocks='none',  # == mmpretrain MobileNetV2 (tested)
+        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/mobilenet-v2_in1k.pth',
+                      prefix='backbone.')))

@@ -1,0 +1,8 @@
+# Baseline of the ParC-MobileNetV2 segmentation row: MobileNetV2 UperNet (paper: 32.80 mIoU).
+_base_ = ['./upernet_parc-mobilenet-v2_4xb4-160k_ade20k-512x512.py']
+
+model = dict(
+    backbone=dict(
+        parc_blocks='none',  # == mmpretrain MobileNetV2 (tested)
+        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/mobilenet-v2_in1k.pth',
+                      prefix='backbone.')))
