@@ -12,8 +12,8 @@ model = dict(
         type='parc_mm.ParCConvNeXt',
         arch=dict(depths=[1, 1, 3, 1], channels=[32, 64, 128, 256]),
         parc_blocks='all',  # global ParC kernels in every block (Fast-ParC)
-        parc_base_sizes=[48, 24, 12, 6],  # feature heights of the 192x256 scenes
-        layer_scale_init_value=1.0),
+        parc_base_sizes=[32, 16, 8, 4],  # feature heights of the 128x160 scenes
+        layer_scale_init_value=1e-6),
     neck=None,
     head=dict(type='LinearClsHead', num_classes=6, in_channels=256,
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0), topk=(1, )))
@@ -23,7 +23,9 @@ data_preprocessor = dict(
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    # shapes are symmetric under the dihedral group: flips + 90-degree turns
+    dict(type='RandomFlip', prob=[0.25, 0.25], direction=['horizontal', 'vertical']),
+    dict(type='Rotate', angle=90.0, prob=0.5, interpolation='nearest'),
     dict(type='PackInputs'),
 ]
 test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
@@ -43,10 +45,10 @@ test_evaluator = val_evaluator
 
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
                      clip_grad=dict(max_norm=5.0))
-max_iters = 400
+max_iters = 1000
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=40),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=40, end=max_iters, eta_min=1e-5)
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=100, end=max_iters, eta_min=1e-5)
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict()

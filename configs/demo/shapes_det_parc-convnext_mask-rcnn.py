@@ -15,8 +15,8 @@ model = dict(
         type='parc_mm.ParCConvNeXt',
         arch=dict(depths=[1, 1, 3, 1], channels=[32, 64, 128, 256]),
         parc_blocks='all',  # global ParC kernels in every block (Fast-ParC)
-        parc_base_sizes=[48, 24, 12, 6],  # feature heights of the 192x256 scenes
-        layer_scale_init_value=1.0,
+        parc_base_sizes=[32, 16, 8, 4],  # feature heights of the 128x160 scenes
+        layer_scale_init_value=1e-6,
         out_indices=[0, 1, 2, 3],
         gap_before_final_norm=False),
     neck=dict(in_channels=[32, 64, 128, 256], out_channels=64),
@@ -34,13 +34,13 @@ model = dict(
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale=(256, 192), keep_ratio=True),
+    dict(type='Resize', scale=(160, 128), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(256, 192), keep_ratio=True),
+    dict(type='Resize', scale=(160, 128), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
@@ -66,11 +66,11 @@ test_evaluator = val_evaluator
 optim_wrapper = dict(type='OptimWrapper',
                      optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
                      clip_grad=dict(max_norm=10.0))
-max_iters = 400
+max_iters = 600
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters,
-         milestones=[300, 370], gamma=0.1)
+         milestones=[450, 550], gamma=0.1)
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')

@@ -22,7 +22,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 CLASSES: Tuple[str, ...] = ('circle', 'square', 'triangle', 'star', 'cross', 'ring')
-VERSION = 1  # bump when the generator changes: a stale folder is regenerated
+VERSION = 3  # bump when the generator changes: a stale folder is regenerated
 _DONE_FILE = '.parc_mm_synthetic'
 
 
@@ -85,6 +85,20 @@ def _shape_mask(rng, cls: str, h: int, w: int, cx: float, cy: float, r: float) -
     return m
 
 
+def _contrasting_colour(rng, img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A colour that stands out from the background under ``mask`` (no invisible objects)."""
+    under = img[mask > 0].mean(0) if mask.any() else img.reshape(-1, 3).mean(0)
+    best, best_d = None, -1.0
+    for _ in range(20):
+        c = rng.integers(0, 256, 3)
+        d = float(np.abs(c - under).sum())
+        if d >= 180:
+            return c
+        if d > best_d:
+            best, best_d = c, d
+    return best
+
+
 def _texture(rng, h: int, w: int, colour: np.ndarray) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     kind = rng.integers(3)
@@ -108,8 +122,7 @@ def render_scene(rng: np.random.Generator, h: int, w: int, n_obj: Tuple[int, int
         m = _shape_mask(rng, CLASSES[ci], h, w, cx, cy, r)
         if m.sum() < 30:
             continue
-        colour = rng.integers(40, 256, 3)
-        tex = _texture(rng, h, w, colour)
+        tex = _texture(rng, h, w, _contrasting_colour(rng, img, m))
         img[m > 0] = tex[m > 0]
         for k, (_, om) in enumerate(objects):  # occlusion: later objects cover earlier
             objects[k] = (objects[k][0], om * (1 - m))
@@ -173,17 +186,17 @@ def _write_cls(root: str, split: str, per_class: int, rng, size: int) -> None:
             r = rng.uniform(0.25, 0.42) * size
             cx, cy = rng.uniform(r * 0.8, size - r * 0.8), rng.uniform(r * 0.8, size - r * 0.8)
             m = _shape_mask(rng, cls, size, size, cx, cy, r)
-            tex = _texture(rng, size, size, rng.integers(40, 256, 3))
+            tex = _texture(rng, size, size, _contrasting_colour(rng, img, m))
             img[m > 0] = tex[m > 0]
             img = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
             cv2.imwrite(osp.join(d, f'{i:05d}.png'), img[..., ::-1].copy())
 
 
 def generate(root: str,
-             num_train: int = 160,
-             num_val: int = 40,
-             img_size: Tuple[int, int] = (192, 256),
-             cls_per_class: Tuple[int, int] = (60, 20),
+             num_train: int = 300,
+             num_val: int = 50,
+             img_size: Tuple[int, int] = (128, 160),
+             cls_per_class: Tuple[int, int] = (600, 40),
              cls_size: int = 64,
              seed: int = 0) -> str:
     """Write the demo datasets under ``root`` (deterministic for a given seed/arguments)."""
@@ -229,8 +242,8 @@ def metainfo(task: str) -> Dict[str, tuple]:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description='Write the parc_mm synthetic demo datasets.')
     p.add_argument('root', nargs='?', default='data/shapes')
-    p.add_argument('--num-train', type=int, default=160)
-    p.add_argument('--num-val', type=int, default=40)
+    p.add_argument('--num-train', type=int, default=300)
+    p.add_argument('--num-val', type=int, default=50)
     p.add_argument('--seed', type=int, default=0)
     a = p.parse_args(argv)
     generate(a.root, num_train=a.num_train, num_val=a.num_val, seed=a.seed)

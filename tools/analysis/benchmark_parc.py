@@ -129,6 +129,40 @@ def sweep(args, device, dtype) -> None:
                 sys.stdout.flush()
 
 
+def neck_table(args, device, dtype) -> None:
+    """FPN vs ParCFPN forward (+backward) at the pyramid of an H x W input, ParC-ConvNeXt-XT
+    channels, in one process."""
+    from mmdet.models.necks import FPN
+
+    from parc_mm.models.necks import ParCFPN
+    h, w = args.neck_size
+    chans = [48, 96, 192, 384]
+    xs = [torch.randn(args.batch, c, -(-h // s), -(-w // s), device=device)
+          for c, s in zip(chans, (4, 8, 16, 32))]
+    kw = dict(in_channels=chans, out_channels=256, num_outs=5)
+    print(f'\n### FPN vs ParCFPN: {device}, input {h}x{w}, batch {args.batch}, {args.dtype}\n')
+    print('| neck | params (M) | forward ms | forward+backward ms |')
+    print('|---|---|---|---|')
+    base = None
+    for name, m in (('FPN', FPN(**kw)), ('ParCFPN', ParCFPN(parc_img_size=(h, w), **kw))):
+        m = m.to(device)
+        n = sum(p.numel() for p in m.parameters()) / 1e6
+        amp = dtype != torch.float32
+
+        def fwd(bwd):
+            with torch.autocast(device.type, dtype=dtype, enabled=amp):
+                outs = m([x.requires_grad_(bwd) for x in xs])
+            if bwd:
+                sum(o.float().sum() for o in outs).backward()
+
+        with torch.no_grad():
+            f = timeit(lambda: fwd(False), device, args.reps)
+        fb = timeit(lambda: fwd(True), device, args.reps)
+        base = base or (f, fb)
+        print(f'| {name} | {n:.3f} | {f:.2f} ({f / base[0]:.2f}x) | '
+              f'{fb:.2f} ({fb / base[1]:.2f}x) |')
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -140,6 +174,8 @@ def main(argv=None) -> None:
     p.add_argument('--no-backward', dest='backward', action='store_false')
     p.add_argument('--compile', action='store_true', help='torch.compile every module')
     p.add_argument('--sweep', action='store_true', help='run the crossover sweep instead')
+    p.add_argument('--neck', action='store_true', help='FPN vs ParCFPN instead')
+    p.add_argument('--neck-size', type=int, nargs=2, default=[800, 1333])
     args = p.parse_args(argv)
     device = torch.device(args.device)
     if args.batch is None:
@@ -150,6 +186,8 @@ def main(argv=None) -> None:
     torch.manual_seed(0)
     if args.sweep:
         sweep(args, device, dtype)
+    elif args.neck:
+        neck_table(args, device, dtype)
     else:
         stage_table(args, device, dtype)
 

@@ -1,0 +1,2 @@
+# Semantic FPN (FPNHead) R-50 on ADE20K 512x512 160k: mmseg's config, the reference row.
+_base_ = ['mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py']

@@ -1,0 +1,3 @@
+from .parc_fpn import ParCBlock, ParCFPN
+
+__all__ = ['ParCBlock', 'ParCFPN']

@@ -1,0 +1,88 @@
+"""ParCFPN: mmdet's FPN whose output levels also pass through a global ParC block."""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmdet.models.necks import FPN
+
+from parc_mm.ops import ParCHW
+from parc_mm.registry import MODELS
+
+
+class ParCBlock(nn.Module):
+    """x + g1 * ParCHW(GN(x)); then + g2 * FFN(GN(.)) with a 1x1-GELU-1x1 FFN.
+
+    Layer scales start at ``layer_scale`` so a freshly added block is (almost) the identity
+    and a pretrained FPN keeps its behaviour at the start of fine-tuning.
+    """
+
+    def __init__(self, channels: int, base_size: Union[int, Tuple[int, int]],
+                 ffn_ratio: float = 2.0, layer_scale: float = 1e-6, impl: str = 'auto') -> None:
+        super().__init__()
+        self.norm1 = nn.GroupNorm(1, channels)
+        self.parc = ParCHW(channels, base_size, use_pe=True, bias=True, impl=impl)
+        self.norm2 = nn.GroupNorm(1, channels)
+        hidden = int(channels * ffn_ratio)
+        self.ffn = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.GELU(),
+                                 nn.Conv2d(hidden, channels, 1))
+        self.gamma1 = nn.Parameter(torch.full((channels, 1, 1), float(layer_scale)))
+        self.gamma2 = nn.Parameter(torch.full((channels, 1, 1), float(layer_scale)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.gamma1 * self.parc(self.norm1(x))
+        return x + self.gamma2 * self.ffn(self.norm2(x))
+
+
+@MODELS.register_module()
+class ParCFPN(FPN):
+    """A drop-in for mmdet's / mmseg's ``FPN`` (same arguments) giving every chosen output
+    level a global receptive field: each passes through a :class:`ParCBlock` (ParC-H / ParC-W
+    on channel halves with position embedding, pointwise FFN, residuals).
+
+    Args:
+        parc_levels: output levels (indices into the ``num_outs`` outputs) that get a ParC
+            block; ``()`` makes this exactly ``FPN``. Default: all levels.
+        parc_base_sizes: kernel/PE length per output level, an int or ``(h, w)``; resized to
+            the actual map every forward. Default: the map sizes at ``parc_img_size``.
+        parc_img_size: ``(h, w)`` of the training input the default base sizes derive from.
+        parc_impl: ``'auto' | 'direct' | 'fft' | 'gemm'``.
+        parc_ffn_ratio / parc_layer_scale: FFN width ratio and initial layer scale.
+        **kwargs: :class:`mmdet.models.necks.FPN` arguments.
+    """
+
+    def __init__(self,
+                 in_channels: Sequence[int],
+                 out_channels: int,
+                 num_outs: int,
+                 parc_levels: Optional[Sequence[int]] = None,
+                 parc_base_sizes: Optional[Sequence[Union[int, Tuple[int, int]]]] = None,
+                 parc_img_size: Tuple[int, int] = (800, 1333),
+                 parc_first_stride: int = 4,
+                 parc_impl: str = 'auto',
+                 parc_ffn_ratio: float = 2.0,
+                 parc_layer_scale: float = 1e-6,
+                 **kwargs) -> None:
+        super().__init__(in_channels, out_channels, num_outs, **kwargs)
+        levels = list(range(num_outs)) if parc_levels is None else list(parc_levels)
+        for lv in levels:
+            if not 0 <= lv < num_outs:
+                raise ValueError(f'parc_levels: level {lv} does not exist (num_outs={num_outs})')
+        if parc_base_sizes is None:
+            first = parc_first_stride * 2**self.start_level
+            parc_base_sizes = [(max(1, -(-parc_img_size[0] // (first * 2**i))),
+                                max(1, -(-parc_img_size[1] // (first * 2**i))))
+                               for i in range(num_outs)]
+        if len(parc_base_sizes) != num_outs:
+            raise ValueError(f'parc_base_sizes needs {num_outs} entries (one per output level)')
+        self.parc_levels = levels
+        self.parc_blocks = nn.ModuleDict({
+            str(lv): ParCBlock(out_channels, parc_base_sizes[lv], parc_ffn_ratio,
+                               parc_layer_scale, parc_impl) for lv in levels})
+
+    def forward(self, inputs: Tuple[torch.Tensor]) -> tuple:
+        outs = list(super().forward(inputs))
+        for lv in self.parc_levels:
+            outs[lv] = self.parc_blocks[str(lv)](outs[lv])
+        return tuple(outs)
