@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 import os.path as osp
 from typing import Iterator, List, Tuple
 
@@ -22,6 +21,24 @@ def register_scope(cfg: Config) -> str:
                          f'{SCOPES} (inherit one of their _base_ configs).')
     importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)
     return scope
+
+
+def load_config(path: str, cfg_options=None, launcher: str = 'none',
+                work_dir=None) -> Config:
+    """What tools/train.py and tools/test.py share: read the config, apply ``--cfg-options``,
+    register the library of its ``default_scope`` and choose the work dir."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Config file {path} does not exist')
+    cfg = Config.fromfile(path)
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    register_scope(cfg)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
+    return cfg
 
 
 def _datasets(obj) -> Iterator[dict]:

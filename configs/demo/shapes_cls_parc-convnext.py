@@ -13,7 +13,10 @@ model = dict(
         arch=dict(depths=[1, 1, 3, 1], channels=[32, 64, 128, 256]),
         parc_blocks='all',  # global ParC kernels in every block (Fast-ParC)
         parc_base_sizes=[32, 16, 8, 4],  # feature heights of the 128x160 scenes
-        layer_scale_init_value=1e-6),
+        layer_scale_init_value=1.0,
+        # PyTorch's default init: mmpretrain's trunc-normal(0.02) init learns far slower
+        # in a 2-minute CPU run of this small net (measured: 24% vs 48% top-1)
+        init_cfg=None),
     neck=None,
     head=dict(type='LinearClsHead', num_classes=6, in_channels=256,
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0), topk=(1, )))
@@ -43,9 +46,9 @@ val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator
 
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
+optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
                      clip_grad=dict(max_norm=5.0))
-max_iters = 1000
+max_iters = 1500
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=100, end=max_iters, eta_min=1e-5)

@@ -16,7 +16,7 @@ model = dict(
         arch=dict(depths=[1, 1, 3, 1], channels=[32, 64, 128, 256]),
         parc_blocks='all',  # global ParC kernels in every block (Fast-ParC)
         parc_base_sizes=[32, 16, 8, 4],  # feature heights of the 128x160 scenes
-        layer_scale_init_value=1e-6,
+        layer_scale_init_value=1.0,
         out_indices=[0, 1, 2, 3],
         gap_before_final_norm=False),
     neck=dict(in_channels=[32, 64, 128, 256], out_channels=64),

@@ -19,7 +19,7 @@ model = dict(
         arch=dict(depths=[1, 1, 3, 1], channels=[32, 64, 128, 256]),
         parc_blocks='all',  # global ParC kernels in every block (Fast-ParC)
         parc_base_sizes=[32, 16, 8, 4],  # feature heights of the 128x160 scenes
-        layer_scale_init_value=1e-6,
+        layer_scale_init_value=1.0,
         out_indices=[0, 1, 2, 3],
         gap_before_final_norm=False),
     decode_head=dict(
@@ -61,7 +61,7 @@ test_evaluator = val_evaluator
 
 optim_wrapper = dict(type='OptimWrapper',
                      optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.01))
-max_iters = 600
+max_iters = 2000
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
     dict(type='PolyLR', power=1.0, begin=30, end=max_iters, eta_min=0.0, by_epoch=False)
