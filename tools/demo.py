@@ -105,7 +105,7 @@ def main(argv=None):
     p.add_argument('--work-dir', default='work_dirs/demo')
     p.add_argument('--data-root', default='data/shapes')
     p.add_argument('--quick', action='store_true',
-                   help='a few iterations per task (a smoke test of the pipeline)')
+                   help='a few iterations per task on a small dataset (a smoke test)')
     p.add_argument('--skip-check', action='store_true', help='skip the stack check')
     a = p.parse_args(argv)
     t0 = time.time()
@@ -117,7 +117,8 @@ def main(argv=None):
         run([py, '-m', 'parc_mm.utils.collect_env'], osp.join(wd, 'collect_env.log'))
         print('stack check passed', flush=True)
     from parc_mm.datasets import synthetic
-    synthetic.ensure(osp.abspath(a.data_root))
+    small = dict(num_train=8, num_val=4, cls_per_class=(6, 2)) if a.quick else {}
+    synthetic.ensure(osp.abspath(a.data_root), **small)
 
     results = {}
     cls_ckpt = None

@@ -11,6 +11,8 @@ import glob
 import os.path as osp
 import sys
 
+from mmengine.config import DictAction
+
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
@@ -32,11 +34,11 @@ def load_images(data_root, size, n):
     return out
 
 
-def backbone_of(config, checkpoint, part):
+def backbone_of(config, checkpoint, part, cfg_options=None):
     import torch.nn as nn
 
     from parc_mm.analysis import build_from_config
-    model, _, _ = build_from_config(config)
+    model, _, _ = build_from_config(config, cfg_options)
     if checkpoint:
         from mmengine.runner import load_checkpoint
         load_checkpoint(model, checkpoint, map_location='cpu', strict=False)
@@ -58,18 +60,21 @@ def main(argv=None):
     p.add_argument('--num-images', type=int, default=8)
     p.add_argument('--data-root', default='data/shapes')
     p.add_argument('--out', default='work_dirs/erf.png')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
+                   help='overrides for the first (ParC) config, e.g. '
+                   'model.neck.parc_layer_scale=1.0')
     a = p.parse_args(argv)
     import numpy as np
 
     from parc_mm.analysis import erf_areas, erf_map
     imgs = load_images(a.data_root, a.size, a.num_images)
-    runs = [(osp.basename(a.config), a.config, a.checkpoint)]
+    runs = [(osp.basename(a.config), a.config, a.checkpoint, a.cfg_options)]
     if a.baseline:
-        runs.append((osp.basename(a.baseline), a.baseline, a.baseline_checkpoint))
+        runs.append((osp.basename(a.baseline), a.baseline, a.baseline_checkpoint, None))
     results = []
     print(f'| model | part | stage | 20% area | 50% area | 99% area |\n|---|---|---|---|---|---|')
-    for name, cfg, ck in runs:
-        m = erf_map(backbone_of(cfg, ck, a.part), imgs, a.stage)
+    for name, cfg, ck, opts in runs:
+        m = erf_map(backbone_of(cfg, ck, a.part, opts), imgs, a.stage)
         areas = erf_areas(m)
         results.append((name, m, areas))
         print(f'| {name} | {a.part} | {a.stage} | {areas[0.2]:.4f} | {areas[0.5]:.4f} | '
