@@ -32,7 +32,7 @@ def test_official_classification_weights_give_official_outputs():
     model = ParCConvNeXt(arch='xt').eval()
     bb = {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
     model.load_state_dict(bb, strict=True)
-    x = torch.randn(1, 3, 224, 224)
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         feat = model(x)[0]
         ours = torch.nn.functional.linear(feat, sd['head.fc.weight'], sd['head.fc.bias'])
@@ -48,7 +48,7 @@ def test_official_detection_weights_give_official_outputs(size):
     model = ParCConvNeXt(arch='xt', out_indices=[0, 1, 2, 3], gap_before_final_norm=False)
     rep = load_report(model.eval(), sd, 'backbone.')
     assert not (rep.missing or rep.unused or rep.mismatched), rep.summary()
-    x = torch.randn(1, 3, *size)
+    x = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ours = model(x)
         ref = official_convnext(src, x, det=True)
