@@ -104,15 +104,15 @@ def build_from_config(cfg_path: str, cfg_options: Optional[dict] = None):
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
 
-    from parc_mm.testing import _bn_not_sync, _no_pretrained, task_of
+    from parc_mm.testing import drop_pretrained, sync_bn_to_bn, task_of
     cfg = Config.fromfile(cfg_path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     task = task_of(cfg)
     scope = cfg.default_scope
     importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)
-    _no_pretrained(cfg.model)
-    _bn_not_sync(cfg.model)
+    drop_pretrained(cfg.model)
+    sync_bn_to_bn(cfg.model)
     if cfg.get('data_preprocessor') and 'data_preprocessor' not in cfg.model:
         cfg.model.data_preprocessor = cfg.data_preprocessor
     with DefaultScope.overwrite_default_scope(scope):

@@ -99,8 +99,8 @@ def adapt_to_device(cfg: Config) -> Config:
                   level=30)
         ow['type'] = 'OptimWrapper'
         ow.pop('loss_scale', None)
-    from parc_mm.testing import _bn_not_sync
-    _bn_not_sync(cfg.get('model', {}))
+    from parc_mm.testing import sync_bn_to_bn
+    sync_bn_to_bn(cfg.get('model', {}))
     env = cfg.setdefault('env_cfg', {})
     env.setdefault('dist_cfg', {})['backend'] = 'gloo'
     # DDP on CPU modules takes no device_ids (mmengine passes [LOCAL_RANK] by default)

@@ -63,7 +63,8 @@ def _set_key(obj: Any, key: str, value: Any) -> None:
             _set_key(v, key, value)
 
 
-def _no_pretrained(model: dict) -> None:
+def drop_pretrained(model: dict) -> None:
+    """Remove ``Pretrained`` init_cfgs and ``pretrained`` URLs (nothing is downloaded here)."""
     def walk(o):
         if isinstance(o, dict):
             ic = o.get('init_cfg')
@@ -81,15 +82,16 @@ def _no_pretrained(model: dict) -> None:
     walk(model)
 
 
-def _bn_not_sync(obj: Any) -> None:
+def sync_bn_to_bn(obj: Any) -> None:
+    """SyncBN -> BN in a config dict (SyncBN needs a GPU process group)."""
     if isinstance(obj, dict):
         if obj.get('type') in ('SyncBN', 'MMSyncBN'):
             obj['type'] = 'BN'
         for v in obj.values():
-            _bn_not_sync(v)
+            sync_bn_to_bn(v)
     elif isinstance(obj, (list, tuple)):
         for v in obj:
-            _bn_not_sync(v)
+            sync_bn_to_bn(v)
 
 
 def _dataset(task: str, split: str, root: str, pipeline, extra: dict) -> dict:
@@ -153,7 +155,6 @@ def smoke_config(cfg: Config,
         dl['batch_size'] = batch_size if split == 'train' else 1
         dl['num_workers'] = 0
         dl['persistent_workers'] = False
-        dl.pop('batch_sampler', None) if task != 'det' else None
     for name in ('val_evaluator', 'test_evaluator'):
         ev = cfg.get(name)
         if ev is None:
@@ -167,8 +168,8 @@ def smoke_config(cfg: Config,
 
     model = cfg.model
     _set_key(model, 'num_classes', n_cls)
-    _no_pretrained(model)
-    _bn_not_sync(model)
+    drop_pretrained(model)
+    sync_bn_to_bn(model)
     if model.get('data_preprocessor') is not None:
         _shrink_sizes(model['data_preprocessor'], f, 16)
     if model.get('test_cfg') is not None and task == 'seg':

@@ -12,7 +12,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from parc_mm.testing import _bn_not_sync, _no_pretrained
+from parc_mm.testing import sync_bn_to_bn, drop_pretrained
 
 
 def load_cfg(name: str) -> Config:
@@ -20,8 +20,8 @@ def load_cfg(name: str) -> Config:
     if cfg is None:
         from mmengine.hub import get_config
         cfg = get_config(name)
-    _no_pretrained(cfg.model)
-    _bn_not_sync(cfg.model)
+    drop_pretrained(cfg.model)
+    sync_bn_to_bn(cfg.model)
     if cfg.get('custom_imports'):
         import importlib
         for m in cfg.custom_imports['imports']:
