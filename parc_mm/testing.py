@@ -177,28 +177,21 @@ def smoke_config(cfg: Config,
     if task == 'det':
         # fewer proposals / detections: CPU time goes to RoI heads; score_thr 0 so that an
         # untrained detector still hands the COCO evaluator something to score
-        for part, n in (('rpn', 200), ('rcnn', 20)):
-            for c in ('train_cfg', 'test_cfg'):
-                sub = (model.get(c) or {}).get(part if part != 'rpn' or c == 'test_cfg'
-                                               else 'rpn_proposal')
-                if isinstance(sub, dict):
-                    if 'max_per_img' in sub:
-                        sub['max_per_img'] = n
-                    if 'nms_pre' in sub:
-                        sub['nms_pre'] = 2 * n
-        tc = model.get('test_cfg') or {}
-        for sub in ([tc.get('rcnn')] if 'rcnn' in tc else [tc]):
-            if isinstance(sub, dict) and 'score_thr' in sub:
-                sub['score_thr'] = 0.0
-            if isinstance(sub, dict) and 'max_per_img' in sub:
-                sub['max_per_img'] = 20
+        train, test = model.get('train_cfg') or {}, model.get('test_cfg') or {}
+        for rpn in (train.get('rpn_proposal'), test.get('rpn')):
+            if isinstance(rpn, dict):
+                for k, v in (('max_per_img', 200), ('nms_pre', 400)):
+                    if k in rpn:
+                        rpn[k] = v
+        det_head = test.get('rcnn') if 'rcnn' in test else test
+        if isinstance(det_head, dict):
+            for k, v in (('max_per_img', 20), ('score_thr', 0.0)):
+                if k in det_head:
+                    det_head[k] = v
     if cfg.get('data_preprocessor') is not None:
         _shrink_sizes(cfg['data_preprocessor'], f, 16)
         _set_key(cfg['data_preprocessor'], 'num_classes', n_cls)
-    if task == 'cls':
-        head = model.get('head', {})
-        if isinstance(head.get('loss'), dict) and 'num_classes' in head['loss']:
-            head['loss']['num_classes'] = n_cls
+    if task == 'cls':  # (head / loss num_classes were set by _set_key above)
         ta = model.get('train_cfg') or {}
         for a in ta.get('augments', []) or []:
             a.pop('num_classes', None)
