@@ -33,6 +33,12 @@ def random_state_dict(name: str, seed: int = 0) -> Dict[str, torch.Tensor]:
             if len(shape) == 1 and ('norm' in k or 'bn' in k) and k.endswith('weight'):
                 t = t + 1
             sd[k] = t
+    # ParC-Net registers its last downsampling block twice (``residual`` is ``layer_5.0``):
+    # a real checkpoint holds the same values under both names.
+    for k in [k for k in sd if k.startswith('residual.')]:
+        alias = 'layer_5.0.' + k[len('residual.'):]
+        if alias in sd:
+            sd[k] = sd[alias]
     return sd
 
 
@@ -219,3 +225,77 @@ def official_mv2(sd: Dict[str, torch.Tensor], x: torch.Tensor, det: bool = False
     if det:
         return outs + [x]
     return [F.linear(x.mean([-2, -1]), sd['classifier.1.weight'], sd['classifier.1.bias'])]
+
+
+def official_parcnet(sd: Dict[str, torch.Tensor], x: torch.Tensor) -> List[torch.Tensor]:
+    """Forward (eval BN) of the official ParC-Net-S / XS (cvnets ``edgeformer`` layout),
+    written from the block description: returns the outputs of layers 1-5, the final 1x1
+    conv and the logits. Fusion (concat / add) and groups are read off the weight shapes.
+    On non-square inputs H kernels / PEs follow H and W ones W (the official code only
+    runs square inputs, where both are the same)."""
+    act = F.silu
+
+    def cbr(x, p, stride=1, padding=0, use_act=True, dilation=1):
+        w = sd[p + '.block.conv.weight']
+        groups = x.shape[1] // w.shape[1]
+        x = F.conv2d(x, w, stride=stride, padding=padding, groups=groups, dilation=dilation)
+        if p + '.block.norm.weight' in sd:
+            x = _bn(x, sd, p + '.block.norm')
+        return act(x) if use_act else x
+
+    def mv2(x, p, stride):
+        h = cbr(x, p + '.block.exp_1x1')
+        h = cbr(h, p + '.block.conv_3x3', stride=stride, padding=1)
+        h = cbr(h, p + '.block.red_1x1', use_act=False)
+        return x + h if stride == 1 and x.shape[1] == h.shape[1] else h
+
+    def branch(x, p, first, second):
+        d1, d2 = (2, 3) if first == 'H' else (3, 2)
+        if p + f'meta_pe_1_{first}' in sd:
+            x = x + _resize(sd[p + f'meta_pe_1_{first}'], x.shape[d1], d1)
+        x = _bn(x, sd, p + ('pre_Norm_1' if first == 'H' else 'pre_Norm_2'))
+        x = parc_roll(x, sd[p + f'meta_kernel_1_{first}'], sd.get(p + f'meta_1_{first}_bias'),
+                      None, dim=d1)
+        return parc_roll(x, sd[p + f'meta_kernel_2_{second}'],
+                         sd.get(p + f'meta_2_{second}_bias'),
+                         sd.get(p + f'meta_pe_2_{second}'), dim=d2)
+
+    def gcc_block(x, p):
+        a, b = torch.chunk(x, 2, dim=1)
+        x = torch.cat([a + branch(a, p, 'H', 'W'), b + branch(b, p, 'W', 'H')], dim=1)
+        f = _bn(x, sd, p + 'ffn.0')
+        f = F.hardswish(F.conv2d(f, sd[p + 'ffn.1.weight'], sd[p + 'ffn.1.bias']))
+        f = F.conv2d(f, sd[p + 'ffn.4.weight'], sd[p + 'ffn.4.bias'])
+        g = F.hardswish(_bn(F.conv2d(f.mean([2, 3], keepdim=True), sd[p + 'ca.fc.0.weight']),
+                            sd, p + 'ca.fc.1'))
+        g = F.hardsigmoid(_bn(F.conv2d(g, sd[p + 'ca.fc.3.weight']), sd, p + 'ca.fc.4'))
+        return x + f * g
+
+    def unit(x, p):
+        res = x
+        y = cbr(x, p + 'dim_adaptive.0', padding=1)
+        y = cbr(y, p + 'dim_adaptive.1', use_act=False)
+        k = 0
+        while p + f'spatial_global_rep.{k}.meta_kernel_1_H' in sd:
+            y = gcc_block(y, p + f'spatial_global_rep.{k}.')
+            k += 1
+        y = _bn(y, sd, p + f'spatial_global_rep.{k}')
+        y = cbr(y, p + 'channel_adaptive')
+        fused_in = sd[p + 'local_global_fusion.block.conv.weight'].shape[1]
+        y = torch.cat([y, res], 1) if fused_in == 2 * res.shape[1] else y + res
+        return cbr(y, p + 'local_global_fusion', padding=1)
+
+    x = cbr(x, 'conv_1', stride=2, padding=1)
+    outs = []
+    for L in range(1, 6):
+        j = 0
+        while f'layer_{L}.{j}.block.exp_1x1.block.conv.weight' in sd:
+            stride = 2 if (j == 0 and L > 1) else 1
+            x = mv2(x, f'layer_{L}.{j}', stride)
+            j += 1
+        if f'layer_{L}.1.dim_adaptive.0.block.conv.weight' in sd:
+            x = unit(x, f'layer_{L}.1.')
+        outs.append(x)
+    x = cbr(x, 'conv_1x1_exp')
+    logits = F.linear(x.mean([-2, -1]), sd['classifier.fc.weight'], sd['classifier.fc.bias'])
+    return outs + [x, logits]

@@ -247,6 +247,26 @@ def circular_conv(x: torch.Tensor,
     return y
 
 
+def _resize_on_load(module: nn.Module, names: Sequence[str], state_dict: dict,
+                    prefix: str) -> None:
+    """A checkpoint trained at another base size (e.g. kernels of 16 loaded into a model built
+    with base 14): resample its kernel / PE tensors to the module's base size and say so."""
+    ax = _axis(module.direction)
+    for name in names:
+        key = prefix + name
+        ours = getattr(module, name)
+        theirs = state_dict.get(key)
+        if ours is None or theirs is None or theirs.dim() != 4:
+            continue
+        same_rest = all(theirs.shape[d] == ours.shape[d] for d in range(4) if d != ax)
+        if theirs.shape[ax] != ours.shape[ax] and same_rest and theirs.shape[5 - ax] == 1:
+            from mmengine.logging import print_log
+            print_log(f'ParC: resized {key} from length {theirs.shape[ax]} to the model\'s '
+                      f'base size {ours.shape[ax]} (bilinear, align_corners=True)',
+                      logger='current')
+            state_dict[key] = resize_to(theirs.to(ours.dtype), ours.shape[ax], module.direction)
+
+
 class ParCConv2d(nn.Module):
     """One ParC direction: position embedding + global circular conv along H or W.
 
@@ -332,23 +352,7 @@ class ParCConv2d(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
-        # A checkpoint trained at another base size (e.g. kernels of 16 loaded into a model
-        # built with base 14): resample kernel and PE to our base size and say so.
-        ax = _axis(self.direction)
-        for name in ('weight', 'pe'):
-            key = prefix + name
-            ours = getattr(self, name)
-            theirs = state_dict.get(key)
-            if ours is None or theirs is None or theirs.dim() != 4:
-                continue
-            same_rest = all(theirs.shape[d] == ours.shape[d] for d in range(4) if d != ax)
-            if theirs.shape[ax] != ours.shape[ax] and same_rest and theirs.shape[5 - ax] == 1:
-                from mmengine.logging import print_log
-                print_log(f'ParC: resized {key} from length {theirs.shape[ax]} to the model\'s '
-                          f'base size {ours.shape[ax]} (bilinear, align_corners=True)',
-                          logger='current')
-                state_dict[key] = resize_to(theirs.to(ours.dtype), ours.shape[ax],
-                                            self.direction)
+        _resize_on_load(self, ('weight', 'pe'), state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
 
@@ -359,6 +363,51 @@ class ParCConv2d(nn.Module):
         self.weight = nn.Parameter(resize_to(self.weight.data, size, self.direction))
         if self.pe is not None:
             self.pe = nn.Parameter(resize_to(self.pe.data, size, self.direction))
+        self.base_size = size
+        return self
+
+
+class ParCPosEmbed(nn.Module):
+    """A learned position embedding ``(1, C, base, 1)`` (H) or ``(1, C, 1, base)`` (W) added
+    to the input, resized to the input like the ParC kernels. For blocks that normalise
+    between the embedding and the conv (ParC-Net's ``x + pe -> BN -> ParC``); otherwise use
+    ``ParCConv2d(use_pe=True)``.
+    """
+
+    def __init__(self, channels: int, direction: str = 'H', base_size: int = 14,
+                 init_std: float = 0.02) -> None:
+        super().__init__()
+        if direction not in _DIRECTIONS:
+            raise ValueError(f"ParCPosEmbed direction must be 'H' or 'W', got {direction!r}")
+        if base_size < 1:
+            raise ValueError(f'ParCPosEmbed base_size must be >= 1, got {base_size}')
+        self.channels = channels
+        self.direction = direction
+        self.base_size = base_size
+        kshape = (base_size, 1) if direction == 'H' else (1, base_size)
+        self.weight = nn.Parameter(torch.empty(1, channels, *kshape))
+        nn.init.trunc_normal_(self.weight, std=init_std)
+
+    def extra_repr(self) -> str:
+        return f'{self.channels}, direction={self.direction}, base_size={self.base_size}'
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.channels:
+            raise ValueError(f'ParCPosEmbed-{self.direction} built for (B, {self.channels}, H, W)'
+                             f' got {tuple(x.shape)}')
+        n = x.shape[_axis(self.direction)]
+        return x + resize_to(self.weight, n, self.direction).to(x.dtype)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        _resize_on_load(self, ('weight',), state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+    @torch.no_grad()
+    def resize_(self, size: int) -> 'ParCPosEmbed':
+        """Permanently resample the embedding to ``size``."""
+        self.weight = nn.Parameter(resize_to(self.weight.data, size, self.direction))
         self.base_size = size
         return self
 
@@ -419,8 +468,9 @@ def fix_input_size(module: nn.Module, size: Tuple[int, int], impl: str = 'direct
     """
     sizes = {}
     hooks = []
+    resizable = (ParCConv2d, ParCPosEmbed)
     for name, m in module.named_modules():
-        if isinstance(m, ParCConv2d):
+        if isinstance(m, resizable):
             hooks.append(m.register_forward_pre_hook(
                 lambda mod, args, _n=name: sizes.__setitem__(
                     _n, args[0].shape[_axis(mod.direction)])))
@@ -435,9 +485,10 @@ def fix_input_size(module: nn.Module, size: Tuple[int, int], impl: str = 'direct
             h.remove()
         module.train(was_training)
     for name, m in module.named_modules():
-        if isinstance(m, ParCConv2d):
+        if isinstance(m, resizable):
             if name not in sizes:
                 raise RuntimeError(f'ParC layer {name} was not used in the forward at {size}')
             m.resize_(sizes[name])
-            m.impl = impl
+            if isinstance(m, ParCConv2d):
+                m.impl = impl
     return module
