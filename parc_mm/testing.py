@@ -120,8 +120,9 @@ def _dataset(task: str, split: str, root: str, pipeline, extra: dict) -> dict:
 
 def _inner_dataset(loader_cfg: dict) -> dict:
     ds = loader_cfg['dataset']
-    while 'dataset' in ds and 'pipeline' not in ds:  # RepeatDataset / ClassBalanced wrappers
-        ds = ds['dataset']
+    # RepeatDataset / ClassBalanced wrappers; ConcatDataset (e.g. VOC + SBD aug): the first
+    while 'pipeline' not in ds and ('dataset' in ds or 'datasets' in ds):
+        ds = ds['dataset'] if 'dataset' in ds else ds['datasets'][0]
     return ds
 
 

@@ -1,0 +1,3 @@
+from .multi_scale import MultiScaleClsDataPreprocessor
+
+__all__ = ['MultiScaleClsDataPreprocessor']
