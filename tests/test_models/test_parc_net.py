@@ -168,3 +168,75 @@ def test_registered_and_built_from_config():
     import parc_mm.models  # noqa: F401
     m = ROOT.build(dict(type='parc_mm.ParCNet', arch='xs', out_indices=(4, )))
     assert isinstance(m, ParCNet)
+
+
+def test_converter_cli_output_loads_into_the_config_model(tmp_path):
+    import os.path as osp
+    import sys
+
+    from mmengine.config import Config
+    from mmengine.registry import MODELS as ROOT
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    sys.path.insert(0, root)
+    from tools.model_converters import to_parc
+    src = random_state_dict('parc_net_s', seed=5)
+    torch.save({'model': src}, tmp_path / 'official.pt')
+    dst = tmp_path / 'parc-net-s_in1k.pth'
+    assert to_parc.main(['parcnet', str(tmp_path / 'official.pt'), str(dst), '--arch', 's',
+                         '--strict']) == 0
+    cfg = Config.fromfile(osp.join(root, 'configs/parc_net/parc-net-s_8xb128-ms-300e_in1k.py'))
+    import parc_mm.models  # noqa: F401
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        import mmpretrain.models  # noqa: F401
+        model = ROOT.build(cfg.model)
+    ckpt = torch.load(dst, map_location='cpu', weights_only=True)
+    model.load_state_dict(ckpt['state_dict'], strict=True)
+    torch.testing.assert_close(model.head.fc.weight, src['classifier.fc.weight'])
+    # --strict refuses an incomplete source and writes nothing
+    del src['layer_3.1.spatial_global_rep.0.meta_kernel_1_H']
+    torch.save(src, tmp_path / 'broken.pt')
+    assert to_parc.main(['parcnet', str(tmp_path / 'broken.pt'), str(tmp_path / 'x.pth'),
+                         '--strict']) == 1
+    assert not (tmp_path / 'x.pth').exists()
+
+
+def test_multi_scale_preprocessor_draws_sizes_in_training_only():
+    from parc_mm.models import MultiScaleClsDataPreprocessor
+    pre = MultiScaleClsDataPreprocessor(scales=(32, 48, 64), interval=2, seed=1,
+                                        mean=[0, 0, 0], std=[255, 255, 255])
+    data = dict(inputs=[torch.randint(0, 255, (3, 40, 40), dtype=torch.uint8)] * 2)
+    sizes = [pre(data, training=True)['inputs'].shape[-1] for _ in range(40)]
+    assert set(sizes) == {32, 48, 64}
+    assert all(a == b for a, b in zip(sizes[::2], sizes[1::2]))  # one draw per 2 iterations
+    out = pre(data, training=False)['inputs']
+    assert out.shape[-2:] == (40, 40) and float(out.max()) <= 1.0
+    with pytest.raises(ValueError, match='scales'):
+        MultiScaleClsDataPreprocessor(scales=())
+
+
+def test_ssd_head_predicts_where_mmdet_330_does_not():
+    from mmdet.models.dense_heads import SSDHead as MMDetSSDHead
+    from mmdet.structures import DetDataSample
+    from mmengine.config import ConfigDict
+
+    from parc_mm.models import SSDHead
+    kw = dict(in_channels=(16, 16), num_classes=3, use_depthwise=True,
+              anchor_generator=dict(type='SSDAnchorGenerator', scale_major=False,
+                                    strides=[16, 32], ratios=[[2], [2]], min_sizes=[16, 32],
+                                    max_sizes=[32, 64]),
+              bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.] * 4,
+                              target_stds=[0.1, 0.1, 0.2, 0.2]),
+              test_cfg=ConfigDict(nms_pre=100, nms=dict(type='nms', iou_threshold=0.45),
+                                  min_bbox_size=0, score_thr=0.0, max_per_img=10))
+    feats = (torch.randn(1, 16, 4, 4), torch.randn(1, 16, 2, 2))
+    sample = DetDataSample(metainfo=dict(img_shape=(64, 64), ori_shape=(64, 64),
+                                         scale_factor=(1.0, 1.0)))
+    torch.manual_seed(0)
+    theirs = MMDetSSDHead(**kw).eval()
+    with pytest.raises(AttributeError, match='loss_cls'):  # if this passes, drop our fix
+        theirs.predict(feats, [sample])
+    ours = SSDHead(**kw).eval()
+    ours.load_state_dict(theirs.state_dict())
+    res = ours.predict(feats, [sample])[0]
+    assert res.bboxes.shape[1] == 4 and 0 < len(res.scores) <= 10

@@ -52,8 +52,8 @@ def test_paper_tables_cls(tmp_path):
     from tools.analysis import paper_tables
     out = tmp_path / 't.md'
     text = paper_tables.main(['--tasks', 'cls', '--out', str(out)])
-    assert '| ParC-ConvNeXt-XT | parc-convnext-xt_32xb128_in1k.py | 7.41 | 7.4 |' in text
-    assert 'not in parc_mm yet' in text  # families not built are named, not faked
+    assert '| ParC-ConvNeXt-XT | parc-convnext-xt_32xb128_in1k.py | 224x224 | 7.41 | 7.4 |' in text
+    assert '| ParC-Net-S | parc-net-s_8xb128-ms-300e_in1k.py | 256x256 | 5.04 | 5.0 |' in text
     assert out.read_text().strip() == text.strip()
 
 
@@ -84,3 +84,12 @@ def test_erf_tool(tmp_path):
     res = erf.main(['configs/demo/shapes_seg_parc-convnext_upernet.py', '--size', '64',
                     '--num-images', '2', '--data-root', root, '--out', out])
     assert osp.exists(out) and len(res) == 1 and 0 < res[0][2][0.5] <= 1
+
+
+def test_paper_rows_have_a_config_or_a_reason():
+    from parc_mm.paper import ROWS
+    for r in ROWS:
+        if r['config'] is None:
+            assert r.get('why'), r['model']
+        else:
+            assert osp.exists(osp.join(ROOT, r['config'])), r['config']

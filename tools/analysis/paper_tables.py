@@ -39,32 +39,34 @@ def main(argv=None):
     p.add_argument('--out', default=None, help='also write the tables to this .md file')
     a = p.parse_args(argv)
     from parc_mm.analysis import build_from_config, complexity
+    from parc_mm.ops import set_impl
     from parc_mm.paper import ROWS, TEST_SIZES
     lines = []
     for task in a.tasks:
-        h, w = TEST_SIZES[task]
-        lines += [f'\n### {task} (params / FLOPs at 3x{h}x{w}; ParC counted as direct conv)\n',
-                  '| model | config | params (M) ours | params (M) paper | FLOPs (G) ours | '
-                  'FLOPs (G) paper | metric | paper | measured |',
-                  '|---|---|---|---|---|---|---|---|---|']
+        lines += [f'\n### {task} (params / FLOPs of the config\'s model; FLOPs = multiply-adds, '
+                  'ParC counted as direct conv, the paper convention)\n',
+                  '| model | config | input | params (M) ours | params (M) paper | '
+                  'FLOPs (G) ours | FLOPs (G) paper | metric | paper | measured |',
+                  '|---|---|---|---|---|---|---|---|---|---|']
         for r in ROWS:
             if r['task'] != task:
                 continue
+            paper = ', '.join(r['metrics']) + ' | ' + \
+                ' / '.join(fmt(v) for v in r['metrics'].values())
             if r['config'] is None:
-                lines.append(f'| {r["model"]} | not in parc_mm yet | - | {fmt(r["params"], 1)} '
-                             f'| - | {fmt(r["flops"], 1)} | ' +
-                             ', '.join(r['metrics']) + ' | ' +
-                             ' / '.join(fmt(v) for v in r['metrics'].values()) + ' | - |')
+                lines.append(f'| {r["model"]} | {r["why"]} | - | - | {fmt(r["params"], 1)} '
+                             f'| - | {fmt(r["flops"], 1)} | {paper} | - |')
                 continue
+            h, w = r.get('size', TEST_SIZES[task])
             model, t, _ = build_from_config(r['config'])
+            set_impl(model, 'direct')
             c = complexity(model, (3, h, w), t)
             got = measured_metrics(a.work_dirs, r['config']) if a.work_dirs else {}
             meas = ' / '.join(fmt(got.get('val/' + k, got.get(k))) for k in r['metrics'])
             lines.append(
-                f'| {r["model"]} | {osp.basename(r["config"])} | {c["params"] / 1e6:.2f} | '
-                f'{fmt(r["params"], 1)} | {c["flops"] / 1e9:.2f} | {fmt(r["flops"], 1)} | ' +
-                ', '.join(r['metrics']) + ' | ' +
-                ' / '.join(fmt(v) for v in r['metrics'].values()) + f' | {meas} |')
+                f'| {r["model"]} | {osp.basename(r["config"])} | {h}x{w} | '
+                f'{c["params"] / 1e6:.2f} | {fmt(r["params"], 1)} | {c["flops"] / 1e9:.2f} | '
+                f'{fmt(r["flops"], 1)} | {paper} | {meas} |')
             print(lines[-1], flush=True)
     text = '\n'.join(lines)
     print(text)

@@ -7,6 +7,7 @@ Families and the source layouts they read (auto-detected):
             torchvision / mmpretrain / mmdet ResNet
   mv2       official ParC-MobileNetV2 (features.*), detection fork (layer*.gcc_H),
             torchvision / mmpretrain MobileNetV2
+  parcnet   official ParC-Net-S / XS (cvnets edgeformer: conv_1, layer_N, meta_kernel_1_H ...)
 
 Tensors the source provides are copied; ParC kernels / position embeddings the source lacks
 (a plain network -> ParC init) keep a fresh init; ParC tensors of another base size are
@@ -14,6 +15,7 @@ resized. Everything not used, left at init or mis-shaped is printed.
 
     python tools/model_converters/to_parc.py convnext SRC.pth DST.pth --arch xt
     python tools/model_converters/to_parc.py resnet resnet50.pth DST.pth
+    python tools/model_converters/to_parc.py parcnet parcnet_s.pt checkpoints/parc-net-s_in1k.pth --arch s
 """
 import argparse
 import os.path as osp
@@ -29,10 +31,11 @@ from parc_mm.models import converters  # noqa: E402
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('family', choices=['convnext', 'resnet', 'mv2'])
+    p.add_argument('family', choices=['convnext', 'resnet', 'mv2', 'parcnet'])
     p.add_argument('src')
     p.add_argument('dst')
-    p.add_argument('--arch', default='xt', help="ConvNeXt arch ('xt', 'tiny', 'small')")
+    p.add_argument('--arch', default=None,
+                   help="ConvNeXt arch ('xt' default, 'tiny', 'small'); ParC-Net ('s' default, 'xs')")
     p.add_argument('--depth', type=int, default=50, help='ResNet depth')
     p.add_argument('--parc-blocks', default='paper', help="'paper', 'all' or 'none'")
     p.add_argument('--no-head', action='store_true', help='drop the classifier head')
@@ -43,7 +46,9 @@ def main(argv=None):
         torch.load(a.src, map_location='cpu', weights_only=True))
     head = not a.no_head
     if a.family == 'convnext':
-        out, rep = converters.convnext_to_parc(src, a.arch, a.parc_blocks, head=head)
+        out, rep = converters.convnext_to_parc(src, a.arch or 'xt', a.parc_blocks, head=head)
+    elif a.family == 'parcnet':
+        out, rep = converters.parcnet_to_parc(src, a.arch or 's', head=head)
     elif a.family == 'resnet':
         out, rep = converters.resnet_to_parc(src, a.depth, a.parc_blocks, head=head)
     else:
