@@ -232,11 +232,13 @@ def test_ssd_head_predicts_where_mmdet_330_does_not():
     feats = (torch.randn(1, 16, 4, 4), torch.randn(1, 16, 2, 2))
     sample = DetDataSample(metainfo=dict(img_shape=(64, 64), ori_shape=(64, 64),
                                          scale_factor=(1.0, 1.0)))
+    from mmengine.registry import DefaultScope
     torch.manual_seed(0)
-    theirs = MMDetSSDHead(**kw).eval()
-    with pytest.raises(AttributeError, match='loss_cls'):  # if this passes, drop our fix
-        theirs.predict(feats, [sample])
-    ours = SSDHead(**kw).eval()
-    ours.load_state_dict(theirs.state_dict())
-    res = ours.predict(feats, [sample])[0]
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        theirs = MMDetSSDHead(**kw).eval()
+        with pytest.raises(AttributeError, match='loss_cls'):  # if this passes, drop our fix
+            theirs.predict(feats, [sample])
+        ours = SSDHead(**kw).eval()
+        ours.load_state_dict(theirs.state_dict())
+        res = ours.predict(feats, [sample])[0]
     assert res.bboxes.shape[1] == 4 and 0 < len(res.scores) <= 10

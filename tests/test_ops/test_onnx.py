@@ -60,3 +60,25 @@ def test_fix_input_size_reports_unused_layer():
     model = WithUnused()
     with pytest.raises(RuntimeError, match='unused'):
         fix_input_size(model, (8, 8))
+
+
+def test_parc_net_xs_exports_at_a_fixed_size(tmp_path):
+    """ParC-Net's standalone position embeddings are fixed too: the whole backbone exports
+    without a Resize node and ONNX Runtime matches PyTorch at a non-base size."""
+    from parc_mm.models import ParCNet
+    torch.manual_seed(0)
+    model = ParCNet('xs').eval()
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        ref = model(x)[0]
+    fix_input_size(model, (96, 128), impl='direct')
+    pe = model.layers[2][1].global_rep[0].branch_wh.pe.weight
+    assert pe.shape == (1, 48, 1, 16)  # W of layer 3 at 128 input
+    path = str(tmp_path / 'parcnet.onnx')
+    torch.onnx.export(model, (x, ), path, input_names=['x'], output_names=['y'],
+                      opset_version=17, dynamo=False)
+    graph = onnx.load(path)
+    assert 'Resize' not in {n.op_type for n in graph.graph.node}
+    sess = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    (out, ) = sess.run(None, {'x': x.numpy()})
+    torch.testing.assert_close(torch.from_numpy(out), ref, rtol=1e-4, atol=1e-4)

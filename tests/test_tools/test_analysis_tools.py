@@ -93,3 +93,16 @@ def test_paper_rows_have_a_config_or_a_reason():
             assert r.get('why'), r['model']
         else:
             assert osp.exists(osp.join(ROOT, r['config'])), r['config']
+
+
+def test_benchmark_backbones_runs():
+    """The benchmark script's ParC-Net table runs (no timing is asserted: benchmarks report,
+    tests check)."""
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, 'tools/analysis/benchmark_parc.py', '--backbones',
+                        '--backbone-size', '64', '--reps', '1', '--no-backward'], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    for name in ('MobileViT-S', 'ParC-Net-S (direct)', 'ParC-Net-S (fft)', 'ParC-Net-S (auto)'):
+        assert f'| {name} |' in p.stdout

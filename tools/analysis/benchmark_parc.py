@@ -3,6 +3,7 @@
     python tools/analysis/benchmark_parc.py                  # stage shapes (DESIGN §2)
     python tools/analysis/benchmark_parc.py --sweep          # crossover sweep behind 'auto'
     python tools/analysis/benchmark_parc.py --device cuda --dtype bf16 --compile
+    python tools/analysis/benchmark_parc.py --backbones [--backbone-size 512]  # ParC-Net-S
 
 Shapes are the stage shapes of ConvNeXt-T at an 800x1344 detection input (det s1-s4) and a
 512x512 segmentation crop (seg s1-s4). On CPU they are scaled down by ``--scale`` (default
@@ -163,6 +164,46 @@ def neck_table(args, device, dtype) -> None:
               f'{fb:.2f} ({fb / base[1]:.2f}x) |')
 
 
+def backbone_table(args, device, dtype) -> None:
+    """ParC-Net-S with each ParC implementation vs MobileViT-S (mmpretrain), whole backbone,
+    forward (+backward), in one process; ratios against MobileViT-S."""
+    from mmpretrain.models.backbones import MobileViT
+
+    from parc_mm.models import ParCNet
+    from parc_mm.ops import set_impl
+    s = args.backbone_size
+    x = torch.randn(args.batch, 3, s, s, device=device)
+    print(f'\n### ParC-Net-S vs MobileViT-S: {device}, input {s}x{s}, batch {args.batch}, '
+          f'{args.dtype}\n')
+    print('| backbone | params (M) | forward ms | forward+backward ms |')
+    print('|---|---|---|---|')
+    models = [('MobileViT-S', MobileViT(arch='small', out_indices=(4, )))]
+    for impl in ('direct', 'fft', 'gemm', 'auto'):
+        models.append((f'ParC-Net-S ({impl})', set_impl(ParCNet('s'), impl)))
+    base = None
+    for name, m in models:
+        m = m.to(device)
+        m.train()  # (mmpretrain's MobileViT.train returns None)
+        n = sum(p.numel() for p in m.parameters()) / 1e6
+        if args.compile:
+            m = torch.compile(m)
+        amp = dtype != torch.float32
+
+        def fwd(bwd):
+            with torch.autocast(device.type, dtype=dtype, enabled=amp):
+                out = m(x)[-1]
+            if bwd:
+                out.float().sum().backward()
+
+        with torch.no_grad():
+            f = timeit(lambda: fwd(False), device, args.reps)
+        fb = timeit(lambda: fwd(True), device, args.reps) if args.backward else float('nan')
+        base = base or (f, fb)
+        print(f'| {name} | {n:.3f} | {f:.2f} ({f / base[0]:.2f}x) | '
+              f'{fb:.2f} ({fb / base[1]:.2f}x) |')
+        sys.stdout.flush()
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -176,6 +217,9 @@ def main(argv=None) -> None:
     p.add_argument('--sweep', action='store_true', help='run the crossover sweep instead')
     p.add_argument('--neck', action='store_true', help='FPN vs ParCFPN instead')
     p.add_argument('--neck-size', type=int, nargs=2, default=[800, 1333])
+    p.add_argument('--backbones', action='store_true',
+                   help='ParC-Net-S (each impl) vs MobileViT-S instead')
+    p.add_argument('--backbone-size', type=int, default=256)
     args = p.parse_args(argv)
     device = torch.device(args.device)
     if args.batch is None:
@@ -188,6 +232,8 @@ def main(argv=None) -> None:
         sweep(args, device, dtype)
     elif args.neck:
         neck_table(args, device, dtype)
+    elif args.backbones:
+        backbone_table(args, device, dtype)
     else:
         stage_table(args, device, dtype)
 
