@@ -172,8 +172,10 @@ def backbone_table(args, device, dtype) -> None:
     from parc_mm.models import ParCNet
     from parc_mm.ops import set_impl
     s = args.backbone_size
-    x = torch.randn(args.batch, 3, s, s, device=device)
-    print(f'\n### ParC-Net-S vs MobileViT-S: {device}, input {s}x{s}, batch {args.batch}, '
+    # training-mode BN after the channel attention's global pooling needs >1 sample
+    b = max(args.batch, 2)
+    x = torch.randn(b, 3, s, s, device=device)
+    print(f'\n### ParC-Net-S vs MobileViT-S: {device}, input {s}x{s}, batch {b}, '
           f'{args.dtype}\n')
     print('| backbone | params (M) | forward ms | forward+backward ms |')
     print('|---|---|---|---|')
