@@ -242,3 +242,33 @@ def test_ssd_head_predicts_where_mmdet_330_does_not():
         ours.load_state_dict(theirs.state_dict())
         res = ours.predict(feats, [sample])[0]
     assert res.bboxes.shape[1] == 4 and 0 < len(res.scores) <= 10
+
+
+@pytest.mark.parametrize('cfg_name,scope', [
+    ('ssdlite_parc-net-s_8xb24-600e_coco.py', 'mmdet'),
+    ('deeplabv3_parc-net-s-os16_4xb4-40k_voc12aug-512x512.py', 'mmseg')])
+def test_converted_checkpoint_initialises_the_dense_prediction_configs(cfg_name, scope,
+                                                                      tmp_path):
+    """The converted ImageNet checkpoint is what the SSDLite / DeepLabV3 configs' init_cfg
+    loads (prefix ``backbone.``): every backbone tensor comes from it, also at OS16."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    from mmengine.registry import MODELS as ROOT
+    from mmengine.registry import DefaultScope
+
+    from parc_mm.testing import sync_bn_to_bn
+    out, _ = parcnet_to_parc(random_state_dict('parc_net_s', seed=7), 's')
+    ckpt = str(tmp_path / 'parc-net-s_in1k.pth')
+    torch.save({'state_dict': out}, ckpt)
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(osp.join(root, 'configs/parc_net', cfg_name))
+    cfg.model.backbone.init_cfg.checkpoint = ckpt
+    sync_bn_to_bn(cfg.model)
+    import importlib
+    importlib.import_module(f'{scope}.models')
+    with DefaultScope.overwrite_default_scope(scope):
+        model = ROOT.build(cfg.model)
+        model.init_weights()
+    for k, v in model.backbone.state_dict().items():
+        torch.testing.assert_close(v, out['backbone.' + k], msg=k)
