@@ -42,6 +42,17 @@ def random_state_dict(name: str, seed: int = 0) -> Dict[str, torch.Tensor]:
     return sd
 
 
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def to_f64(model: torch.nn.Module, sd: Dict[str, torch.Tensor]):
+    """``model`` and a state dict in float64 (random BN statistics blow activations up, so
+    the reference comparisons run in double precision)."""
+    return model.double(), {k: v.double() if v.is_floating_point() else v
+                            for k, v in sd.items()}
+
+
 def _resize(p: torch.Tensor, n: int, dim: int) -> torch.Tensor:
     if p.shape[dim] == n:
         return p

@@ -4,11 +4,7 @@ import torch
 
 from parc_mm.models import ParCConvNeXt
 from parc_mm.models.converters import convert_convnext, convnext_to_parc, load_report
-from tests.reference import fixture, official_convnext, random_state_dict
-
-
-def n_params(m):
-    return sum(p.numel() for p in m.parameters())
+from tests.reference import fixture, n_params, official_convnext, random_state_dict
 
 
 def test_param_count_xt_matches_official():

@@ -4,11 +4,7 @@ import torch
 
 from parc_mm.models import ParCMobileNetV2
 from parc_mm.models.converters import convert_mv2, load_report, mv2_to_parc
-from tests.reference import fixture, official_mv2, random_state_dict
-
-
-def n_params(m):
-    return sum(p.numel() for p in m.parameters())
+from tests.reference import fixture, n_params, official_mv2, random_state_dict, to_f64
 
 
 def test_param_counts_match_official():
@@ -25,11 +21,6 @@ def test_pe_only_in_first_parc_block_of_each_layer():
     assert m.layer6[2].conv[1].conv.parc_w.weight.shape == (480, 1, 1, 7)
 
 
-def _f64(model, src):
-    return model.double(), {k: v.double() if v.is_floating_point() else v
-                            for k, v in src.items()}
-
-
 def test_official_classification_weights_give_official_outputs():
     src = random_state_dict('parc_mv2')
     sd, rep = convert_mv2(src)
@@ -37,7 +28,7 @@ def test_official_classification_weights_give_official_outputs():
     model = ParCMobileNetV2().eval()
     rep = load_report(model, sd, 'backbone.')
     assert not (rep.missing or rep.mismatched), rep.summary()
-    model, src = _f64(model, src)
+    model, src = to_f64(model, src)
     x = torch.randn(1, 3, 224, 224, dtype=torch.float64,
                     generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -56,7 +47,7 @@ def test_official_detection_weights_give_official_outputs(size):
     model = ParCMobileNetV2(out_indices=(1, 2, 4, 7)).eval()
     rep = load_report(model, sd, 'backbone.')
     assert not (rep.missing or rep.unused or rep.mismatched), rep.summary()
-    model, src = _f64(model, src)
+    model, src = to_f64(model, src)
     x = torch.randn(1, 3, *size, dtype=torch.float64,
                     generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

@@ -6,13 +6,9 @@ import torch
 from parc_mm.models import ParCNet
 from parc_mm.models.backbones.parc_net import ParCNetBlock
 from parc_mm.models.converters import convert_parcnet, load_report, parcnet_to_parc
-from tests.reference import fixture, official_parcnet, random_state_dict
+from tests.reference import fixture, n_params, official_parcnet, random_state_dict, to_f64
 
 ARCHS = {'s': 'parc_net_s', 'xs': 'parc_net_xs'}
-
-
-def n_params(m):
-    return sum(p.numel() for p in m.parameters())
 
 
 @pytest.mark.parametrize('arch', ['s', 'xs'])
@@ -46,11 +42,6 @@ def test_alias_that_differs_is_reported_not_dropped():
     assert rep.unused == [key]
 
 
-def _f64(model, src):
-    return model.double(), {k: v.double() if v.is_floating_point() else v
-                            for k, v in src.items()}
-
-
 @pytest.mark.parametrize('arch,size', [('s', (256, 256)), ('xs', (256, 256)),
                                        ('s', (320, 320)), ('s', (97, 131)),
                                        ('xs', (64, 200))])
@@ -60,7 +51,7 @@ def test_official_weights_give_official_outputs(arch, size):
     assert not (rep.unused or rep.missing or rep.mismatched), rep.summary()
     model = ParCNet(arch, out_indices=(0, 1, 2, 3, 4, 5)).eval()
     model.load_state_dict({k[9:]: v for k, v in out.items() if k.startswith('backbone.')})
-    model, src = _f64(model, src)
+    model, src = to_f64(model, src)
     x = torch.randn(2, 3, *size, dtype=torch.float64,
                     generator=torch.Generator().manual_seed(1))
     with torch.no_grad():

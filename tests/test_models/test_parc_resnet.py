@@ -4,11 +4,7 @@ import torch
 
 from parc_mm.models import ParCResNet
 from parc_mm.models.converters import convert_resnet, load_report, resnet_to_parc
-from tests.reference import fixture, official_resnet50, random_state_dict
-
-
-def n_params(m):
-    return sum(p.numel() for p in m.parameters())
+from tests.reference import fixture, n_params, official_resnet50, random_state_dict, to_f64
 
 
 def test_param_count_matches_official():
@@ -36,8 +32,7 @@ def test_official_classification_weights_give_official_outputs():
     model = ParCResNet(depth=50).eval()
     rep = load_report(model, sd, 'backbone.')
     assert not (rep.missing or rep.mismatched), rep.summary()
-    model.double()  # random BN statistics: activations reach ~1e6, compare in float64
-    src = {k: v.double() if v.is_floating_point() else v for k, v in src.items()}
+    model, src = to_f64(model, src)  # random BN statistics: activations reach ~1e6
     x = torch.randn(1, 3, 224, 224, dtype=torch.float64,
                     generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -56,8 +51,7 @@ def test_official_detection_weights_give_official_outputs(size):
     rep = load_report(model, sd, 'backbone.')
     assert not (rep.missing or rep.unused or rep.mismatched), rep.summary()
     # float64: random BN statistics blow activations up to ~1e4 over 16 blocks
-    model.double()
-    src = {k: v.double() if v.is_floating_point() else v for k, v in src.items()}
+    model, src = to_f64(model, src)
     x = torch.randn(1, 3, *size, dtype=torch.float64,
                     generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
