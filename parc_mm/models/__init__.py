@@ -8,9 +8,9 @@ from parc_mm.utils.compat import allow_mmengine_checkpoints
 from .backbones import *  # noqa: F401,F403
 from .backbones import __all__ as _backbones
 from .data_preprocessors import *  # noqa: F401,F403
+from .data_preprocessors import __all__ as _preprocessors
 from .dense_heads import *  # noqa: F401,F403
 from .dense_heads import __all__ as _heads
-from .data_preprocessors import __all__ as _preprocessors
 from .necks import *  # noqa: F401,F403
 from .necks import __all__ as _necks
 

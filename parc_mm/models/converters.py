@@ -248,9 +248,8 @@ def convert_parcnet(sd: StateDict) -> Tuple[StateDict, ConversionReport]:
     """
     if any(k.startswith('backbone.') for k in sd):
         return dict(sd), ConversionReport(converted=[(k, k) for k in sd])
-    aliases = [k for k in sd if k.startswith('residual.')]
-    same = [k for k in aliases if ('layer_5.0.' + k[len('residual.'):]) in sd
-            and torch.equal(sd[k], sd['layer_5.0.' + k[len('residual.'):]])]
+    alias_of = {k: 'layer_5.0.' + k[len('residual.'):] for k in sd if k.startswith('residual.')}
+    same = [k for k, a in alias_of.items() if a in sd and torch.equal(sd[k], sd[a])]
     out, rep = apply_rules({k: v for k, v in sd.items() if k not in same}, _parcnet_rules())
     if same:
         rep.notes.append(f'dropped {len(same)} residual.* tensors: the official model\'s alias '

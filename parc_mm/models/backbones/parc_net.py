@@ -50,10 +50,9 @@ class ParCBranch(nn.Module):
                                 impl=impl, init_std=None)
         self.conv2 = ParCConv2d(channels, second, base[second], use_pe=use_pe, bias=bias,
                                 impl=impl, init_std=None)
-        # the official embeddings start from randn (std 1)
-        for pe in (self.pe.weight if use_pe else None, self.conv2.pe):
-            if pe is not None:
-                nn.init.normal_(pe)
+        if use_pe:  # the official embeddings start from randn (std 1)
+            nn.init.normal_(self.pe.weight)
+            nn.init.normal_(self.conv2.pe)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pe is not None:
@@ -289,13 +288,14 @@ class ParCNet(BaseBackbone):
         for out, stride, blocks, expand in arch['mv2']:
             layer, ch = MobileViT.make_mobilenetv2_layer(ch, out, stride, blocks, expand)
             layers.append(layer)
-        # layers whose stride becomes dilation for dense prediction (cvnets' dilate_l4/l5)
-        n_keep = {32: 0, 16: 1, 8: 2}[output_stride]
+        # the last layers keep their resolution for dense prediction (cvnets' dilate_l4/l5);
+        # each one's inverted residual is dilated by the strides dropped before it
+        first_kept = self.num_layers - {32: 0, 16: 1, 8: 2}[output_stride]
         for i, (out, unit_ch, ffn_ch, blocks) in enumerate(arch['units']):
             layer, _ = MobileViT.make_mobilenetv2_layer(ch, out, 2, 1, 4)
             layer_idx = len(layers)
-            if layer_idx >= self.num_layers - n_keep:
-                self._undo_stride(layer[0], dilation=2 if layer_idx == 4 and n_keep == 2 else 1)
+            if layer_idx >= first_kept:
+                self._undo_stride(layer[0], dilation=2**(layer_idx - first_kept))
             layer.append(ParCNetUnit(out, unit_ch, ffn_ch, blocks, self.parc_base_sizes[i],
                                      fusion=arch['fusion'], use_pe=parc_pe == 'first',
                                      bias=parc_bias, impl=parc_impl, conv_cfg=conv_cfg,
