@@ -105,7 +105,8 @@ def build_from_config(cfg_path: str, cfg_options: Optional[dict] = None):
     from mmengine.registry import DefaultScope
 
     from parc_mm.testing import drop_pretrained, sync_bn_to_bn, task_of
-    cfg = Config.fromfile(cfg_path)
+    from parc_mm.utils.config import resolve_config
+    cfg = Config.fromfile(resolve_config(cfg_path))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     task = task_of(cfg)
@@ -132,6 +133,11 @@ def erf_map(backbone: nn.Module, images: Sequence[torch.Tensor], stage: int = -1
         x = img.unsqueeze(0).clone().requires_grad_(True)
         outs = backbone(x)
         out = outs[stage] if isinstance(outs, (list, tuple)) else outs
+        if out.dim() != 4:
+            raise ValueError(f'ERF needs a spatial (B, C, H, W) output, got {tuple(out.shape)} '
+                             f'from output {stage}: the backbone pools it (e.g. '
+                             'gap_before_final_norm=True); choose another --stage or keep '
+                             'the map')
         h, w = out.shape[-2:]
         out[:, :, h // 2, w // 2].sum().backward()
         g = x.grad.detach().abs().sum(1)[0].numpy()

@@ -23,17 +23,53 @@ def register_scope(cfg: Config) -> str:
     return scope
 
 
+def _types(obj):
+    if isinstance(obj, dict):
+        if isinstance(obj.get('type'), str):
+            yield obj['type']
+        for v in obj.values():
+            yield from _types(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _types(v)
+
+
+def check_model_types(cfg: Config) -> None:
+    """Name the fix for a parc_mm model written without its ``parc_mm.`` prefix, or misspelt
+    (the library's own error only says the name is not in its registry)."""
+    import importlib
+
+    from parc_mm.registry import MODELS, suggest
+    scope = cfg.get('default_scope')
+    if scope not in SCOPES:
+        return
+    importlib.import_module('parc_mm.models')
+    registry = importlib.import_module(f'{scope}.registry').MODELS
+    ours = MODELS._module_dict
+    for t in _types(cfg.get('model', {})):
+        if t.startswith('parc_mm.'):
+            MODELS.get(t[len('parc_mm.'):])  # raises with close matches when misspelt
+        elif '.' not in t and t in ours and registry.get(t) is None:
+            raise ValueError(
+                f"type='{t}' is a parc_mm model: write type='parc_mm.{t}' and import it with "
+                "custom_imports=dict(imports=['parc_mm.models'], allow_failed_imports=False)")
+        elif '.' not in t and registry.get(t) is None and suggest(t, ours):
+            raise ValueError(f"type='{t}' is not registered in {scope}; did you mean "
+                             f"'parc_mm.{suggest(t, ours)[0]}' (with custom_imports="
+                             "dict(imports=['parc_mm.models']))?")
+
+
 def load_config(path: str, cfg_options=None, launcher: str = 'none',
                 work_dir=None) -> Config:
     """What tools/train.py and tools/test.py share: read the config, apply ``--cfg-options``,
     register the library of its ``default_scope`` and choose the work dir."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'Config file {path} does not exist')
-    cfg = Config.fromfile(path)
+    from parc_mm.utils.config import resolve_config
+    cfg = Config.fromfile(resolve_config(path))
     cfg.launcher = launcher
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
     register_scope(cfg)
+    check_model_types(cfg)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:

@@ -1,13 +1,16 @@
 """Hooks of parc_mm (``custom_imports=dict(imports=['parc_mm.hooks'])``)."""
+import glob
 import hashlib
 import json
+import os
 import os.path as osp
 
 import torch
-from mmengine.dist import get_rank
-from mmengine.hooks import Hook
+from mmengine.dist import get_rank, is_main_process
+from mmengine.hooks import CheckpointHook, Hook
 
 from parc_mm.registry import HOOKS
+from parc_mm.utils.checkpoint import CheckpointError, atomic_write, newest_loadable_checkpoint
 
 
 @HOOKS.register_module()
@@ -30,3 +33,91 @@ class ParamChecksumHook(Hook):
         rank = get_rank()
         with open(osp.join(runner.work_dir, f'param_checksum_rank{rank}.json'), 'w') as f:
             json.dump(dict(rank=rank, sha256=h.hexdigest(), sum=total, iter=runner.iter), f)
+
+
+@HOOKS.register_module()
+class SafeCheckpointHook(CheckpointHook):
+    """mmengine's :class:`CheckpointHook` that never loses a checkpoint, and resumes from the
+    newest checkpoint that loads.
+
+    mmengine deletes the oldest kept checkpoint *before* writing the new one and writes the
+    new file in place, so a kill during the save (``max_keep_ckpts=1``) leaves no loadable
+    checkpoint and ``last_checkpoint`` naming a truncated or deleted file. Here a save is:
+
+    1. write ``.<name>.tmp`` in the same folder, fsync it, rename it to ``<name>``;
+    2. rewrite ``last_checkpoint`` the same way;
+    3. only then delete the checkpoints beyond ``max_keep_ckpts``.
+
+    Before training (``before_run``, which comes before mmengine loads or resumes) a resume,
+    automatic or from an explicit file, goes to that file if it verifies (CRC32 of every
+    record), else to the newest ``iter_*/epoch_*.pth`` of the work dir that does, with a
+    warning naming each broken one. Same arguments as ``CheckpointHook``; local storage
+    only (other backends fall back to mmengine's behaviour, with a warning).
+    """
+
+    def before_run(self, runner) -> None:
+        super().before_run(runner)
+        if not getattr(runner, '_resume', False):
+            return
+        wanted = runner._load_from
+        if wanted is None:
+            last = osp.join(runner.work_dir, 'last_checkpoint')
+            if osp.exists(last):
+                with open(last) as f:
+                    wanted = f.read().strip() or None
+        if wanted is not None and '://' in wanted:
+            return  # remote checkpoints: mmengine's behaviour
+        folder = osp.dirname(wanted) if wanted else runner.work_dir
+        chosen = newest_loadable_checkpoint(folder, prefer=wanted,
+                                            logger=runner.logger.warning)
+        if chosen is None and wanted is not None:
+            raise CheckpointError(f'--resume: {wanted} cannot be loaded and no other '
+                                  f'checkpoint in {folder} verifies; start without --resume.')
+        if chosen is not None and chosen != wanted:
+            runner.logger.warning(f'resume: using {chosen} instead of the broken {wanted}')
+        if chosen is not None:
+            runner._load_from = chosen
+
+    def before_train(self, runner) -> None:
+        super().before_train(runner)
+        if not self._is_local():
+            runner.logger.warning(f'{type(self).__name__}: {self.out_dir} is not a local '
+                                  'folder; saves there are not atomic.')
+        elif is_main_process():
+            for tmp in glob.glob(osp.join(self.out_dir, '.*.pth.tmp')):
+                os.remove(tmp)  # a save killed before its rename
+
+    def _is_local(self) -> bool:
+        from mmengine.fileio import LocalBackend
+        return isinstance(self.file_backend, LocalBackend)
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        if not self._is_local():
+            return super()._save_checkpoint_with_step(runner, step, meta)
+        outdated = []
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+            while len(self.keep_ckpt_ids) >= self.max_keep_ckpts:
+                outdated.append(self.keep_ckpt_ids.popleft())
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+        name = self.filename_tmpl.format(step)
+        self.last_ckpt = osp.join(self.out_dir, name)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        tmp_name = f'.{name}.tmp'
+        runner.save_checkpoint(self.out_dir, tmp_name, self.file_client_args,
+                               save_optimizer=self.save_optimizer,
+                               save_param_scheduler=self.save_param_scheduler, meta=meta,
+                               by_epoch=self.by_epoch, backend_args=self.backend_args,
+                               **self.args)
+        if not is_main_process():
+            return
+        tmp = osp.join(self.out_dir, tmp_name)
+        with open(tmp, 'rb+') as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, self.last_ckpt)
+        atomic_write(osp.join(runner.work_dir, 'last_checkpoint'),
+                     lambda f: f.write(self.last_ckpt), mode='w')
+        for old in outdated:
+            path = osp.join(self.out_dir, self.filename_tmpl.format(old))
+            if osp.isfile(path):
+                os.remove(path)

@@ -23,7 +23,6 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 TASKS = [
     # name, config, metric key, chance level, what chance means

@@ -10,7 +10,8 @@
 #                    a matched pair; GPU users may pick e.g. "torch==2.5.1 torchvision==0.20.1")
 #   PARC_TORCH_INDEX extra index url for PARC_TORCH (e.g. a CUDA wheel index); empty = default
 #   PARC_CACHE       cache folder for the mmcv wheel (default: ~/.cache/parc_mm)
-#   MMCV_CUDA        1 = build mmcv's CUDA ops too (needs nvcc and a CUDA torch; default: CPU ops)
+#   MMCV_CUDA        1 / 0 = build mmcv's CUDA ops or not. Default: CUDA ops when a GPU, a CUDA
+#                    torch and a matching nvcc (system, or NVIDIA's compiler wheels) are found
 #
 # Safe to re-run: every step is skipped when already satisfied. The mmcv wheel (compiled ops,
 # ~12 min on 2 cores) is built once and cached under $PARC_CACHE keyed by python+torch version.
@@ -50,11 +51,61 @@ idx=()
 "$VPY" -c 'import torch, torchvision; torchvision.ops.nms' \
   || die "torch/torchvision do not import together: pick a matched pair in PARC_TORCH"
 
+# --- CUDA ops: wanted on a machine with a GPU and a CUDA torch (MMCV_CUDA=1/0 forces) -------
+TORCH_CUDA=$("$VPY" -c 'import torch; print(torch.version.cuda or "")')
+HAVE_GPU=0
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q GPU; then HAVE_GPU=1; fi
+"$VPY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && HAVE_GPU=1
+nvcc_version() { "$1" --version 2>/dev/null | sed -n 's/.*release \([0-9]*\.[0-9]*\).*/\1/p'; }
+find_nvcc() {  # prints a CUDA_HOME whose nvcc matches torch's CUDA major.minor
+  local c
+  for c in "${CUDA_HOME:-}/bin/nvcc" "$(command -v nvcc 2>/dev/null)" /usr/local/cuda/bin/nvcc \
+           "/usr/local/cuda-$TORCH_CUDA/bin/nvcc"; do
+    [ -x "$c" ] || continue
+    [ "$(nvcc_version "$c")" = "$TORCH_CUDA" ] && { dirname "$(dirname "$c")"; return 0; }
+  done
+  return 1
+}
+nvcc_from_pypi() {  # NVIDIA's compiler wheels for torch's CUDA, assembled into one CUDA_HOME
+  local major=${TORCH_CUDA%%.*} prefix=$CACHE/cuda-$TORCH_CUDA home=$CACHE/cuda-$TORCH_CUDA/home
+  local pkgs=("nvidia-cuda-nvcc-cu$major==$TORCH_CUDA.*" "nvidia-cuda-runtime-cu$major==$TORCH_CUDA.*"
+              "nvidia-cuda-cccl-cu$major==$TORCH_CUDA.*")
+  [ "$major" -ge 13 ] && pkgs=("cuda-toolkit[nvcc,cudart,cccl]==$TORCH_CUDA.*")
+  say "no nvcc $TORCH_CUDA on this machine: trying NVIDIA's compiler wheels (${pkgs[*]})"
+  "${PIP[@]}" install -q --target "$prefix/site" "${pkgs[@]}" >&2 || return 1
+  rm -rf "$home"; mkdir -p "$home/bin" "$home/include" "$home/lib64"
+  local d f
+  for d in $(find "$prefix/site" -type d \( -name bin -o -name include -o -name lib -o -name lib64 \) -path '*nvidia*'); do
+    case $(basename "$d") in bin) dst=bin ;; include) dst=include ;; *) dst=lib64 ;; esac
+    for f in "$d"/*; do [ -e "$home/$dst/$(basename "$f")" ] || ln -s "$f" "$home/$dst/"; done
+  done
+  [ -x "$home/bin/nvcc" ] && [ "$(nvcc_version "$home/bin/nvcc")" = "$TORCH_CUDA" ] && echo "$home"
+}
+if [ -z "${MMCV_CUDA:-}" ] && [ "$HAVE_GPU" = 1 ] && [ -n "$TORCH_CUDA" ]; then
+  if home=$(find_nvcc) || home=$(nvcc_from_pypi); then
+    export CUDA_HOME=$home PATH=$home/bin:$PATH MMCV_CUDA=1
+    say "GPU + CUDA $TORCH_CUDA torch + nvcc in $home: building mmcv's CUDA ops"
+  else
+    MMCV_CUDA=0
+    cat >&2 <<MSG
+[setup_env] ############################################################################
+[setup_env] WARNING: this machine has a GPU and a CUDA $TORCH_CUDA torch, but no nvcc $TORCH_CUDA
+[setup_env] was found (PATH, \$CUDA_HOME, /usr/local/cuda) and NVIDIA's compiler wheels did
+[setup_env] not install. mmcv is built with CPU ops only: mmdet's RoIAlign / NMS will FAIL on
+[setup_env] CUDA tensors. Fix: install the CUDA $TORCH_CUDA toolkit, then run
+[setup_env]   CUDA_HOME=/usr/local/cuda-$TORCH_CUDA MMCV_CUDA=1 bash tools/setup_env.sh
+[setup_env] ############################################################################
+MSG
+  fi
+fi
+
 # mmcv 2.1.0 has no wheel for this torch: build it from the sdist with compiled ops, once.
 KEY=$("$VPY" -c 'import sys, torch; print("cp%d%d-torch%s" % (sys.version_info[0], sys.version_info[1], torch.__version__))')-ops$([ "${MMCV_CUDA:-0}" = 1 ] && echo cuda || echo cpu)
 WHEELDIR=$CACHE/wheels/mmcv-2.1.0-$KEY
-if "$VPY" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null; then
-  say "mmcv 2.1.0 with ops already installed"
+MARK=$VENV/.parc_mm-mmcv-build  # which build (python, torch, cpu/cuda ops) is installed
+if "$VPY" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null \
+   && [ "$(cat "$MARK" 2>/dev/null || echo "$KEY")" = "$KEY" ]; then
+  say "mmcv 2.1.0 with ops ($KEY) already installed"
 else
   if ! ls "$WHEELDIR"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
     say "building mmcv 2.1.0 with compiled ops for $KEY (about 12 min on 2 cores; progress below)"
@@ -91,10 +142,27 @@ else
     say "reusing cached mmcv wheel from $WHEELDIR"
   fi
   "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEELDIR"/mmcv-2.1.0-*.whl
+  echo "$KEY" > "$MARK"
 fi
 
 say "OpenMMLab stack + parc_mm (editable) + test deps"
 "${PIP[@]}" install -q -c "$CONSTRAINTS" -e "$ROOT[all,tests]"
+# An editable install has no wheel to carry parc_mm_mmengine.pth (it registers parc_mm with
+# mmengine at start-up so that `_base_ = ['parc_mm::...']` works in any script): write it.
+"$VPY" - "$ROOT" <<'PY'
+import os.path as osp, sys, sysconfig
+sys.path.insert(0, sys.argv[1])
+import setup_pth  # noqa: E402  (PTH_NAME / PTH_LINE, shared with setup.py)
+with open(osp.join(sysconfig.get_paths()['purelib'], setup_pth.PTH_NAME), 'w') as f:
+    f.write(setup_pth.PTH_LINE)
+PY
+
+# mim (mim train/test/search parc_mm): openmim's only use of its `opendatalab` dependency is
+# `mim download --dataset`, and installing it pulls openxlab, which downgrades setuptools to 60
+# and packaging to 24 and breaks this stack. Install openmim without it.
+say "openmim (without opendatalab/openxlab)"
+"${PIP[@]}" install -q -c "$CONSTRAINTS" click colorama model-index pandas requests rich tabulate
+"${PIP[@]}" install -q -c "$CONSTRAINTS" --no-deps openmim==0.3.9
 
 say "stack check"
 "$VPY" -m parc_mm.utils.collect_env --quick

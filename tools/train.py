@@ -6,11 +6,9 @@
 import argparse
 import os
 import os.path as osp
-import sys
 
 from mmengine.config import DictAction
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
 
 def parse_args(argv=None):

@@ -57,7 +57,7 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=ma
 val_cfg = dict()
 test_cfg = dict()
 default_hooks = dict(logger=dict(type='LoggerHook', interval=20),
-                     checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                     checkpoint=dict(type='parc_mm.SafeCheckpointHook', by_epoch=False,
                                      interval=max_iters, max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

@@ -21,3 +21,5 @@ model = dict(
         gap_before_final_norm=False,
         init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file, prefix='backbone.')),
     neck=dict(in_channels=[48, 96, 192, 384]))
+# atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
+default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

@@ -26,3 +26,5 @@ optim_wrapper = dict(
     paramwise_cfg={'decay_rate': 0.7, 'decay_type': 'layer_wise', 'num_layers': 6},
     optimizer=dict(_delete_=True, type='AdamW', lr=0.0002, betas=(0.9, 0.999),
                    weight_decay=0.05))
+# atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
+default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

@@ -10,3 +10,5 @@ model = dict(
         arch='tiny',
         parc_blocks='paper',
         drop_path_rate=0.1))
+# atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
+default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

@@ -13,3 +13,5 @@ model = dict(
         parc_blocks='paper',  # stage 3 blocks 6-8, stage 4 block 2 (kernels 14 / 7)
         drop_path_rate=0.1),
     head=dict(in_channels=384))
+# atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
+default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

@@ -19,3 +19,5 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file, prefix='backbone.')),
     decode_head=dict(in_channels=[48, 96, 192, 384]),
     auxiliary_head=dict(in_channels=192))
+# atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
+default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

@@ -12,3 +12,5 @@ model = dict(
         out_channels=256,
         num_outs=4,
         parc_img_size=(512, 512)))
+# atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
+default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

@@ -15,3 +15,5 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file, prefix='backbone.')),
     decode_head=dict(in_channels=[24, 32, 96, 1280]),
     auxiliary_head=dict(in_channels=96))
+# atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
+default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

@@ -29,3 +29,5 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=0.0009, betas=(0.9, 0.999), weight_decay=0.01),
     paramwise_cfg=dict(norm_decay_mult=0.0))
+# atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
+default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

@@ -6,3 +6,5 @@ _base_ = ['mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py']
 custom_imports = dict(imports=['parc_mm.models'], allow_failed_imports=False)
 
 model = dict(bbox_head=dict(type='parc_mm.SSDHead'))
+# atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
+default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

@@ -19,3 +19,5 @@ model = dict(
     neck=dict(in_channels=(128, 160), out_channels=(128, 160, 512, 256, 256, 128)),
     # parc_mm.SSDHead: mmdet's SSDHead with the mmdet 3.3.0 inference bug fixed
     bbox_head=dict(type='parc_mm.SSDHead', in_channels=(128, 160, 512, 256, 256, 128)))
+# atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
+default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

@@ -13,3 +13,5 @@ model = dict(
         out_indices=(3, ),
         drop_path_rate=0.05,
         style='pytorch'))
+# atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
+default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

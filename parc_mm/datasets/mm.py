@@ -6,10 +6,7 @@ files first (deterministically) when ``data_root`` points at a missing folder.
 Import with ``custom_imports=dict(imports=['parc_mm.datasets.mm'])``.
 """
 import os.path as osp
-
-from mmdet.datasets import CocoDataset
-from mmpretrain.datasets import CustomDataset
-from mmseg.datasets import BaseSegDataset
+from importlib.util import find_spec
 
 from parc_mm.registry import DATASETS
 
@@ -21,34 +18,44 @@ def _ensure(data_root: str) -> None:
     synthetic.ensure(osp.dirname(osp.normpath(data_root)))
 
 
-@DATASETS.register_module()
-class ShapesCocoDataset(CocoDataset):
-    """Synthetic shapes, COCO instances format (boxes + polygon masks)."""
-    METAINFO = dict(synthetic.metainfo('det'))
+# each library's dataset is registered only when that library is installed
+if find_spec('mmdet') is not None:
+    from mmdet.datasets import CocoDataset
 
-    def __init__(self, data_root: str = 'data/shapes/coco', **kwargs):
-        _ensure(data_root)
-        super().__init__(data_root=data_root, **kwargs)
+    @DATASETS.register_module()
+    class ShapesCocoDataset(CocoDataset):
+        """Synthetic shapes, COCO instances format (boxes + polygon masks)."""
+        METAINFO = dict(synthetic.metainfo('det'))
 
-
-@DATASETS.register_module()
-class ShapesSegDataset(BaseSegDataset):
-    """Synthetic shapes, ADE20K layout (0 = unlabelled, reduce_zero_label)."""
-    METAINFO = dict(synthetic.metainfo('seg'))
-
-    def __init__(self, data_root: str = 'data/shapes/ade', **kwargs):
-        _ensure(data_root)
-        kwargs.setdefault('img_suffix', '.jpg')
-        kwargs.setdefault('seg_map_suffix', '.png')
-        kwargs.setdefault('reduce_zero_label', True)
-        super().__init__(data_root=data_root, **kwargs)
+        def __init__(self, data_root: str = 'data/shapes/coco', **kwargs):
+            _ensure(data_root)
+            super().__init__(data_root=data_root, **kwargs)
 
 
-@DATASETS.register_module()
-class ShapesClsDataset(CustomDataset):
-    """Synthetic shapes, ImageNet-style class folders."""
-    METAINFO = dict(classes=synthetic.CLASSES)
+if find_spec('mmseg') is not None:
+    from mmseg.datasets import BaseSegDataset
 
-    def __init__(self, data_root: str = 'data/shapes/cls', **kwargs):
-        _ensure(data_root)
-        super().__init__(data_root=data_root, **kwargs)
+    @DATASETS.register_module()
+    class ShapesSegDataset(BaseSegDataset):
+        """Synthetic shapes, ADE20K layout (0 = unlabelled, reduce_zero_label)."""
+        METAINFO = dict(synthetic.metainfo('seg'))
+
+        def __init__(self, data_root: str = 'data/shapes/ade', **kwargs):
+            _ensure(data_root)
+            kwargs.setdefault('img_suffix', '.jpg')
+            kwargs.setdefault('seg_map_suffix', '.png')
+            kwargs.setdefault('reduce_zero_label', True)
+            super().__init__(data_root=data_root, **kwargs)
+
+
+if find_spec('mmpretrain') is not None:
+    from mmpretrain.datasets import CustomDataset
+
+    @DATASETS.register_module()
+    class ShapesClsDataset(CustomDataset):
+        """Synthetic shapes, ImageNet-style class folders."""
+        METAINFO = dict(classes=synthetic.CLASSES)
+
+        def __init__(self, data_root: str = 'data/shapes/cls', **kwargs):
+            _ensure(data_root)
+            super().__init__(data_root=data_root, **kwargs)

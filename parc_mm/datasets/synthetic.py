@@ -17,12 +17,17 @@ import json
 import math
 import os
 import os.path as osp
+import shutil
+import tempfile
 from typing import Dict, List, Tuple
 
 import numpy as np
 
-CLASSES: Tuple[str, ...] = ('circle', 'square', 'triangle', 'star', 'cross', 'ring')
-VERSION = 3  # bump when the generator changes: a stale folder is regenerated
+# Alphabetical on purpose: mmpretrain's CustomDataset numbers class folders alphabetically, so
+# this one tuple gives the label ids and names of all three tasks.
+CLASSES: Tuple[str, ...] = ('circle', 'cross', 'ring', 'square', 'star', 'triangle')
+assert list(CLASSES) == sorted(CLASSES)
+VERSION = 4  # bump when the generator changes: a stale folder is regenerated
 _DONE_FILE = '.parc_mm_synthetic'
 
 
@@ -199,21 +204,76 @@ def generate(root: str,
              cls_per_class: Tuple[int, int] = (600, 40),
              cls_size: int = 64,
              seed: int = 0) -> str:
-    """Write the demo datasets under ``root`` (deterministic for a given seed/arguments)."""
-    rng = np.random.default_rng(seed)
-    _write_split(root, 'train', num_train, rng, img_size)
-    _write_split(root, 'val', num_val, rng, img_size)
-    _write_cls(root, 'train', cls_per_class[0], rng, cls_size)
-    _write_cls(root, 'val', cls_per_class[1], rng, cls_size)
-    spec = dict(version=VERSION, num_train=num_train, num_val=num_val, img_size=list(img_size),
-                cls_per_class=list(cls_per_class), cls_size=cls_size, seed=seed)
-    with open(osp.join(root, _DONE_FILE), 'w') as f:
-        json.dump(spec, f)
+    """Write the demo datasets under ``root`` (deterministic for a given seed/arguments).
+
+    Atomic: everything is written into a temporary sibling folder, which then replaces
+    ``root`` as a whole; a killed run leaves ``root`` as it was, and no file of an earlier,
+    larger generation survives.
+    """
+    root = osp.normpath(root)
+    parent = osp.dirname(osp.abspath(root))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(root)}.', suffix='.tmp', dir=parent)
+    try:
+        rng = np.random.default_rng(seed)
+        _write_split(tmp, 'train', num_train, rng, img_size)
+        _write_split(tmp, 'val', num_val, rng, img_size)
+        _write_cls(tmp, 'train', cls_per_class[0], rng, cls_size)
+        _write_cls(tmp, 'val', cls_per_class[1], rng, cls_size)
+        spec = dict(version=VERSION, num_train=num_train, num_val=num_val,
+                    img_size=list(img_size), cls_per_class=list(cls_per_class),
+                    cls_size=cls_size, seed=seed)
+        with open(osp.join(tmp, _DONE_FILE), 'w') as f:
+            json.dump(spec, f)
+        old = None
+        if osp.lexists(root):
+            old = tempfile.mkdtemp(prefix=f'.{osp.basename(root)}.', suffix='.old', dir=parent)
+            os.rename(root, osp.join(old, 'data'))
+        os.rename(tmp, root)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if osp.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
     return root
 
 
+def expected_files(spec: dict) -> Dict[str, int]:
+    """Folder (relative to the root) -> number of files a generation of ``spec`` writes."""
+    n_tr, n_val = spec['num_train'], spec['num_val']
+    out = {'coco/train': n_tr, 'coco/val': n_val,
+           'ade/images/training': n_tr, 'ade/images/validation': n_val,
+           'ade/annotations/training': n_tr, 'ade/annotations/validation': n_val,
+           'coco/annotations': 2}
+    for split, n in zip(('train', 'val'), spec['cls_per_class']):
+        for c in CLASSES:
+            out[f'cls/{split}/{c}'] = n
+    return out
+
+
+def check_files(root: str, spec: dict) -> List[str]:
+    """What is wrong with the generated data under ``root`` (empty when it is complete):
+    folders whose file count differs from ``spec``'s, empty files, leftover folders."""
+    problems = []
+    expected = expected_files(spec)
+    for rel, n in expected.items():
+        d = osp.join(root, rel)
+        files = [f for f in os.listdir(d) if osp.isfile(osp.join(d, f))] if osp.isdir(d) else []
+        if len(files) != n:
+            problems.append(f'{d} holds {len(files)} files, the marker says {n}')
+        problems += [f'{osp.join(d, f)} is empty (0 bytes)' for f in files
+                     if osp.getsize(osp.join(d, f)) == 0]
+    for split in ('train', 'val'):
+        d = osp.join(root, 'cls', split)
+        extra = sorted(set(os.listdir(d)) - set(CLASSES)) if osp.isdir(d) else []
+        problems += [f'{osp.join(d, e)} is not a class of this data' for e in extra]
+    return problems
+
+
 def ensure(root: str, **kwargs) -> str:
-    """Generate the data under ``root`` unless a complete copy is there already."""
+    """Generate the data under ``root`` unless a complete copy is there already (marker of
+    this generator version and arguments, and every file count as the marker says)."""
+    from mmengine.logging import print_log
     done = osp.join(root, _DONE_FILE)
     if osp.exists(done):
         with open(done) as f:
@@ -221,8 +281,12 @@ def ensure(root: str, **kwargs) -> str:
         if spec.get('version') == VERSION and all(
                 spec.get(k) == (list(v) if isinstance(v, tuple) else v)
                 for k, v in kwargs.items()):
-            return root
-    from mmengine.logging import print_log
+            problems = check_files(root, spec)
+            if not problems:
+                return root
+            print_log(f'parc_mm: the synthetic data under {root} is incomplete or damaged '
+                      f'({"; ".join(problems[:3])}); regenerating it', logger='current',
+                      level=30)
     print_log(f'parc_mm: generating the synthetic demo data under {root} ...',
               logger='current')
     return generate(root, **kwargs)

@@ -2,19 +2,33 @@
 
 Configs import this with ``custom_imports=dict(imports=['parc_mm.models'],
 allow_failed_imports=False)`` and refer to ``type='parc_mm.ParCConvNeXt'``.
+
+The backbones build on mmpretrain's (``pip install parc_mm[cls]``). What needs mmdet (the
+ParCFPN neck, the SSD head) is registered only when mmdet is installed (``parc_mm[det]``),
+so a classification-only install imports without it.
 """
-from parc_mm.utils.compat import allow_mmengine_checkpoints
+from importlib.util import find_spec
 
-from .backbones import *  # noqa: F401,F403
-from .backbones import __all__ as _backbones
-from .data_preprocessors import *  # noqa: F401,F403
-from .data_preprocessors import __all__ as _preprocessors
-from .dense_heads import *  # noqa: F401,F403
-from .dense_heads import __all__ as _heads
-from .necks import *  # noqa: F401,F403
-from .necks import __all__ as _necks
+from parc_mm import hooks  # noqa: F401  (registers parc_mm.SafeCheckpointHook for the configs)
+from parc_mm.utils.checkpoint import install_verified_loader
+from parc_mm.utils.compat import allow_mmengine_checkpoints, require
 
-# Runner checkpoints (resume) load under torch >= 2.6 once any config imported us.
+require('mmpretrain', 'parc_mm.models (the ParC backbones build on mmpretrain\'s)', 'cls')
+
+from .backbones import *  # noqa: F401,F403,E402
+from .backbones import __all__ as _backbones  # noqa: E402
+from .data_preprocessors import *  # noqa: F401,F403,E402
+from .data_preprocessors import __all__ as _preprocessors  # noqa: E402
+
+__all__ = list(_backbones) + list(_preprocessors)
+if find_spec('mmdet') is not None:
+    from .dense_heads import *  # noqa: F401,F403
+    from .dense_heads import __all__ as _heads
+    from .necks import *  # noqa: F401,F403
+    from .necks import __all__ as _necks
+    __all__ += list(_heads) + list(_necks)
+
+# Runner checkpoints (resume) load under torch >= 2.6 once any config imported us, and every
+# local checkpoint mmengine loads (init_cfg, load_from, resume) is verified first.
 allow_mmengine_checkpoints()
-
-__all__ = list(_backbones) + list(_necks) + list(_heads) + list(_preprocessors)
+install_verified_loader()

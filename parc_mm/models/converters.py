@@ -25,8 +25,25 @@ class ConversionReport:
     mismatched: List[Tuple[str, tuple, tuple]] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
 
+    target_total: int = 0  # tensors of the written checkpoint (0: not a full conversion)
+
+    @property
+    def from_source(self) -> int:
+        """Target tensors whose values come from the source."""
+        return self.target_total - len(self.missing) - len(self.mismatched)
+
+    def coverage(self) -> float:
+        """Fraction of the target's tensors that come from the source."""
+        return self.from_source / self.target_total if self.target_total else 0.0
+
     def summary(self) -> str:
-        lines = [f'converted {len(self.converted)} tensors']
+        lines = [f'renamed {len(self.converted)} source tensors to our names']
+        if self.target_total:
+            lines.append(
+                f'the target has {self.target_total} tensors: {self.from_source} from the '
+                f'source ({100 * self.coverage():.1f}%), {len(self.missing)} left at init '
+                '(e.g. ParC kernels a plain network lacks), '
+                f'{len(self.mismatched)} with a source of the wrong shape (left at init)')
         if self.unused:
             lines.append(f'NOT used ({len(self.unused)}): ' + ', '.join(self.unused))
         if self.missing:
@@ -391,7 +408,27 @@ def _finish(model, sd: StateDict, rep: ConversionReport, head: bool
         if head:
             out[k] = sd[k]
             rep.unused.remove(k)
+    rep.target_total = len(out)
     return out, rep
+
+
+MIN_COVERAGE = 0.5
+
+
+def check_coverage(rep: ConversionReport, family: str, min_coverage: float = MIN_COVERAGE
+                   ) -> None:
+    """Refuse a conversion in which most of the target would stay at its random init (an
+    empty, foreign or wrong-family source): such a file looks like pretrained weights but is
+    not."""
+    if rep.coverage() < min_coverage:
+        hint = ''
+        if rep.unused:
+            hint = f' The source keys look like {", ".join(rep.unused[:3])} ...;'
+        raise ValueError(
+            f'Only {rep.from_source} of the {rep.target_total} tensors of the {family!r} target '
+            f'({100 * rep.coverage():.0f}%, below {100 * min_coverage:.0f}%) come from the '
+            f'source: is it a checkpoint of this family?{hint} Nothing was written. Pass '
+            '--allow-partial to write a mostly randomly initialised checkpoint anyway.')
 
 
 ConverterFn = Callable[[StateDict], Tuple[StateDict, ConversionReport]]

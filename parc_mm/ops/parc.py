@@ -216,6 +216,9 @@ def circular_conv(x: torch.Tensor,
         raise ValueError(f'ParC expects a 4-D (B, C, H, W) input, got shape {tuple(x.shape)}')
     if weight.dim() != 4:
         raise ValueError(f'ParC weight must be 4-D, got shape {tuple(weight.shape)}')
+    if not isinstance(groups, int) or groups < 1 or weight.shape[0] % groups:
+        raise ValueError(f'ParC-{direction} groups must be a positive int dividing the '
+                         f'{weight.shape[0]} output channels, got {groups!r}')
     ax = _axis(direction)
     n = x.shape[ax]
     if weight.shape[ax] != n or weight.shape[5 - ax] != 1:
@@ -226,25 +229,46 @@ def circular_conv(x: torch.Tensor,
     if x.shape[1] != weight.shape[1] * groups:
         raise ValueError(f'ParC-{direction} expects {weight.shape[1] * groups} input channels '
                          f'(weight {tuple(weight.shape)}, groups={groups}), got {x.shape[1]}')
+    if bias is not None and bias.shape != (weight.shape[0], ):
+        raise ValueError(f'ParC-{direction} bias must have shape ({weight.shape[0]},) (one per '
+                         f'output channel), got {tuple(bias.shape)}')
     impl = _check_impl(impl)
+    out_dtype = _autocast_out_dtype(x, weight)
+    if x.shape[0] == 0:  # empty batch: every impl returns an empty tensor
+        return x.new_zeros((0, weight.shape[0], x.shape[2], x.shape[3]), dtype=out_dtype)
     if impl == 'auto':
         impl = select_impl(n, x.shape[5 - ax], x.shape[1], x.device, x.dtype,
                            dense=weight.shape[1] > 1)
-    if impl == 'direct':
-        y = _direct(x, weight, groups, direction)
-    elif impl == 'gemm':
-        dt = torch.promote_types(x.dtype, weight.dtype)
-        y = _gemm(x.to(dt), weight.to(dt), groups, direction)
-    else:
-        out_dtype = _autocast_out_dtype(x, weight)
+    if impl == 'fft':
         # cuFFT in half precision only takes power-of-two sizes: compute in float32.
         cdt = torch.float64 if torch.float64 in (x.dtype, weight.dtype) else torch.float32
         with torch.autocast(x.device.type, enabled=False):
             y = _fft(x.to(cdt), weight.to(cdt), groups, direction)
-        y = y.to(out_dtype)
+    else:
+        # Outside autocast mixed input / weight dtypes follow type promotion (an fp16 input
+        # into an fp32 module computes and returns fp32), the same for every impl.
+        if not torch.is_autocast_enabled(x.device.type):
+            x, weight = x.to(out_dtype), weight.to(out_dtype)
+        fn = _direct if impl == 'direct' else _gemm
+        y = fn(x, weight, groups, direction)
+        y = _nan_where_not_finite(y, x, groups, ax)
+    y = y.to(out_dtype)
     if bias is not None:
         y = y + bias.to(y.dtype).view(1, -1, 1, 1)
     return y
+
+
+def _nan_where_not_finite(y: torch.Tensor, x: torch.Tensor, groups: int, ax: int) -> torch.Tensor:
+    """Non-finite inputs give NaN in every output that sums over them (the whole row or column
+    of the global axis, all output channels of the group): what the FFT computes. Without this
+    direct/gemm give +-inf there, and ``auto`` would change the result with the map size."""
+    finite = torch.isfinite(x).all(dim=ax, keepdim=True)  # (B, C, 1, W) or (B, C, H, 1)
+    b, c = x.shape[:2]
+    if groups != c or y.shape[1] != c:  # dense / grouped: any channel of the group
+        finite = finite.reshape(b, groups, c // groups, *finite.shape[2:]).all(2, keepdim=True)
+        finite = finite.expand(b, groups, y.shape[1] // groups, *finite.shape[3:])
+        finite = finite.reshape(b, y.shape[1], *finite.shape[3:])
+    return torch.where(finite, y, torch.full((), float('nan'), dtype=y.dtype, device=y.device))
 
 
 def _resize_on_load(module: nn.Module, names: Sequence[str], state_dict: dict,
@@ -265,6 +289,11 @@ def _resize_on_load(module: nn.Module, names: Sequence[str], state_dict: dict,
                       f'base size {ours.shape[ax]} (bilinear, align_corners=True)',
                       logger='current')
             state_dict[key] = resize_to(theirs.to(ours.dtype), ours.shape[ax], module.direction)
+
+
+def _resized_param(p: nn.Parameter, size: int, direction: str) -> nn.Parameter:
+    """A resampled copy of ``p`` that keeps its ``requires_grad`` (frozen stays frozen)."""
+    return nn.Parameter(resize_to(p.data, size, direction), requires_grad=p.requires_grad)
 
 
 class ParCConv2d(nn.Module):
@@ -299,10 +328,12 @@ class ParCConv2d(nn.Module):
         super().__init__()
         if direction not in _DIRECTIONS:
             raise ValueError(f"ParCConv2d direction must be 'H' or 'W', got {direction!r}")
-        if base_size < 1:
-            raise ValueError(f'ParCConv2d base_size must be >= 1, got {base_size}')
         out_channels = in_channels if out_channels is None else out_channels
         groups = in_channels if groups is None else groups
+        for name, v in (('in_channels', in_channels), ('out_channels', out_channels),
+                        ('groups', groups), ('base_size', base_size)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f'ParCConv2d {name} must be a positive int, got {v!r}')
         if in_channels % groups or out_channels % groups:
             raise ValueError(f'in_channels ({in_channels}) and out_channels ({out_channels}) '
                              f'must be divisible by groups ({groups})')
@@ -360,9 +391,9 @@ class ParCConv2d(nn.Module):
     def resize_(self, size: int) -> 'ParCConv2d':
         """Permanently resample kernel and PE to ``size`` (e.g. to export at a fixed
         resolution, or to adopt a checkpoint trained at another base size)."""
-        self.weight = nn.Parameter(resize_to(self.weight.data, size, self.direction))
+        self.weight = _resized_param(self.weight, size, self.direction)
         if self.pe is not None:
-            self.pe = nn.Parameter(resize_to(self.pe.data, size, self.direction))
+            self.pe = _resized_param(self.pe, size, self.direction)
         self.base_size = size
         return self
 
@@ -379,8 +410,8 @@ class ParCPosEmbed(nn.Module):
         super().__init__()
         if direction not in _DIRECTIONS:
             raise ValueError(f"ParCPosEmbed direction must be 'H' or 'W', got {direction!r}")
-        if base_size < 1:
-            raise ValueError(f'ParCPosEmbed base_size must be >= 1, got {base_size}')
+        if isinstance(base_size, bool) or not isinstance(base_size, int) or base_size < 1:
+            raise ValueError(f'ParCPosEmbed base_size must be a positive int, got {base_size!r}')
         self.channels = channels
         self.direction = direction
         self.base_size = base_size
@@ -407,7 +438,7 @@ class ParCPosEmbed(nn.Module):
     @torch.no_grad()
     def resize_(self, size: int) -> 'ParCPosEmbed':
         """Permanently resample the embedding to ``size``."""
-        self.weight = nn.Parameter(resize_to(self.weight.data, size, self.direction))
+        self.weight = _resized_param(self.weight, size, self.direction)
         self.base_size = size
         return self
 

@@ -9,11 +9,8 @@ log-scaled heatmap PNG.
 import argparse
 import glob
 import os.path as osp
-import sys
 
 from mmengine.config import DictAction
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 def load_images(data_root, size, n):
@@ -36,12 +33,22 @@ def load_images(data_root, size, n):
 
 def backbone_of(config, checkpoint, part, cfg_options=None):
     import torch.nn as nn
+    from mmengine.config import Config
 
     from parc_mm.analysis import build_from_config
-    model, _, _ = build_from_config(config, cfg_options)
+    from parc_mm.utils.config import resolve_config
+    opts = dict(cfg_options or {})
+    btype = str(Config.fromfile(resolve_config(config)).model.backbone.get('type', ''))
+    if 'ConvNeXt' in btype:  # classification configs pool inside the backbone: keep the map
+        opts.setdefault('model.backbone.gap_before_final_norm', False)
+    model, _, _ = build_from_config(config, opts)
     if checkpoint:
         from mmengine.runner import load_checkpoint
         load_checkpoint(model, checkpoint, map_location='cpu', strict=False)
+    else:
+        print(f'WARNING: no checkpoint for {config}: this is the ERF of randomly initialised '
+              'weights (the architecture\'s prior), not of a trained model. Pass '
+              '--checkpoint / --baseline-checkpoint for trained weights.', flush=True)
     if part == 'backbone':
         return model.backbone
     return nn.Sequential(model.backbone, model.neck)
@@ -61,8 +68,9 @@ def main(argv=None):
     p.add_argument('--data-root', default='data/shapes')
     p.add_argument('--out', default='work_dirs/erf.png')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
-                   help='overrides for the first (ParC) config, e.g. '
-                   'model.neck.parc_layer_scale=1.0')
+                   help='overrides for both configs, e.g. model.backbone.drop_path_rate=0')
+    p.add_argument('--baseline-cfg-options', nargs='+', action=DictAction, default=None,
+                   help='overrides for the baseline config only (applied after --cfg-options)')
     a = p.parse_args(argv)
     import numpy as np
 
@@ -70,9 +78,10 @@ def main(argv=None):
     imgs = load_images(a.data_root, a.size, a.num_images)
     runs = [(osp.basename(a.config), a.config, a.checkpoint, a.cfg_options)]
     if a.baseline:
-        runs.append((osp.basename(a.baseline), a.baseline, a.baseline_checkpoint, None))
+        runs.append((osp.basename(a.baseline), a.baseline, a.baseline_checkpoint,
+                     {**(a.cfg_options or {}), **(a.baseline_cfg_options or {})}))
     results = []
-    print(f'| model | part | stage | 20% area | 50% area | 99% area |\n|---|---|---|---|---|---|')
+    print('| model | part | stage | 20% area | 50% area | 99% area |\n|---|---|---|---|---|---|')
     for name, cfg, ck, opts in runs:
         m = erf_map(backbone_of(cfg, ck, a.part, opts), imgs, a.stage)
         areas = erf_areas(m)

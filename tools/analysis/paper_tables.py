@@ -7,9 +7,7 @@ import argparse
 import glob
 import json
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 def measured_metrics(work_dirs, config):

@@ -18,14 +18,12 @@ resized. Everything not used, left at init or mis-shaped is printed.
     python tools/model_converters/to_parc.py parcnet parcnet_s.pt checkpoints/parc-net-s_in1k.pth --arch s
 """
 import argparse
+import os
 import os.path as osp
 import sys
 
-import torch
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from parc_mm.models import converters  # noqa: E402
+from parc_mm.models import converters
+from parc_mm.utils.checkpoint import CheckpointError, atomic_torch_save, torch_load
 
 
 def main(argv=None):
@@ -33,7 +31,7 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('family', choices=['convnext', 'resnet', 'mv2', 'parcnet'])
     p.add_argument('src')
-    p.add_argument('dst')
+    p.add_argument('dst', help='output file (its folder is created)')
     p.add_argument('--arch', default=None,
                    help="ConvNeXt arch ('xt' default, 'tiny', 'small'); ParC-Net ('s' default, 'xs')")
     p.add_argument('--depth', type=int, default=50, help='ResNet depth')
@@ -41,25 +39,48 @@ def main(argv=None):
     p.add_argument('--no-head', action='store_true', help='drop the classifier head')
     p.add_argument('--strict', action='store_true',
                    help='fail if any source tensor is unused or any target tensor missing')
+    p.add_argument('--allow-partial', action='store_true',
+                   help='write the result even when most of the target stays at its random '
+                        f'init (refused by default below {converters.MIN_COVERAGE:.0%})')
+    p.add_argument('--trust-checkpoint', action='store_true',
+                   help='load SRC with weights_only=False: needed for checkpoints that pickle '
+                        'Python objects (e.g. an argparse.Namespace); only for trusted files')
     a = p.parse_args(argv)
-    src = converters.unwrap_checkpoint(
-        torch.load(a.src, map_location='cpu', weights_only=True))
+    try:
+        src = converters.unwrap_checkpoint(torch_load(a.src, trusted=a.trust_checkpoint))
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     head = not a.no_head
-    if a.family == 'convnext':
-        out, rep = converters.convnext_to_parc(src, a.arch or 'xt', a.parc_blocks, head=head)
-    elif a.family == 'parcnet':
-        out, rep = converters.parcnet_to_parc(src, a.arch or 's', head=head)
-    elif a.family == 'resnet':
-        out, rep = converters.resnet_to_parc(src, a.depth, a.parc_blocks, head=head)
-    else:
-        out, rep = converters.mv2_to_parc(src, a.parc_blocks, head=head)
+    try:
+        if a.family == 'convnext':
+            out, rep = converters.convnext_to_parc(src, a.arch or 'xt', a.parc_blocks,
+                                                   head=head)
+        elif a.family == 'parcnet':
+            out, rep = converters.parcnet_to_parc(src, a.arch or 's', head=head)
+        elif a.family == 'resnet':
+            out, rep = converters.resnet_to_parc(src, a.depth, a.parc_blocks, head=head)
+        else:
+            out, rep = converters.mv2_to_parc(src, a.parc_blocks, head=head)
+    except ValueError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     print(rep.summary())
     if a.strict and (rep.unused or rep.missing or rep.mismatched):
         print('--strict: conversion incomplete, nothing written', file=sys.stderr)
         return 1
-    torch.save({'state_dict': out, 'meta': {'converted_from': a.src, 'family': a.family}},
-               a.dst)
-    print(f'wrote {a.dst} ({len(out)} tensors)')
+    if not a.allow_partial:
+        try:
+            converters.check_coverage(rep, a.family)
+        except ValueError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 1
+    folder = osp.dirname(osp.abspath(a.dst))
+    os.makedirs(folder, exist_ok=True)
+    atomic_torch_save({'state_dict': out, 'meta': {'converted_from': a.src, 'family': a.family}},
+                      a.dst)
+    print(f'wrote {a.dst}: {len(out)} tensors = {rep.from_source} from the source + '
+          f'{len(out) - rep.from_source} at init')
     return 0
 
 

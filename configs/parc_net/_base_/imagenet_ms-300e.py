@@ -42,3 +42,5 @@ custom_hooks = [dict(type='EMAHook', momentum=0.0005, priority='ABOVE_NORMAL')]
 
 # 8 GPUs x 128 images
 auto_scale_lr = dict(base_batch_size=1024)
+# atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
+default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

@@ -8,7 +8,8 @@ from mmpretrain.models.backbones.convnext import ConvNeXt
 from parc_mm.ops import ParCHW
 from parc_mm.registry import MODELS
 
-from ..utils import ParCBlocks, default_base_sizes, resolve_parc_blocks
+from ..utils import (ParCBlocks, check_positive_ints, default_base_sizes,
+                     resolve_parc_blocks)
 
 
 @MODELS.register_module()
@@ -63,8 +64,7 @@ class ParCConvNeXt(ConvNeXt):
         n = self.num_stages
         if parc_base_sizes is None:
             parc_base_sizes = default_base_sizes(img_size, n, stem_patch_size)
-        if len(parc_base_sizes) != n:
-            raise ValueError(f'parc_base_sizes needs {n} values, got {list(parc_base_sizes)}')
+        parc_base_sizes = check_positive_ints('parc_base_sizes', parc_base_sizes, n)
         if parc_blocks == 'paper' and n != 4:
             raise ValueError("parc_blocks='paper' needs a 4-stage arch; give explicit lists")
         d2, d3 = (self.depths[2], self.depths[3]) if n == 4 else (0, 0)
@@ -79,6 +79,17 @@ class ParCConvNeXt(ConvNeXt):
                                               use_pe=parc_use_pe, bias=parc_bias, impl=parc_impl)
         # the replaced modules may belong to frozen stages
         self._freeze_stages()
+
+    def forward(self, x):
+        # stem stride x one 2x downsampling per later stage: a smaller input reaches the last
+        # downsampling conv as a 1x1 map, which fails deep inside torch with a vaguer message
+        min_size = self.downsample_layers[0][0].stride[0] * 2**(self.num_stages - 1)
+        if x.shape[-2] < min_size or x.shape[-1] < min_size:
+            raise ValueError(
+                f'{type(self).__name__} needs inputs of at least {min_size}x{min_size} pixels '
+                f'(stem stride {self.downsample_layers[0][0].stride[0]} x {self.num_stages - 1} '
+                f'downsamplings by 2), got {tuple(x.shape[-2:])}; resize or pad the input.')
+        return super().forward(x)
 
     def train(self, mode: bool = True) -> 'ParCConvNeXt':
         # mmpretrain's ConvNeXt.train returns None; nn.Module's contract is to return self

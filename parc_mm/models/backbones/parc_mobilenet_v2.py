@@ -10,7 +10,8 @@ from mmpretrain.models.backbones.mobilenet_v2 import MobileNetV2
 from parc_mm.ops import ParCHW
 from parc_mm.registry import MODELS
 
-from ..utils import ParCBlocks, resolve_parc_blocks
+from ..utils import (ParCBlocks, check_img_size, check_positive_ints,
+                     resolve_parc_blocks)
 
 
 class ParCConvModule(nn.Module):
@@ -66,9 +67,9 @@ class ParCMobileNetV2(MobileNetV2):
         layers = [getattr(self, name) for name in self.layers if name.startswith('layer')]
         depths = [len(layer) for layer in layers]
         if parc_base_sizes is None:
+            check_img_size(img_size)
             parc_base_sizes = [max(1, img_size // s) for s in self._layer_strides]
-        if len(parc_base_sizes) != len(layers):
-            raise ValueError(f'parc_base_sizes needs {len(layers)} values')
+        parc_base_sizes = check_positive_ints('parc_base_sizes', parc_base_sizes, len(layers))
         paper = [[], [], [], [2, 3], [2], [2], []]
         if parc_blocks == 'all':
             parc_blocks = [[j for j, b in enumerate(layer) if b.stride == 1]

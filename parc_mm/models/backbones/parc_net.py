@@ -19,6 +19,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from parc_mm.ops import ParCConv2d, ParCPosEmbed
 from parc_mm.registry import MODELS
 
+from ..utils import check_img_size
+
 Size = Union[int, Tuple[int, int]]
 
 
@@ -270,6 +272,7 @@ class ParCNet(BaseBackbone):
             raise ValueError(f'frozen_stages must be in -1..{self.num_layers}')
         n_units = len(arch['units'])
         if parc_base_sizes is None:
+            check_img_size(img_size)
             first = self.num_layers - n_units  # strides 8, 16, 32 at output_stride 32
             parc_base_sizes = [max(1, img_size // 2**(first + 1 + i)) for i in range(n_units)]
         if len(parc_base_sizes) != n_units:

@@ -8,7 +8,8 @@ from mmpretrain.models.backbones.resnet import Bottleneck, ResNet
 from parc_mm.ops import ParCHW
 from parc_mm.registry import MODELS
 
-from ..utils import ParCBlocks, default_base_sizes, resolve_parc_blocks
+from ..utils import (ParCBlocks, check_positive_ints, default_base_sizes,
+                     resolve_parc_blocks)
 
 
 @MODELS.register_module()
@@ -41,9 +42,9 @@ class ParCResNet(ResNet):
                  parc_use_pe: bool = True,
                  parc_impl: str = 'auto',
                  **kwargs) -> None:
-        if depth not in (50, 101, 152):
-            raise ValueError(f'ParCResNet needs a Bottleneck ResNet depth (50, 101, 152), '
-                             f'got {depth}')
+        if isinstance(depth, bool) or depth not in (50, 101, 152):
+            raise ValueError(f'ParCResNet needs a Bottleneck ResNet depth, the int 50, 101 or '
+                             f'152, got {depth!r}')
         if isinstance(kwargs.get('out_indices'), list):
             kwargs['out_indices'] = tuple(kwargs['out_indices'])
         super().__init__(depth=depth, **kwargs)
@@ -52,8 +53,7 @@ class ParCResNet(ResNet):
         depths = [len(layer) for layer in layers]
         if parc_base_sizes is None:
             parc_base_sizes = default_base_sizes(img_size, n)
-        if len(parc_base_sizes) != n:
-            raise ValueError(f'parc_base_sizes needs {n} values, got {list(parc_base_sizes)}')
+        parc_base_sizes = check_positive_ints('parc_base_sizes', parc_base_sizes, n)
         paper = [[] for _ in range(n)]
         if n == 4:
             paper[2] = list(range(depths[2] // 2, depths[2]))

@@ -1,0 +1,189 @@
+"""Checkpoints that are never half-written and never load damaged.
+
+* :func:`verify_checkpoint` checks a file before anything reads it: PyTorch's zip format stores
+  a CRC32 per record, which ``torch.load`` does not check (a file with 2 KB flipped in the
+  middle loads "fine" with weights of 1e29). A damaged, truncated, empty or non-checkpoint file
+  raises :class:`CheckpointError` naming the file and what to do.
+* :func:`load_checkpoint_file` is what every parc_mm tool uses to read a checkpoint; with
+  ``import parc_mm.models`` (every config's ``custom_imports``) it also becomes mmengine's
+  loader for local paths, so ``init_cfg=dict(type='Pretrained')``, ``load_from`` and
+  ``--resume`` verify too, in our tools and in mmdet's / mmseg's / mmpretrain's own scripts.
+* :func:`atomic_torch_save` writes a temporary file in the same folder, fsyncs it and renames
+  it over the target: a reader (or a kill) sees the old file or the new one, never a part.
+* :func:`newest_loadable_checkpoint` is the resume fallback: the newest checkpoint of a work
+  dir that verifies, logging every broken one it skips.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import os.path as osp
+import re
+import tempfile
+import zipfile
+from typing import Any, Callable, List, Optional
+
+# Where the checkpoint files the shipped configs expect come from (missing-file messages).
+_RECIPES = {
+    'parc-convnext-xt_in1k.pth': 'python tools/model_converters/to_parc.py convnext '
+                                 '<official ParC-ConvNeXt-XT .pth> {path} --arch xt',
+    'parc-convnext-t_in1k.pth': 'python tools/model_converters/to_parc.py convnext '
+                                '<ConvNeXt-T ImageNet .pth (facebook / timm / mmpretrain)> '
+                                '{path} --arch tiny',
+    'parc-resnet50_in1k.pth': 'python tools/model_converters/to_parc.py resnet '
+                              '<official ParC-ResNet50 .pth> {path}',
+    'parc-mobilenet-v2_in1k.pth': 'python tools/model_converters/to_parc.py mv2 '
+                                  '<official ParC-MobileNetV2 .pth> {path}',
+    'parc-net-s_in1k.pth': 'python tools/model_converters/to_parc.py parcnet '
+                           '<official ParC-Net-S .pt> {path} --arch s',
+    'parc-net-xs_in1k.pth': 'python tools/model_converters/to_parc.py parcnet '
+                            '<official ParC-Net-XS .pt> {path} --arch xs',
+}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing, empty, truncated, damaged or not a checkpoint."""
+
+
+def missing_checkpoint_hint(path: str) -> str:
+    """How to make the checkpoint file ``path`` that a config expects."""
+    recipe = _RECIPES.get(osp.basename(path))
+    if recipe:
+        return f'Make it with: {recipe.format(path=path)}'
+    return ('Train the matching ImageNet config (configs/<family>/*_in1k.py) or convert a '
+            'checkpoint with tools/model_converters/to_parc.py, then point init_cfg.checkpoint '
+            'at it (or set init_cfg=None to start from random weights).')
+
+
+def verify_checkpoint(path: str) -> None:
+    """Raise :class:`CheckpointError` unless ``path`` is a whole, undamaged checkpoint.
+
+    Zip-format files (``torch.save`` since 1.6) are checked record by record against their
+    CRC32; legacy (pickle) files, which carry no checksum, only for being non-empty.
+    """
+    path = osp.expanduser(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Checkpoint {path} does not exist. {missing_checkpoint_hint(path)}')
+    size = osp.getsize(path)
+    if size == 0:
+        raise CheckpointError(f'Checkpoint {path} is empty (0 bytes): a save that was '
+                              'interrupted, or a failed download. Delete it and save / '
+                              'download it again.')
+    with open(path, 'rb') as f:
+        head = f.read(4)
+    if head.startswith(b'PK'):
+        try:
+            with zipfile.ZipFile(path) as z:
+                bad = z.testzip()
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+            raise CheckpointError(f'Checkpoint {path} is truncated or damaged ({e}); it '
+                                  'cannot be loaded. Delete it and save / download it '
+                                  'again.') from None
+        if bad is not None:
+            raise CheckpointError(f'Checkpoint {path} is damaged: record {bad!r} fails its '
+                                  'CRC32 check (the file changed after it was written). '
+                                  'Delete it and save / download it again.')
+    elif not head.startswith(b'\x80'):  # pickle protocol 2+ (legacy torch.save)
+        raise CheckpointError(f'{path} is not a PyTorch checkpoint (it starts with {head!r}, '
+                              'neither a zip archive nor a pickle).')
+
+
+def torch_load(path: str, map_location: Any = 'cpu', trusted: bool = False) -> Any:
+    """``torch.load`` of a verified file with a clear message for what it refuses.
+
+    ``trusted=True`` loads arbitrary pickled objects (``weights_only=False``): only for files
+    you trust, e.g. official checkpoints that pickle their ``argparse.Namespace``.
+    """
+    import pickle
+
+    import torch
+    verify_checkpoint(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=not trusted)
+    except pickle.UnpicklingError as e:
+        if trusted:
+            raise
+        raise CheckpointError(
+            f'Checkpoint {path} holds Python objects that the safe loader refuses '
+            f'({str(e).splitlines()[0][:200]}). If you trust the file, load it with '
+            '--trust-checkpoint (tools) or torch.load(..., weights_only=False).') from None
+    except (EOFError, RuntimeError, KeyError) as e:
+        raise CheckpointError(f'Checkpoint {path} cannot be read ({type(e).__name__}: '
+                              f'{e}); it is damaged or not a PyTorch checkpoint.') from None
+
+
+def load_checkpoint_file(filename: str, map_location: Any = None) -> Any:
+    """mmengine's local-path checkpoint loader, verifying the file first."""
+    from parc_mm.utils.compat import allow_mmengine_checkpoints
+    allow_mmengine_checkpoints()
+    return torch_load(filename, map_location=map_location)
+
+
+def install_verified_loader() -> None:
+    """Make :func:`load_checkpoint_file` mmengine's loader for local paths (idempotent)."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    if CheckpointLoader._schemes.get('') is load_checkpoint_file:
+        return
+    CheckpointLoader.register_scheme(prefixes='', loader=load_checkpoint_file, force=True)
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, write: Callable[[Any], None], mode: str = 'wb') -> None:
+    """Write ``path`` through ``write(fileobj)`` into a temporary file of the same folder,
+    fsync it and rename it over ``path``; the folder is fsynced after the rename."""
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+    _fsync_dir(folder)
+
+
+def atomic_torch_save(obj: Any, path: str) -> None:
+    """``torch.save(obj, path)``, atomically (see :func:`atomic_write`)."""
+    import torch
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def _step_of(path: str) -> int:
+    m = re.search(r'(\d+)\.pth$', osp.basename(path))
+    return int(m.group(1)) if m else -1
+
+
+def newest_loadable_checkpoint(work_dir: str, prefer: Optional[str] = None,
+                               logger: Optional[Callable[[str], None]] = None
+                               ) -> Optional[str]:
+    """The checkpoint to resume from: ``prefer`` (e.g. the one ``last_checkpoint`` names)
+    when it verifies, else the newest ``iter_*.pth`` / ``epoch_*.pth`` in ``work_dir`` that
+    does. Every broken candidate is reported through ``logger``. None when there is none."""
+    candidates: List[str] = sorted(
+        glob.glob(osp.join(work_dir, 'iter_*.pth')) + glob.glob(osp.join(work_dir, 'epoch_*.pth')),
+        key=lambda p: (_step_of(p), osp.getmtime(p)), reverse=True)
+    if prefer:
+        candidates = [prefer] + [c for c in candidates if osp.abspath(c) != osp.abspath(prefer)]
+    for c in candidates:
+        try:
+            verify_checkpoint(c)
+            return c
+        except (CheckpointError, FileNotFoundError) as e:
+            if logger is not None:
+                logger(f'resume: skipping broken checkpoint {c}: {e}')
+    return None

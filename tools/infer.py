@@ -1,0 +1,50 @@
+"""Run a trained (or converted) model on images: drawn results and a JSON of predictions.
+
+The task (detection / segmentation / classification) follows the config's library
+(``default_scope``); mmdet's DetInferencer, mmseg's MMSegInferencer or mmpretrain's
+ImageClassificationInferencer do the work.
+
+    python tools/infer.py CONFIG CHECKPOINT INPUT [--out-dir DIR] [--device cpu|cuda]
+                          [--score-thr 0.3]
+
+INPUT is an image or a folder of images. Written: DIR/vis/<image> (drawn) and
+DIR/predictions.json (boxes / classes / scores, class pixel fractions, or labels).
+"""
+import argparse
+import sys
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('config', help='config file (or parc_mm::family/name.py)')
+    p.add_argument('checkpoint', help='checkpoint file (trained, or from to_parc.py)')
+    p.add_argument('input', nargs='+', help='image file(s) or folder(s)')
+    p.add_argument('--out-dir', default='work_dirs/infer')
+    p.add_argument('--device', default=None, help='cpu or cuda (default: cuda if available)')
+    p.add_argument('--score-thr', type=float, default=0.3, help='detection score threshold')
+    a = p.parse_args(argv)
+    import torch
+
+    from parc_mm.inference import infer
+    device = a.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        results = infer(a.config, a.checkpoint, a.input, a.out_dir, device, a.score_thr)
+    except (FileNotFoundError, ValueError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    for r in results:
+        if r['task'] == 'cls':
+            print(f'{r["image"]}: {r["pred_class"]} ({r["pred_score"]:.3f})')
+        elif r['task'] == 'det':
+            print(f'{r["image"]}: {len(r["scores"])} objects '
+                  f'{sorted(set(r["classes"]))}')
+        else:
+            top = sorted(r['class_fractions'].items(), key=lambda kv: -kv[1])[:3]
+            print(f'{r["image"]}: ' + ', '.join(f'{k} {v:.1%}' for k, v in top))
+    print(f'wrote {a.out_dir}/vis/ and {a.out_dir}/predictions.json')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
