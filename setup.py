@@ -10,7 +10,6 @@ when Python starts (see ``parc_mm/utils/mmengine_hook.py``).
 import os
 import os.path as osp
 import shutil
-
 import sys
 
 from setuptools import setup

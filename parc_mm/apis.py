@@ -152,10 +152,9 @@ def check_checkpoint_fits(model, checkpoint: str, allow_partial: bool = False) -
 
     Raises a ValueError naming the missing / unexpected / mis-shaped tensors and the fix.
     """
-    import torch
-
     from parc_mm.models.converters import is_parc_resizable, unwrap_checkpoint
-    sd = unwrap_checkpoint(torch.load(checkpoint, map_location='cpu', weights_only=True))
+    from parc_mm.utils.checkpoint import torch_load
+    sd = unwrap_checkpoint(torch_load(checkpoint))
     ours = model.state_dict()
     missing = [k for k in ours if k not in sd]
     unexpected = [k for k in sd if k not in ours]

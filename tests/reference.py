@@ -1,6 +1,7 @@
 """Independent functional references of the official ParC models, written from the operator
-definition (DESIGN §1): they read the *official* state-dict layout directly and compute ParC
-with explicit ``torch.roll`` sums, sharing no code with parc_mm."""
+definition (the circular cross-correlation in parc_mm/ops/parc.py): they read the *official*
+state-dict layout directly and compute ParC with explicit ``torch.roll`` sums, sharing no code
+with parc_mm."""
 from __future__ import annotations
 
 import json

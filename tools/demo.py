@@ -9,7 +9,9 @@
    both initialised from the classification backbone (ImageNet-style pretraining);
 4. evaluates each with tools/test.py and the library's own metric (top-1, mIoU, COCO mAP);
 5. prints a summary table against chance level and writes loss curves and predictions
-   drawn on validation images to the work dir.
+   drawn on validation images to the work dir;
+6. runs tools/infer.py with each trained checkpoint on validation images (drawn images and
+   predictions.json under <work dir>/infer_<task>/).
 """
 from __future__ import annotations
 
@@ -136,6 +138,8 @@ def main(argv=None):
             opts += [f'train_cfg.max_iters={n}', f'train_cfg.val_interval={n}',
                      f'default_hooks.checkpoint.interval={n}', 'default_hooks.logger.interval=1',
                      'param_scheduler=[]']
+            if name == 'det':  # 3 iterations: let the untrained detector's boxes be scored
+                opts.append('model.test_cfg.rcnn.score_thr=0.0')
         if cls_ckpt and name != 'cls':
             opts += ['model.backbone.init_cfg.type=Pretrained',
                      f'model.backbone.init_cfg.checkpoint={cls_ckpt}',
@@ -151,7 +155,10 @@ def main(argv=None):
              '--cfg-options'] + opts, osp.join(wd, f'{name}_test.log'))
         with open(mfile) as f:
             metrics = json.load(f)
-        value = float(metrics[key])
+        if key not in metrics:  # e.g. a detector with no box above its score threshold
+            print(f'{name}: no {key} in the metrics ({sorted(metrics)}): counted as 0',
+                  flush=True)
+        value = float(metrics.get(key, 0.0))
         if name == 'det':
             value *= 100
         if name == 'seg':
@@ -168,6 +175,13 @@ def main(argv=None):
     for name, r in results.items():
         draw_predictions(name, r['config'], r['ckpt'], osp.abspath(a.data_root),
                          osp.join(wd, f'predictions_{name}.png'))
+
+    # the trained checkpoints as users run them: tools/infer.py on validation images
+    from parc_mm.visualize import _val_images
+    for name, r in results.items():
+        imgs = _val_images(name, osp.abspath(a.data_root), 6)
+        run([py, 'tools/infer.py', r['config'], r['ckpt'], *imgs, '--out-dir',
+             osp.join(wd, f'infer_{name}')], osp.join(wd, f'{name}_infer.log'))
 
     lines = ['| task | library | model | metric | value | chance | first loss | last loss |'
              ' train time |', '|---|---|---|---|---|---|---|---|---|']
@@ -189,6 +203,7 @@ def main(argv=None):
                    for k, v in results.items()}, f, indent=1)
     print('\n' + table)
     print(f'\nplots: {wd}/loss_curves.png, {wd}/predictions_{{cls,seg,det}}.png; '
+          f'inference (tools/infer.py): {wd}/infer_{{cls,seg,det}}/{{vis,predictions.json}}; '
           f'total {time.time() - t0:.0f} s')
     return results
 

@@ -149,12 +149,20 @@ say "OpenMMLab stack + parc_mm (editable) + test deps"
 "${PIP[@]}" install -q -c "$CONSTRAINTS" -e "$ROOT[all,tests]"
 # An editable install has no wheel to carry parc_mm_mmengine.pth (it registers parc_mm with
 # mmengine at start-up so that `_base_ = ['parc_mm::...']` works in any script): write it.
+# mmengine and mim locate a package's .mim folder at <site-packages>/<name>, which an editable
+# install lacks: link it to the checkout's package (whose .mim links configs/ and tools/).
 "$VPY" - "$ROOT" <<'PY'
-import os.path as osp, sys, sysconfig
+import os, os.path as osp, sys, sysconfig
 sys.path.insert(0, sys.argv[1])
 import setup_pth  # noqa: E402  (PTH_NAME / PTH_LINE, shared with setup.py)
-with open(osp.join(sysconfig.get_paths()['purelib'], setup_pth.PTH_NAME), 'w') as f:
+site = sysconfig.get_paths()['purelib']
+with open(osp.join(site, setup_pth.PTH_NAME), 'w') as f:
     f.write(setup_pth.PTH_LINE)
+link, target = osp.join(site, 'parc_mm'), osp.join(sys.argv[1], 'parc_mm')
+if osp.islink(link) and os.readlink(link) != target:
+    os.remove(link)
+if not osp.lexists(link):
+    os.symlink(target, link)
 PY
 
 # mim (mim train/test/search parc_mm): openmim's only use of its `opendatalab` dependency is

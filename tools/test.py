@@ -5,10 +5,8 @@
 """
 import argparse
 import os
-import os.path as osp
 
 from mmengine.config import DictAction
-
 
 
 def parse_args(argv=None):
@@ -34,13 +32,18 @@ def main(argv=None):
 
     from mmengine.runner import Runner
 
-    from parc_mm.apis import (adapt_to_device, check_checkpoint_fits, check_datasets,
-                              init_cpu_distributed, load_config)
+    from parc_mm.apis import (
+        adapt_to_device,
+        check_checkpoint_fits,
+        check_datasets,
+        init_cpu_distributed,
+        load_config,
+    )
     from parc_mm.utils.compat import allow_mmengine_checkpoints
     allow_mmengine_checkpoints()
 
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'Checkpoint file {args.checkpoint} does not exist')
+    from parc_mm.utils.checkpoint import verify_checkpoint
+    verify_checkpoint(args.checkpoint)  # missing / empty / damaged: refuse before building
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     cfg.load_from = args.checkpoint
     adapt_to_device(cfg)
@@ -57,4 +60,8 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from parc_mm.utils.checkpoint import CheckpointError
+    try:
+        main()
+    except (CheckpointError, FileNotFoundError) as e:
+        raise SystemExit(f'error: {e}')

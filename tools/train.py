@@ -5,10 +5,8 @@
 """
 import argparse
 import os
-import os.path as osp
 
 from mmengine.config import DictAction
-
 
 
 def parse_args(argv=None):
@@ -32,8 +30,7 @@ def main(argv=None):
     args = parse_args(argv)
     from mmengine.runner import Runner
 
-    from parc_mm.apis import (adapt_to_device, check_datasets, init_cpu_distributed,
-                              load_config)
+    from parc_mm.apis import adapt_to_device, check_datasets, init_cpu_distributed, load_config
     from parc_mm.utils.compat import allow_mmengine_checkpoints
     allow_mmengine_checkpoints()
 
@@ -64,4 +61,8 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from parc_mm.utils.checkpoint import CheckpointError
+    try:
+        main()
+    except (CheckpointError, FileNotFoundError) as e:
+        raise SystemExit(f'error: {e}')

@@ -33,12 +33,12 @@ train_pipeline = [
 ]
 test_pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
 train_dataloader = dict(
-    batch_size=32, num_workers=0,
+    batch_size=32, num_workers=0, persistent_workers=False,
     dataset=dict(type='parc_mm.ShapesClsDataset', data_root=data_root, data_prefix='train',
                  pipeline=train_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True))
 val_dataloader = dict(
-    batch_size=32, num_workers=0,
+    batch_size=32, num_workers=0, persistent_workers=False,
     dataset=dict(type='parc_mm.ShapesClsDataset', data_root=data_root, data_prefix='val',
                  pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))

@@ -46,14 +46,14 @@ test_pipeline = [
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 ]
 train_dataloader = dict(
-    batch_size=4, num_workers=0,
+    batch_size=4, num_workers=0, persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     batch_sampler=None,
     dataset=dict(type='parc_mm.ShapesCocoDataset', data_root=data_root,
                  ann_file='annotations/instances_train.json', data_prefix=dict(img='train/'),
                  filter_cfg=dict(filter_empty_gt=True, min_size=4), pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1, num_workers=0,
+    batch_size=1, num_workers=0, persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='parc_mm.ShapesCocoDataset', data_root=data_root,
                  ann_file='annotations/instances_val.json', data_prefix=dict(img='val/'),

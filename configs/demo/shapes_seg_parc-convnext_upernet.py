@@ -42,14 +42,14 @@ test_pipeline = [
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(
-    batch_size=4, num_workers=0,
+    batch_size=4, num_workers=0, persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(type='parc_mm.ShapesSegDataset', data_root=data_root,
                  data_prefix=dict(img_path='images/training',
                                   seg_map_path='annotations/training'),
                  pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=1, num_workers=0,
+    batch_size=1, num_workers=0, persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='parc_mm.ShapesSegDataset', data_root=data_root,
                  data_prefix=dict(img_path='images/validation',

@@ -6,7 +6,7 @@ _base_ = ['mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_
 
 custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.models'], allow_failed_imports=False)
 # ImageNet weights of ParC-ConvNeXt-XT in our layout, e.g. converted from the official
-# checkpoint: python tools/model_converters/parc_convnext_official.py <official.pth> <this>
+# checkpoint: python tools/model_converters/to_parc.py convnext <official.pth> <this> --arch xt
 checkpoint_file = 'checkpoints/parc-convnext-xt_in1k.pth'
 
 model = dict(

@@ -346,7 +346,8 @@ def merge_into(model_sd: StateDict, src: StateDict, prefix: str = '',
     return out, rep
 
 
-_PARC_TENSOR = re.compile(r'.*\.(parc_[hw]|branch_(hw|wh))\.(weight|pe|conv[12]\.(weight|pe)|pe\.weight)')
+_PARC_TENSOR = re.compile(
+    r'.*\.(parc_[hw]|branch_(hw|wh))\.(weight|pe|conv[12]\.(weight|pe)|pe\.weight)')
 
 
 def is_parc_resizable(key: str, s: Tensor, v: Tensor) -> bool:

@@ -38,7 +38,8 @@ def resolve_parc_blocks(spec: ParCBlocks, depths: Sequence[int],
         idx = []
         for b in blocks:
             if not -d <= b < d:
-                raise ValueError(f'parc_blocks: stage {i} has {d} blocks, index {b} is out of range')
+                raise ValueError(f'parc_blocks: stage {i} has {d} blocks, index {b} is out of '
+                                 'range')
             idx.append(b % d)
         out.append(sorted(set(idx)))
     return out

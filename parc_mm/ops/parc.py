@@ -464,7 +464,8 @@ class ParCHW(nn.Module):
                  init_std: Optional[float] = 0.02) -> None:
         super().__init__()
         if channels % 2:
-            raise ValueError(f'ParCHW splits channels in half: channels must be even, got {channels}')
+            raise ValueError('ParCHW splits channels in half: channels must be even, got '
+                             f'{channels}')
         bh, bw = (base_size, base_size) if isinstance(base_size, int) else tuple(base_size)
         half = channels // 2
         g = 1 if dense else half

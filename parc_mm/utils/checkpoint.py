@@ -63,7 +63,8 @@ def verify_checkpoint(path: str) -> None:
     """
     path = osp.expanduser(path)
     if not osp.isfile(path):
-        raise FileNotFoundError(f'Checkpoint {path} does not exist. {missing_checkpoint_hint(path)}')
+        raise FileNotFoundError(f'Checkpoint {path} does not exist. '
+                                f'{missing_checkpoint_hint(path)}')
     size = osp.getsize(path)
     if size == 0:
         raise CheckpointError(f'Checkpoint {path} is empty (0 bytes): a save that was '

@@ -30,24 +30,28 @@ def _versions() -> List[Tuple[str, str]]:
     return rows
 
 
-def check_mmcv_ops() -> str:
+def check_mmcv_ops(device: str = 'cpu') -> str:
     import torch
     from mmcv.ops import RoIAlign, nms
-    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.], [50., 50., 60., 60.]])
-    scores = torch.tensor([0.9, 0.8, 0.7])
+    if device == 'cuda' and not torch.cuda.is_available():
+        return 'no GPU here: CUDA ops not checked'
+    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.], [50., 50., 60., 60.]],
+                         device=device)
+    scores = torch.tensor([0.9, 0.8, 0.7], device=device)
     _, keep = nms(boxes, scores, iou_threshold=0.5)
     assert keep.tolist() == [0, 2], keep
-    feat = torch.arange(64, dtype=torch.float32).view(1, 1, 8, 8)
-    rois = torch.tensor([[0., 0., 0., 7., 7.]])
+    feat = torch.arange(64, dtype=torch.float32, device=device).view(1, 1, 8, 8)
+    rois = torch.tensor([[0., 0., 0., 7., 7.]], device=device)
     out = RoIAlign((2, 2), spatial_scale=1.0, sampling_ratio=2, aligned=True)(feat, rois)
     assert out.shape == (1, 1, 2, 2) and torch.isfinite(out).all()
-    return 'nms + RoIAlign ran'
+    return f'nms + RoIAlign ran on {device}'
 
 
 def check_imports() -> str:
     import mmdet.models  # noqa: F401
     import mmpretrain.models  # noqa: F401
     import mmseg.models  # noqa: F401
+
     import parc_mm.models  # noqa: F401
     return 'mmdet.models, mmseg.models, mmpretrain.models, parc_mm.models imported'
 
@@ -107,6 +111,9 @@ def main(argv=None) -> int:
     checks: List[Tuple[str, Callable[[], str], str]] = [
         ('mmcv.ops', check_mmcv_ops,
          'mmcv was installed without compiled ops: rerun tools/setup_env.sh (MMCV_WITH_OPS=1)'),
+        ('mmcv.ops[cuda]', lambda: check_mmcv_ops('cuda'),
+         'mmcv was built without CUDA ops: rerun tools/setup_env.sh on this GPU machine with '
+         'nvcc of torch\'s CUDA version (CUDA_HOME=/usr/local/cuda-<ver> MMCV_CUDA=1)'),
         ('imports', check_imports, 'rerun tools/setup_env.sh; see the traceback above'),
     ]
     if not args.quick:

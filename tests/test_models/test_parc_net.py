@@ -176,8 +176,9 @@ def test_converter_cli_output_loads_into_the_config_model(tmp_path):
     assert to_parc.main(['parcnet', str(tmp_path / 'official.pt'), str(dst), '--arch', 's',
                          '--strict']) == 0
     cfg = Config.fromfile(osp.join(root, 'configs/parc_net/parc-net-s_8xb128-ms-300e_in1k.py'))
-    import parc_mm.models  # noqa: F401
     from mmengine.registry import DefaultScope
+
+    import parc_mm.models  # noqa: F401
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         import mmpretrain.models  # noqa: F401
         model = ROOT.build(cfg.model)

@@ -1,10 +1,16 @@
 """The ParC operator against independent references (torch.roll loops), impls vs each other."""
 import pytest
 import torch
-import torch.nn.functional as F
 
-from parc_mm.ops import (ParCConv2d, ParCHW, circular_conv, parc_impl, resize_to, select_impl,
-                         set_impl)
+from parc_mm.ops import (
+    ParCConv2d,
+    ParCHW,
+    circular_conv,
+    parc_impl,
+    resize_to,
+    select_impl,
+    set_impl,
+)
 from parc_mm.ops import parc as parc_mod
 
 IMPLS = ['direct', 'fft', 'gemm']

@@ -1,11 +1,16 @@
 """The OpenMMLab stack works on CPU: one loss step + one inference per library, from the
 libraries' own configs."""
-import pytest
 import torch
 
 from parc_mm.utils import collect_env
-from tests.harness import (build_model, cls_batch, det_batch, load_cfg, seg_batch,
-                           train_step_and_predict)
+from tests.harness import (
+    build_model,
+    cls_batch,
+    det_batch,
+    load_cfg,
+    seg_batch,
+    train_step_and_predict,
+)
 
 
 def test_mmcv_ops_and_imports():

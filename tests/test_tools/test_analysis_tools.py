@@ -76,8 +76,8 @@ def test_erf_map_and_areas():
 def test_erf_tool(tmp_path):
     import sys
     sys.path.insert(0, ROOT)
-    from tools.analysis import erf
     from parc_mm.datasets import synthetic
+    from tools.analysis import erf
     root = synthetic.generate(str(tmp_path / 'shapes'), num_train=2, num_val=2,
                               cls_per_class=(1, 1))
     out = str(tmp_path / 'erf.png')

@@ -1,6 +1,6 @@
 """Benchmark the ParC implementations against depthwise 3x3 / 7x7 convs, in one process.
 
-    python tools/analysis/benchmark_parc.py                  # stage shapes (DESIGN §2)
+    python tools/analysis/benchmark_parc.py                  # ConvNeXt-T stage shapes (det, seg)
     python tools/analysis/benchmark_parc.py --sweep          # crossover sweep behind 'auto'
     python tools/analysis/benchmark_parc.py --device cuda --dtype bf16 --compile
     python tools/analysis/benchmark_parc.py --backbones [--backbone-size 512]  # ParC-Net-S

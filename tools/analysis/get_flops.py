@@ -3,8 +3,6 @@
     python tools/analysis/get_flops.py CONFIG [--shape 224 | --shape 800 1333] [--impl direct]
 """
 import argparse
-import os.path as osp
-
 
 
 def main(argv=None):

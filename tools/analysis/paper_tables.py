@@ -9,7 +9,6 @@ import json
 import os.path as osp
 
 
-
 def measured_metrics(work_dirs, config):
     """Last logged value of every val metric in work_dirs/<config name>/*/vis_data."""
     name = osp.splitext(osp.basename(config))[0]

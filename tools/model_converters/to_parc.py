@@ -15,7 +15,8 @@ resized. Everything not used, left at init or mis-shaped is printed.
 
     python tools/model_converters/to_parc.py convnext SRC.pth DST.pth --arch xt
     python tools/model_converters/to_parc.py resnet resnet50.pth DST.pth
-    python tools/model_converters/to_parc.py parcnet parcnet_s.pt checkpoints/parc-net-s_in1k.pth --arch s
+    python tools/model_converters/to_parc.py parcnet parcnet_s.pt \
+        checkpoints/parc-net-s_in1k.pth --arch s
 """
 import argparse
 import os
@@ -33,7 +34,8 @@ def main(argv=None):
     p.add_argument('src')
     p.add_argument('dst', help='output file (its folder is created)')
     p.add_argument('--arch', default=None,
-                   help="ConvNeXt arch ('xt' default, 'tiny', 'small'); ParC-Net ('s' default, 'xs')")
+                   help="ConvNeXt arch ('xt' default, 'tiny', 'small'); "
+                        "ParC-Net ('s' default, 'xs')")
     p.add_argument('--depth', type=int, default=50, help='ResNet depth')
     p.add_argument('--parc-blocks', default='paper', help="'paper', 'all' or 'none'")
     p.add_argument('--no-head', action='store_true', help='drop the classifier head')

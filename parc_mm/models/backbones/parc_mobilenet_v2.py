@@ -10,8 +10,7 @@ from mmpretrain.models.backbones.mobilenet_v2 import MobileNetV2
 from parc_mm.ops import ParCHW
 from parc_mm.registry import MODELS
 
-from ..utils import (ParCBlocks, check_img_size, check_positive_ints,
-                     resolve_parc_blocks)
+from ..utils import ParCBlocks, check_img_size, check_positive_ints, resolve_parc_blocks
 
 
 class ParCConvModule(nn.Module):

@@ -8,8 +8,7 @@ from mmpretrain.models.backbones.resnet import Bottleneck, ResNet
 from parc_mm.ops import ParCHW
 from parc_mm.registry import MODELS
 
-from ..utils import (ParCBlocks, check_positive_ints, default_base_sizes,
-                     resolve_parc_blocks)
+from ..utils import ParCBlocks, check_positive_ints, default_base_sizes, resolve_parc_blocks
 
 
 @MODELS.register_module()
