@@ -21,8 +21,7 @@ class Toy(BaseModel):
         self.big = nn.Parameter(torch.zeros(4_000_000))  # makes each save take a while
 
     def forward(self, inputs, labels, mode='loss'):
-        x = torch.stack(inputs)
-        y = torch.stack(labels)
+        x, y = inputs, labels  # (B, 8), (B,) from default_collate
         pred = self.lin(x).squeeze(-1) + self.big[:4].sum()
         loss = ((pred - y)**2).mean()
         return dict(loss=loss) if mode == 'loss' else pred
@@ -47,6 +46,7 @@ def main():
     allow_mmengine_checkpoints()
     loader = dict(dataset=data(), sampler=dict(type='DefaultSampler', shuffle=False),
                   batch_size=4, collate_fn=dict(type='default_collate'))
+    torch.manual_seed(0)  # the model is built before the Runner seeds anything
     runner = Runner(
         model=Toy(), work_dir=a.work_dir, train_dataloader=loader,
         train_cfg=dict(by_epoch=False, max_iters=a.max_iters),

@@ -9,8 +9,9 @@ before the first config is read.
 
 The installed package therefore ships ``parc_mm_mmengine.pth`` next to itself. Python runs
 its one line at start-up, which calls :func:`install`: a post-import hook that adds
-``parc_mm`` to the table the moment ``mmengine.config.utils`` is imported (nothing is
-imported before that, so start-up cost is a few microseconds). mmengine then reads our
+``parc_mm`` to the table the moment ``mmengine.config.utils`` is imported, and makes our bases
+build in the using config's scope (:func:`unscope_our_bases`). Nothing is imported before
+that, so the start-up cost is a few microseconds. mmengine then reads our
 configs from ``<site-packages>/parc_mm/.mim/configs/``, where the wheel puts them (a
 checkout links ``parc_mm/.mim`` to its own ``configs/`` and ``tools/``).
 """
@@ -18,14 +19,7 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
-import os.path as osp
 import sys
-
-_TARGET = 'mmengine.config.utils'
-
-
-def _package_dir() -> str:
-    return osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def register(module) -> None:
@@ -33,29 +27,63 @@ def register(module) -> None:
     module.MODULE2PACKAGE.setdefault('parc_mm', 'parc_mm')
 
 
+def unscope_our_bases(module) -> None:
+    """Objects of a ``parc_mm::`` base build in the scope of the config using them.
+
+    mmengine tags every dict of a ``pkg::`` base with ``_scope_=pkg`` so that, e.g., a
+    ``mmdet::`` base builds its transforms from mmdet's registries. Our configs are not a
+    library scope: each one already names its library (``default_scope`` mmdet / mmseg /
+    mmpretrain, inherited from that library's bases, whose dicts keep their own tags). Tagged
+    ``parc_mm``, a dataset's pipeline would look ``LoadAnnotations`` up in mmengine's root
+    registry and get mmcv's instead of mmdet's. So their scope is dropped, as for a local
+    ``./`` base.
+    """
+    config_cls = module.Config
+    if getattr(config_cls._get_cfg_path, '_parc_mm', False):
+        return
+    orig = config_cls._get_cfg_path
+
+    def _get_cfg_path(cfg_path, filename):
+        path, scope = orig(cfg_path, filename)
+        return path, (None if scope == 'parc_mm' else scope)
+
+    _get_cfg_path._parc_mm = True  # type: ignore[attr-defined]
+    config_cls._get_cfg_path = staticmethod(_get_cfg_path)
+
+
+_HOOKS = {'mmengine.config.utils': register, 'mmengine.config.config': unscope_our_bases}
+
+
 class _Finder(importlib.abc.MetaPathFinder):
-    """Finds ``mmengine.config.utils`` through the other finders and registers us right
-    after it has executed."""
+    """Finds the mmengine modules of ``_HOOKS`` through the other finders and applies their
+    hook right after each module has executed."""
 
     def find_spec(self, fullname, path, target=None):
-        if fullname != _TARGET:
+        hook = _HOOKS.get(fullname)
+        if hook is None:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return None
         exec_module = spec.loader.exec_module
 
-        def exec_and_register(module):
+        def exec_and_hook(module):
             exec_module(module)
-            register(module)
+            hook(module)
 
-        spec.loader.exec_module = exec_and_register
+        spec.loader.exec_module = exec_and_hook
         return spec
 
 
 def install() -> None:
-    """Register now if mmengine's config utils are loaded, else when they are."""
-    if _TARGET in sys.modules:
-        register(sys.modules[_TARGET])
-    elif not any(isinstance(f, _Finder) for f in sys.meta_path):
+    """Apply the hooks now to loaded modules, and when the others are loaded."""
+    pending = False
+    for name, hook in _HOOKS.items():
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, 'Config' if name.endswith('config') else
+                                          'MODULE2PACKAGE'):
+            hook(module)
+        else:
+            pending = True
+    if pending and not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())

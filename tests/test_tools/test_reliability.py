@@ -56,7 +56,7 @@ def reference(tmp_path_factory):
 
 # (step whose save is hit, delay after its file appears): at the first byte, mid-write,
 # around the rename, after last_checkpoint moved on
-KILLS = [(2, 0.0), (2, 0.004), (2, 0.015), (3, 0.0), (3, 0.03), (3, 0.08)]
+KILLS = [(2, 0.0), (2, 0.006), (3, 0.03), (3, 0.08)]
 
 
 @pytest.mark.parametrize('step,delay', KILLS)
@@ -69,6 +69,21 @@ def test_sigkill_during_checkpoint_save_then_resume_is_exact(tmp_path, reference
     for k, v in reference.items():  # ... and end where the uninterrupted run ends
         assert torch.equal(final[k], v), k
     assert not [f for f in os.listdir(wd) if f.endswith('.tmp')]
+
+
+def test_mmengine_own_hook_loses_everything_here(tmp_path):
+    """Why the hook exists: the same kill with mmengine's CheckpointHook (max_keep_ckpts=1)
+    leaves a partial file, the previous checkpoint deleted and no way to resume."""
+    wd = str(tmp_path)
+    proc = subprocess.Popen([PY, FAULT, wd, str(ITERS), '--hook', 'CheckpointHook'], env=ENV,
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while proc.poll() is None and not (osp.isdir(wd) and 'iter_2.pth' in os.listdir(wd)):
+        time.sleep(0.0005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not osp.exists(osp.join(wd, 'iter_1.pth'))
+    p = _train(wd, resume=True, hook='CheckpointHook', check=False)
+    assert p.returncode != 0
 
 
 def test_resume_skips_a_broken_newest_checkpoint(tmp_path, reference):
@@ -155,29 +170,34 @@ def _official_resnet_sd():
     return random_state_dict('parc_res50')
 
 
+def _to_parc(args, capsys):
+    from tools.model_converters import to_parc
+    rc = to_parc.main([str(a) for a in args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
 @pytest.mark.parametrize('family,source', [
     ('resnet', 'empty'), ('resnet', 'garbage'), ('resnet', 'convnext'),
     ('mv2', 'garbage'), ('parcnet', 'convnext'), ('convnext', 'empty')])
-def test_converter_refuses_a_mostly_random_result(tmp_path, family, source):
+def test_converter_refuses_a_mostly_random_result(tmp_path, capsys, family, source):
     sds = {'empty': {}, 'garbage': {'foo.weight': torch.zeros(3), 'bar': torch.ones(2)},
            'convnext': {'downsample_layers.0.0.weight': torch.zeros(48, 3, 4, 4),
                         'stages.0.0.dwconv.weight': torch.zeros(48, 1, 7, 7)}}
     src = tmp_path / 'src.pth'
     torch.save(sds[source], str(src))
     dst = tmp_path / 'sub' / 'dst.pth'
-    tool = osp.join(ROOT, 'tools/model_converters/to_parc.py')
-    p = subprocess.run([PY, tool, family, str(src), str(dst)], capture_output=True, text=True,
-                       env=ENV, cwd=ROOT)
-    assert p.returncode != 0, p.stdout
+    rc, out, err = _to_parc([family, src, dst], capsys)
+    assert rc != 0, out
     assert not dst.exists()
-    assert any(m in p.stderr for m in ('--allow-partial', 'Unrecognised', 'No state_dict'))
+    assert any(m in err for m in ('--allow-partial', 'Unrecognised', 'No state_dict'))
     if source != 'empty' and family == 'resnet':
-        p = subprocess.run([PY, tool, family, str(src), str(dst), '--allow-partial'],
-                           capture_output=True, text=True, env=ENV, cwd=ROOT)
-        assert p.returncode == 0 and dst.exists(), p.stderr
+        rc, out, err = _to_parc([family, src, dst, '--allow-partial'], capsys)
+        assert rc == 0 and dst.exists(), err
 
 
 def test_converter_creates_the_folder_and_explains_counts(tmp_path):
+    """(as a command: the one converter run in a subprocess)"""
     sd = _official_resnet_sd()
     src = tmp_path / 'official.pth'
     torch.save(sd, str(src))
@@ -190,19 +210,16 @@ def test_converter_creates_the_folder_and_explains_counts(tmp_path):
     assert f'wrote {dst}' in p.stdout
 
 
-def test_converter_trust_checkpoint_for_pickled_objects(tmp_path):
+def test_converter_trust_checkpoint_for_pickled_objects(tmp_path, capsys):
     import argparse
     sd = _official_resnet_sd()
     src = tmp_path / 'official_args.pth'
     torch.save({'model': sd, 'args': argparse.Namespace(lr=0.1)}, str(src))
     dst = tmp_path / 'out.pth'
-    tool = osp.join(ROOT, 'tools/model_converters/to_parc.py')
-    p = subprocess.run([PY, tool, 'resnet', str(src), str(dst)], capture_output=True,
-                       text=True, env=ENV, cwd=ROOT)
-    assert p.returncode != 0 and '--trust-checkpoint' in p.stderr
-    p = subprocess.run([PY, tool, 'resnet', str(src), str(dst), '--trust-checkpoint'],
-                       capture_output=True, text=True, env=ENV, cwd=ROOT)
-    assert p.returncode == 0 and dst.exists(), p.stderr
+    rc, out, err = _to_parc(['resnet', src, dst], capsys)
+    assert rc != 0 and '--trust-checkpoint' in err
+    rc, out, err = _to_parc(['resnet', src, dst, '--trust-checkpoint'], capsys)
+    assert rc == 0 and dst.exists(), err
 
 
 def test_generation_is_atomic_and_clears_stale_files(tmp_path):
