@@ -70,7 +70,8 @@ def _dump(obj: Any) -> Any:
 def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[str]],
           out_dir: str, device: str = 'cpu', score_thr: float = 0.3) -> List[Dict[str, Any]]:
     """Run the config's model (weights from ``checkpoint``) on ``inputs``; save drawings to
-    ``out_dir/vis`` and the results to ``out_dir/predictions.json``; return the results."""
+    ``out_dir/vis`` and the results to ``out_dir/predictions.json``; return the results
+    (one dict per image: ``image``, ``task``, ``vis`` (the drawing) and the predictions)."""
     from mmengine.registry import DefaultScope
 
     from parc_mm.utils.checkpoint import verify_checkpoint
@@ -91,25 +92,28 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
         for img, pred in zip(images, out['predictions']):
             keep = [i for i, s in enumerate(pred['scores']) if s >= score_thr]
             results.append(dict(
-                image=img, task='det',
+                image=img, task='det', vis=osp.join(vis_dir, osp.basename(img)),
                 labels=[pred['labels'][i] for i in keep],
                 classes=[classes[pred['labels'][i]] for i in keep],
                 scores=[pred['scores'][i] for i in keep],
                 bboxes=[pred['bboxes'][i] for i in keep]))
     elif task == 'seg':
+        import cv2
         import numpy as np
         from mmseg.apis import MMSegInferencer
         with DefaultScope.overwrite_default_scope('mmseg'):
             inf = MMSegInferencer(model=cfg, weights=checkpoint, device=device)
-            out = inf(images, out_dir=out_dir, img_out_dir='vis', pred_out_dir='pred',
-                      return_datasamples=True)
+            out = inf(images, out_dir=out_dir, img_out_dir='vis', pred_out_dir='')
+        masks = out['predictions'] if len(images) > 1 else [out['predictions']]
         classes = inf.model.dataset_meta.get('classes', ())
-        for img, ds in zip(images, out if isinstance(out, list) else [out]):
-            mask = ds.pred_sem_seg.data[0].cpu().numpy()
+        os.makedirs(osp.join(out_dir, 'pred'), exist_ok=True)
+        for img, mask in zip(images, masks):
+            # the label map under the image's own name (mmseg numbers its files instead)
+            png = osp.join(out_dir, 'pred', osp.splitext(osp.basename(img))[0] + '.png')
+            cv2.imwrite(png, mask.astype(np.uint8))
             ids, counts = np.unique(mask, return_counts=True)
             results.append(dict(
-                image=img, task='seg',
-                pred_png=osp.join(out_dir, 'pred', osp.splitext(osp.basename(img))[0] + '.png'),
+                image=img, task='seg', pred_png=png, vis=osp.join(vis_dir, osp.basename(img)),
                 class_fractions={classes[i] if i < len(classes) else str(i):
                                  round(float(c) / mask.size, 5) for i, c in zip(ids, counts)}))
     else:
@@ -119,7 +123,8 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
                                                 device=device)
             preds = inf(images, show_dir=vis_dir)
         for img, pred in zip(images, preds):
-            results.append(dict(image=img, task='cls', pred_label=int(pred['pred_label']),
+            vis = osp.join(vis_dir, osp.splitext(osp.basename(img))[0] + '.png')
+            results.append(dict(image=img, task='cls', vis=vis, pred_label=int(pred['pred_label']),
                                 pred_class=pred.get('pred_class'),
                                 pred_score=float(pred['pred_score'])))
     results = _dump(results)
