@@ -1,5 +1,5 @@
 """Independent functional references of the official ParC models, written from the operator
-definition (the circular cross-correlation in parc_mm/ops/parc.py): they read the *official*
+definition (the circular cross-correlation in parc_mm/ops/functional.py): they read the *official*
 state-dict layout directly and compute ParC with explicit ``torch.roll`` sums, sharing no code
 with parc_mm."""
 from __future__ import annotations

@@ -1,19 +1,28 @@
-"""The ParC operator (one module: :mod:`parc_mm.ops.parc`)."""
-from .parc import (
-                   IMPLS,
-                   ParCConv2d,
-                   ParCHW,
-                   ParCPosEmbed,
-                   circular_conv,
-                   fix_input_size,
-                   parc_impl,
-                   resize_to,
-                   select_impl,
-                   set_default_impl,
-                   set_impl,
-)
+"""The ParC operator, one concern per file.
+
+* :mod:`.functional`: the exact implementations and :func:`circular_conv`;
+* :mod:`.config`: which implementation runs (:func:`select_impl`, the global override);
+* :mod:`.resize`: the resize rule for kernels / position embeddings (also on load);
+* :mod:`.export`: :func:`set_impl`, :func:`fix_input_size`.
+
+The layers that hold parameters (``ParCConv2d``, ``ParCPosEmbed``, ``ParCHW``) live in
+:mod:`parc_mm.models.layers`; importing them from here keeps working.
+"""
+from .config import IMPLS, parc_impl, select_impl, set_default_impl
+from .export import fix_input_size, set_impl
+from .functional import circular_conv
+from .resize import resize_to
+
+_LAYERS = ('ParCConv2d', 'ParCHW', 'ParCPosEmbed')
 
 __all__ = [
-    'IMPLS', 'ParCConv2d', 'ParCHW', 'ParCPosEmbed', 'circular_conv', 'fix_input_size',
-    'parc_impl', 'resize_to', 'select_impl', 'set_default_impl', 'set_impl'
+    'IMPLS', 'circular_conv', 'fix_input_size', 'parc_impl', 'resize_to', 'select_impl',
+    'set_default_impl', 'set_impl', *_LAYERS
 ]
+
+
+def __getattr__(name):
+    if name in _LAYERS:  # lazily: the layers import parc_mm.models (mmpretrain)
+        from parc_mm.models.layers import parc
+        return getattr(parc, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

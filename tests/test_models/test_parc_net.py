@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from parc_mm.models import ParCNet
-from parc_mm.models.backbones.parc_net import ParCNetBlock
+from parc_mm.models.layers import ParCNetBlock
 from parc_mm.models.converters import convert_parcnet, load_report, parcnet_to_parc
 from tests.reference import fixture, n_params, official_parcnet, random_state_dict, to_f64
 

@@ -5,9 +5,9 @@ from typing import Optional, Sequence, Union
 
 from mmpretrain.models.backbones.convnext import ConvNeXt
 
-from parc_mm.ops import ParCHW
 from parc_mm.registry import MODELS
 
+from ..layers.parc import ParCHW
 from ..utils import ParCBlocks, check_positive_ints, default_base_sizes, resolve_parc_blocks
 
 
@@ -16,7 +16,7 @@ class ParCConvNeXt(ConvNeXt):
     """ParC-ConvNeXt backbone (`ParC-Net <https://arxiv.org/abs/2203.03952>`_, Fast-ParC).
 
     mmpretrain's :class:`ConvNeXt` with the depthwise 7x7 conv of chosen blocks replaced by
-    :class:`~parc_mm.ops.ParCHW` (ParC-H on the first channel half, ParC-W on the second,
+    :class:`~parc_mm.models.layers.ParCHW` (ParC-H on the first channel half, ParC-W on the second,
     position embedding, bias). Everything else — interface, parameter names
     (``downsample_layers``, ``stages.<i>.<j>``, so mmdet/mmseg layer-decay constructors accept
     it), ``get_layer_depth``, freezing — is ConvNeXt's; a ParC block keeps its mixer under

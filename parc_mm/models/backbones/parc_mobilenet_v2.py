@@ -3,30 +3,12 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-import torch.nn as nn
-from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmpretrain.models.backbones.mobilenet_v2 import MobileNetV2
 
-from parc_mm.ops import ParCHW
 from parc_mm.registry import MODELS
 
+from ..layers.parc_conv_module import ParCConvModule
 from ..utils import ParCBlocks, check_img_size, check_positive_ints, resolve_parc_blocks
-
-
-class ParCConvModule(nn.Module):
-    """ParC-H/W (depthwise) -> norm -> activation: the drop-in for an inverted residual's
-    depthwise 3x3 ConvModule, with the same ``conv``/``bn`` names."""
-
-    def __init__(self, channels: int, base_size: int, use_pe: bool, impl: str,
-                 norm_cfg: dict, act_cfg: Optional[dict]) -> None:
-        super().__init__()
-        self.conv = ParCHW(channels, base_size, use_pe=use_pe, bias=True, impl=impl,
-                           init_std=None)
-        self.bn = build_norm_layer(norm_cfg, channels)[1]
-        self.activate = build_activation_layer(act_cfg) if act_cfg else nn.Identity()
-
-    def forward(self, x):
-        return self.activate(self.bn(self.conv(x)))
 
 
 @MODELS.register_module()

@@ -5,9 +5,9 @@ from typing import Optional, Sequence
 
 from mmpretrain.models.backbones.resnet import Bottleneck, ResNet
 
-from parc_mm.ops import ParCHW
 from parc_mm.registry import MODELS
 
+from ..layers.parc import ParCHW
 from ..utils import ParCBlocks, check_positive_ints, default_base_sizes, resolve_parc_blocks
 
 

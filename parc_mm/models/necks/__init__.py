@@ -1,3 +1,3 @@
-from .parc_fpn import ParCBlock, ParCFPN
+from .parc_fpn import ParCFPN
 
-__all__ = ['ParCBlock', 'ParCFPN']
+__all__ = ['ParCFPN']

@@ -7,39 +7,17 @@ import torch
 import torch.nn as nn
 from mmdet.models.necks import FPN
 
-from parc_mm.ops import ParCHW
 from parc_mm.registry import MODELS
 
-
-class ParCBlock(nn.Module):
-    """x + g1 * ParCHW(GN(x)); then + g2 * FFN(GN(.)) with a 1x1-GELU-1x1 FFN.
-
-    Layer scales start at ``layer_scale`` so a freshly added block is (almost) the identity
-    and a pretrained FPN keeps its behaviour at the start of fine-tuning.
-    """
-
-    def __init__(self, channels: int, base_size: Union[int, Tuple[int, int]],
-                 ffn_ratio: float = 2.0, layer_scale: float = 1e-6, impl: str = 'auto') -> None:
-        super().__init__()
-        self.norm1 = nn.GroupNorm(1, channels)
-        self.parc = ParCHW(channels, base_size, use_pe=True, bias=True, impl=impl)
-        self.norm2 = nn.GroupNorm(1, channels)
-        hidden = int(channels * ffn_ratio)
-        self.ffn = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.GELU(),
-                                 nn.Conv2d(hidden, channels, 1))
-        self.gamma1 = nn.Parameter(torch.full((channels, 1, 1), float(layer_scale)))
-        self.gamma2 = nn.Parameter(torch.full((channels, 1, 1), float(layer_scale)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.gamma1 * self.parc(self.norm1(x))
-        return x + self.gamma2 * self.ffn(self.norm2(x))
+from ..layers.parc_fpn_block import ParCFPNBlock
 
 
 @MODELS.register_module()
 class ParCFPN(FPN):
     """A drop-in for mmdet's / mmseg's ``FPN`` (same arguments) giving every chosen output
-    level a global receptive field: each passes through a :class:`ParCBlock` (ParC-H / ParC-W
-    on channel halves with position embedding, pointwise FFN, residuals).
+    level a global receptive field: each passes through a
+    :class:`~parc_mm.models.layers.ParCFPNBlock` (ParC-H / ParC-W on channel halves with
+    position embedding, pointwise FFN, residuals).
 
     Args:
         parc_levels: output levels (indices into the ``num_outs`` outputs) that get a ParC
@@ -78,7 +56,7 @@ class ParCFPN(FPN):
             raise ValueError(f'parc_base_sizes needs {num_outs} entries (one per output level)')
         self.parc_levels = levels
         self.parc_blocks = nn.ModuleDict({
-            str(lv): ParCBlock(out_channels, parc_base_sizes[lv], parc_ffn_ratio,
+            str(lv): ParCFPNBlock(out_channels, parc_base_sizes[lv], parc_ffn_ratio,
                                parc_layer_scale, parc_impl) for lv in levels})
 
     def forward(self, inputs: Tuple[torch.Tensor]) -> tuple:

@@ -1,0 +1,13 @@
+"""Reusable ParC layers and blocks (the backbones and necks only assemble them).
+
+``parc``: ParCConv2d / ParCPosEmbed / ParCHW; ``parc_conv_module``: the MobileNetV2 drop-in;
+``parc_net_blocks``: the ParC-Net branch / channel attention / block / unit;
+``parc_fpn_block``: the ParCFPN level block.
+"""
+from .parc import ParCConv2d, ParCHW, ParCPosEmbed
+from .parc_conv_module import ParCConvModule
+from .parc_fpn_block import ParCFPNBlock
+from .parc_net_blocks import ChannelAttention, ParCBranch, ParCNetBlock, ParCNetUnit
+
+__all__ = ['ParCConv2d', 'ParCHW', 'ParCPosEmbed', 'ParCConvModule', 'ParCFPNBlock',
+           'ChannelAttention', 'ParCBranch', 'ParCNetBlock', 'ParCNetUnit']

@@ -1,0 +1,199 @@
+"""The ParC layers that hold parameters: one direction (:class:`ParCConv2d`), a standalone
+position embedding (:class:`ParCPosEmbed`) and the H/W channel-split mixer (:class:`ParCHW`)."""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+
+from parc_mm.ops.config import check_impl
+from parc_mm.ops.functional import circular_conv
+from parc_mm.ops.resize import DIRECTIONS, axis, resize_on_load, resize_to, resized_param
+
+
+class ParCConv2d(nn.Module):
+    """One ParC direction: position embedding + global circular conv along H or W.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels (default: ``in_channels``).
+        direction: ``'H'`` (kernel global along height) or ``'W'``.
+        base_size: kernel / position-embedding length the parameters are stored at (the
+            feature size at the training resolution); resized to the input every forward.
+        groups: ``in_channels`` for depthwise (default), 1 for dense.
+        use_pe: add a learned position embedding ``(1, C, base, 1)`` before the conv.
+        bias: learn a per-channel bias.
+        impl: ``'auto' | 'direct' | 'fft' | 'gemm'`` (see :func:`select_impl`).
+        init_std: std of the truncated-normal init of kernel and PE (None: conv default).
+
+    Parameter names (``weight``, ``bias``, ``pe``) and shapes (conv2d layout) follow the
+    official code so checkpoints convert by renaming only.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 direction: str = 'H',
+                 base_size: int = 14,
+                 out_channels: Optional[int] = None,
+                 groups: Optional[int] = None,
+                 use_pe: bool = True,
+                 bias: bool = True,
+                 impl: str = 'auto',
+                 init_std: Optional[float] = 0.02) -> None:
+        super().__init__()
+        if direction not in DIRECTIONS:
+            raise ValueError(f"ParCConv2d direction must be 'H' or 'W', got {direction!r}")
+        out_channels = in_channels if out_channels is None else out_channels
+        groups = in_channels if groups is None else groups
+        for name, v in (('in_channels', in_channels), ('out_channels', out_channels),
+                        ('groups', groups), ('base_size', base_size)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f'ParCConv2d {name} must be a positive int, got {v!r}')
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f'in_channels ({in_channels}) and out_channels ({out_channels}) '
+                             f'must be divisible by groups ({groups})')
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.direction = direction
+        self.base_size = base_size
+        self.groups = groups
+        self.impl = check_impl(impl)
+        self.init_std = init_std
+        kshape = (base_size, 1) if direction == 'H' else (1, base_size)
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, *kshape))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self.pe = nn.Parameter(torch.empty(1, in_channels, *kshape)) if use_pe else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.init_std is None:
+            nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+            if self.bias is not None:
+                fan_in = self.weight[0].numel()
+                bound = 1 / math.sqrt(fan_in)
+                nn.init.uniform_(self.bias, -bound, bound)
+        else:
+            nn.init.trunc_normal_(self.weight, std=self.init_std)
+            if self.bias is not None:
+                nn.init.zeros_(self.bias)
+        if self.pe is not None:
+            nn.init.trunc_normal_(self.pe, std=0.02 if self.init_std is None else self.init_std)
+
+    def extra_repr(self) -> str:
+        return (f'{self.in_channels}, {self.out_channels}, direction={self.direction}, '
+                f'base_size={self.base_size}, groups={self.groups}, '
+                f'pe={self.pe is not None}, bias={self.bias is not None}, impl={self.impl}')
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(f'ParCConv2d expects (B, C, H, W), got shape {tuple(x.shape)}')
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f'ParCConv2d-{self.direction} built for {self.in_channels} channels '
+                             f'got an input with {x.shape[1]} (shape {tuple(x.shape)})')
+        n = x.shape[axis(self.direction)]
+        if self.pe is not None:
+            x = x + resize_to(self.pe, n, self.direction).to(x.dtype)
+        w = resize_to(self.weight, n, self.direction)
+        return circular_conv(x, w, self.bias, self.direction, self.groups, self.impl)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        resize_on_load(self, ('weight', 'pe'), state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+    @torch.no_grad()
+    def resize_(self, size: int) -> 'ParCConv2d':
+        """Permanently resample kernel and PE to ``size`` (e.g. to export at a fixed
+        resolution, or to adopt a checkpoint trained at another base size)."""
+        self.weight = resized_param(self.weight, size, self.direction)
+        if self.pe is not None:
+            self.pe = resized_param(self.pe, size, self.direction)
+        self.base_size = size
+        return self
+
+
+class ParCPosEmbed(nn.Module):
+    """A learned position embedding ``(1, C, base, 1)`` (H) or ``(1, C, 1, base)`` (W) added
+    to the input, resized to the input like the ParC kernels. For blocks that normalise
+    between the embedding and the conv (ParC-Net's ``x + pe -> BN -> ParC``); otherwise use
+    ``ParCConv2d(use_pe=True)``.
+    """
+
+    def __init__(self, channels: int, direction: str = 'H', base_size: int = 14,
+                 init_std: float = 0.02) -> None:
+        super().__init__()
+        if direction not in DIRECTIONS:
+            raise ValueError(f"ParCPosEmbed direction must be 'H' or 'W', got {direction!r}")
+        if isinstance(base_size, bool) or not isinstance(base_size, int) or base_size < 1:
+            raise ValueError(f'ParCPosEmbed base_size must be a positive int, got {base_size!r}')
+        self.channels = channels
+        self.direction = direction
+        self.base_size = base_size
+        kshape = (base_size, 1) if direction == 'H' else (1, base_size)
+        self.weight = nn.Parameter(torch.empty(1, channels, *kshape))
+        nn.init.trunc_normal_(self.weight, std=init_std)
+
+    def extra_repr(self) -> str:
+        return f'{self.channels}, direction={self.direction}, base_size={self.base_size}'
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.channels:
+            raise ValueError(f'ParCPosEmbed-{self.direction} built for (B, {self.channels}, H, W)'
+                             f' got {tuple(x.shape)}')
+        n = x.shape[axis(self.direction)]
+        return x + resize_to(self.weight, n, self.direction).to(x.dtype)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        resize_on_load(self, ('weight',), state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+    @torch.no_grad()
+    def resize_(self, size: int) -> 'ParCPosEmbed':
+        """Permanently resample the embedding to ``size``."""
+        self.weight = resized_param(self.weight, size, self.direction)
+        self.base_size = size
+        return self
+
+
+class ParCHW(nn.Module):
+    """The ParC mixer of ParC-ConvNets: channels split in half, the first half convolved
+    globally along H, the second along W, then concatenated (official ``gcc_H``/``gcc_W``).
+
+    Args:
+        channels: input = output channels (even).
+        base_size: int or (base_h, base_w).
+        dense: dense (groups=1) kernels on each half, as ParC-ResNet50; default depthwise.
+        Other args as :class:`ParCConv2d`.
+    """
+
+    def __init__(self,
+                 channels: int,
+                 base_size: Union[int, Sequence[int]] = 14,
+                 dense: bool = False,
+                 use_pe: bool = True,
+                 bias: bool = True,
+                 impl: str = 'auto',
+                 init_std: Optional[float] = 0.02) -> None:
+        super().__init__()
+        if channels % 2:
+            raise ValueError('ParCHW splits channels in half: channels must be even, got '
+                             f'{channels}')
+        bh, bw = (base_size, base_size) if isinstance(base_size, int) else tuple(base_size)
+        half = channels // 2
+        g = 1 if dense else half
+        self.channels = channels
+        self.parc_h = ParCConv2d(half, 'H', bh, groups=g, use_pe=use_pe, bias=bias, impl=impl,
+                                 init_std=init_std)
+        self.parc_w = ParCConv2d(half, 'W', bw, groups=g, use_pe=use_pe, bias=bias, impl=impl,
+                                 init_std=init_std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.channels:
+            raise ValueError(f'ParCHW built for (B, {self.channels}, H, W) got {tuple(x.shape)}')
+        xh, xw = torch.chunk(x, 2, dim=1)
+        return torch.cat([self.parc_h(xh), self.parc_w(xw)], dim=1)

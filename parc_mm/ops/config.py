@@ -1,0 +1,80 @@
+"""Which ParC implementation runs: the rule behind ``impl='auto'`` and the global override
+(the counterpart of timm's ``layers/config.py``)."""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Optional
+
+import torch
+
+IMPLS = ('direct', 'fft', 'gemm')
+_ALL_IMPLS = IMPLS + ('auto', )
+
+# Global override of ``impl='auto'`` (None = use the measured rule). See ``parc_impl``.
+_GLOBAL_IMPL: Optional[str] = None
+
+
+def check_impl(impl: str) -> str:
+    if impl not in _ALL_IMPLS:
+        raise ValueError(f'Unknown ParC impl {impl!r}; choose one of {_ALL_IMPLS}.')
+    return impl
+
+
+def set_default_impl(impl: Optional[str]) -> None:
+    """Force every ParC module built with ``impl='auto'`` to use ``impl`` (None restores
+    the measured rule). Modules built with an explicit impl are not affected."""
+    global _GLOBAL_IMPL
+    _GLOBAL_IMPL = None if impl is None else check_impl(impl)
+    if _GLOBAL_IMPL == 'auto':
+        _GLOBAL_IMPL = None
+
+
+@contextlib.contextmanager
+def parc_impl(impl: Optional[str]) -> Iterator[None]:
+    """Context manager form of :func:`set_default_impl`."""
+    old = _GLOBAL_IMPL
+    set_default_impl(impl)
+    try:
+        yield
+    finally:
+        set_default_impl(old)
+
+
+def select_impl(n: int, other: int, channels: int, device: torch.device,
+                dtype: torch.dtype, dense: bool = False) -> str:
+    """The fastest exact implementation for one ParC call (``impl='auto'``).
+
+    Args:
+        n: length of the global axis (the kernel length after resizing).
+        other: length of the other spatial axis.
+        channels: input channels of this ParC call.
+        dense: True for dense (groups=1) kernels as ParC-ResNet50 uses.
+
+    The rule is measured (``tools/analysis/benchmark_parc.py``; README "Choosing the
+    implementation"), not guessed:
+
+    * CPU (2-core x86, torch 2.14, fp32; sweep in the README): for global lengths
+      ``n >= 24`` the FFT is fastest (2-3x over direct at n=96-128, 10x for dense kernels);
+      below that the three are within ~20%: the circulant GEMM wins on small maps
+      (``channels * n * other <= 20k``), oneDNN's direct conv on larger ones. Dense kernels
+      (C x C x n): direct below 24, FFT above (the dense GEMM is 10-80x slower).
+    * CUDA: cuDNN direct wins on small maps (launch-bound); FFT/GEMM have a ~0.18 ms
+      floor, so they win once ``n * other * channels`` is large (stage 1-2 of detection
+      inputs). GEMM is preferred in reduced precision (tensor cores; cuFFT half needs
+      power-of-two sizes, so the FFT path runs in float32 anyway).
+    """
+    if _GLOBAL_IMPL is not None:
+        return _GLOBAL_IMPL
+    if device.type == 'cuda':
+        work = n * other * channels
+        if work < 1_500_000:
+            return 'direct'
+        if dtype in (torch.float16, torch.bfloat16):
+            return 'gemm'
+        return 'fft' if (n >= 128 or dense) else 'gemm'
+    # CPU (and anything else)
+    if n >= 24:
+        return 'fft'
+    if dense:
+        return 'direct'
+    return 'gemm' if channels * n * other <= 20_000 else 'direct'

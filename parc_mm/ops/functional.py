@@ -1,0 +1,181 @@
+"""ParC: position-aware circular convolution (ParC-Net, ECCV'22) and Fast-ParC.
+
+The operator is a circular *cross-correlation* along one spatial axis with a kernel as long
+as that axis (a global kernel)::
+
+    xp = x + pe
+    y[o, i] = b[o] + sum_{c in group(o)} sum_{s=0}^{n-1} k[o, c, s] * xp[c, (i + s) mod n]
+
+Three exact implementations compute it:
+
+* ``direct``: ``conv2d`` on ``cat(xp, xp[:n-1])`` along the axis (what the official code does);
+* ``fft``:    ``irfft(rfft(xp) * conj(rfft(k)), n)`` (Fast-ParC), always in float32;
+* ``gemm``:   ``M @ xp`` with the circulant matrix ``M[o, c, i, j] = k[o, c, (j - i) mod n]``.
+
+``auto`` picks one per call from the shape, device and dtype (see :func:`select_impl`).
+
+Parameters are stored at a *base* size and resized to the actual length on every forward with
+``F.interpolate(bilinear, align_corners=True)`` (a no-op at the base size), as the first
+author's detection/segmentation code does; ImageNet checkpoints therefore load unchanged.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from .config import check_impl, select_impl
+from .resize import DIRECTIONS, axis
+
+
+def _circulant(k: torch.Tensor) -> torch.Tensor:
+    """(..., n) -> (..., n, n) with M[..., i, j] = k[..., (j - i) mod n]."""
+    n = k.shape[-1]
+    ar = torch.arange(n, device=k.device)
+    idx = (ar.view(1, n) - ar.view(n, 1)) % n
+    return k[..., idx]
+
+
+def _direct(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str) -> torch.Tensor:
+    # NCHW-contiguous: conv on a channels_last-strided concat is 5-50x slower.
+    x = x.contiguous()
+    if direction == 'H':
+        xp = torch.cat([x, x[:, :, :-1]], dim=2) if x.shape[2] > 1 else x
+    else:
+        xp = torch.cat([x, x[:, :, :, :-1]], dim=3) if x.shape[3] > 1 else x
+    return F.conv2d(xp, w, None, 1, 0, 1, groups)
+
+
+def _fft(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str) -> torch.Tensor:
+    b, c, h, wd = x.shape
+    o, ci = w.shape[0], w.shape[1]
+    ax = axis(direction)
+    n = x.shape[ax]
+    k = w.reshape(o, ci, n)
+    xf = torch.fft.rfft(x, n=n, dim=ax)
+    kf = torch.fft.rfft(k, n=n, dim=-1).conj()
+    nf = kf.shape[-1]
+    if ci == 1 and o == c:  # depthwise: a broadcast product
+        kf = kf.reshape(1, o, nf, 1) if direction == 'H' else kf.reshape(1, o, 1, nf)
+        yf = xf * kf
+    else:
+        co = o // groups
+        kf = kf.reshape(groups, co, ci, nf)
+        if direction == 'H':
+            yf = torch.einsum('bgifw,goif->bgofw', xf.reshape(b, groups, ci, nf, wd), kf)
+            yf = yf.reshape(b, o, nf, wd)
+        else:
+            yf = torch.einsum('bgihf,goif->bgohf', xf.reshape(b, groups, ci, h, nf), kf)
+            yf = yf.reshape(b, o, h, nf)
+    return torch.fft.irfft(yf, n=n, dim=ax)
+
+
+def _gemm(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str) -> torch.Tensor:
+    b, c, h, wd = x.shape
+    o, ci = w.shape[0], w.shape[1]
+    n = h if direction == 'H' else wd
+    m = _circulant(w.reshape(o, ci, n))  # (O, Ci, n_i, n_j)
+    if ci == 1 and o == c:  # depthwise: a batch of (n x n) matrices, one per channel
+        m = m.reshape(o, n, n)
+        if direction == 'H':
+            return torch.matmul(m, x)
+        return torch.matmul(x, m.transpose(-1, -2))
+    co = o // groups
+    # (G, Co*n_i, Ci*n_j)
+    m = m.reshape(groups, co, ci, n, n).permute(0, 1, 3, 2, 4).reshape(groups, co * n, ci * n)
+    if direction == 'H':
+        xg = x.reshape(b, groups, ci * n, wd)
+        return torch.matmul(m, xg).reshape(b, o, n, wd)
+    xg = x.reshape(b, groups, ci, h, n).permute(0, 1, 3, 2, 4).reshape(b, groups, h, ci * n)
+    y = torch.matmul(xg, m.transpose(-1, -2))  # (B, G, H, Co*n)
+    return y.reshape(b, groups, h, co, n).permute(0, 1, 3, 2, 4).reshape(b, o, h, n)
+
+
+def _autocast_out_dtype(x: torch.Tensor, w: torch.Tensor) -> torch.dtype:
+    dev = x.device.type
+    if torch.is_autocast_enabled(dev) and x.is_floating_point():
+        return torch.get_autocast_dtype(dev)
+    return torch.promote_types(x.dtype, w.dtype)
+
+
+def circular_conv(x: torch.Tensor,
+                  weight: torch.Tensor,
+                  bias: Optional[torch.Tensor] = None,
+                  direction: str = 'H',
+                  groups: int = 1,
+                  impl: str = 'auto') -> torch.Tensor:
+    """Circular cross-correlation of ``x`` along H or W with a global kernel.
+
+    Args:
+        x: ``(B, C, H, W)``.
+        weight: ``(O, C // groups, H, 1)`` for direction H, ``(O, C // groups, 1, W)`` for W;
+            its global length must equal the input's (use :func:`resize_to` first).
+        bias: ``(O,)`` or None.
+        direction: ``'H'`` or ``'W'``.
+        groups: conv groups (C for depthwise, 1 for dense).
+        impl: ``'direct' | 'fft' | 'gemm' | 'auto'``.
+
+    Returns:
+        ``(B, O, H, W)``. The FFT path runs in float32 (also under autocast) and returns the
+        dtype the direct path would.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be 'H' or 'W', got {direction!r}")
+    if x.dim() != 4:
+        raise ValueError(f'ParC expects a 4-D (B, C, H, W) input, got shape {tuple(x.shape)}')
+    if weight.dim() != 4:
+        raise ValueError(f'ParC weight must be 4-D, got shape {tuple(weight.shape)}')
+    if not isinstance(groups, int) or groups < 1 or weight.shape[0] % groups:
+        raise ValueError(f'ParC-{direction} groups must be a positive int dividing the '
+                         f'{weight.shape[0]} output channels, got {groups!r}')
+    ax = axis(direction)
+    n = x.shape[ax]
+    if weight.shape[ax] != n or weight.shape[5 - ax] != 1:
+        raise ValueError(
+            f'ParC-{direction} weight {tuple(weight.shape)} does not fit input {tuple(x.shape)}: '
+            f'expected (O, C/groups, {n if ax == 2 else 1}, {1 if ax == 2 else n}); '
+            'resize it with parc_mm.ops.resize_to first.')
+    if x.shape[1] != weight.shape[1] * groups:
+        raise ValueError(f'ParC-{direction} expects {weight.shape[1] * groups} input channels '
+                         f'(weight {tuple(weight.shape)}, groups={groups}), got {x.shape[1]}')
+    if bias is not None and bias.shape != (weight.shape[0], ):
+        raise ValueError(f'ParC-{direction} bias must have shape ({weight.shape[0]},) (one per '
+                         f'output channel), got {tuple(bias.shape)}')
+    impl = check_impl(impl)
+    out_dtype = _autocast_out_dtype(x, weight)
+    if x.shape[0] == 0:  # empty batch: every impl returns an empty tensor
+        return x.new_zeros((0, weight.shape[0], x.shape[2], x.shape[3]), dtype=out_dtype)
+    if impl == 'auto':
+        impl = select_impl(n, x.shape[5 - ax], x.shape[1], x.device, x.dtype,
+                           dense=weight.shape[1] > 1)
+    if impl == 'fft':
+        # cuFFT in half precision only takes power-of-two sizes: compute in float32.
+        cdt = torch.float64 if torch.float64 in (x.dtype, weight.dtype) else torch.float32
+        with torch.autocast(x.device.type, enabled=False):
+            y = _fft(x.to(cdt), weight.to(cdt), groups, direction)
+    else:
+        # Outside autocast mixed input / weight dtypes follow type promotion (an fp16 input
+        # into an fp32 module computes and returns fp32), the same for every impl.
+        if not torch.is_autocast_enabled(x.device.type):
+            x, weight = x.to(out_dtype), weight.to(out_dtype)
+        fn = _direct if impl == 'direct' else _gemm
+        y = fn(x, weight, groups, direction)
+        y = _nan_where_not_finite(y, x, groups, ax)
+    y = y.to(out_dtype)
+    if bias is not None:
+        y = y + bias.to(y.dtype).view(1, -1, 1, 1)
+    return y
+
+
+def _nan_where_not_finite(y: torch.Tensor, x: torch.Tensor, groups: int, ax: int) -> torch.Tensor:
+    """Non-finite inputs give NaN in every output that sums over them (the whole row or column
+    of the global axis, all output channels of the group): what the FFT computes. Without this
+    direct/gemm give +-inf there, and ``auto`` would change the result with the map size."""
+    finite = torch.isfinite(x).all(dim=ax, keepdim=True)  # (B, C, 1, W) or (B, C, H, 1)
+    b, c = x.shape[:2]
+    if groups != c or y.shape[1] != c:  # dense / grouped: any channel of the group
+        finite = finite.reshape(b, groups, c // groups, *finite.shape[2:]).all(2, keepdim=True)
+        finite = finite.expand(b, groups, y.shape[1] // groups, *finite.shape[3:])
+        finite = finite.reshape(b, y.shape[1], *finite.shape[3:])
+    return torch.where(finite, y, torch.full((), float('nan'), dtype=y.dtype, device=y.device))
