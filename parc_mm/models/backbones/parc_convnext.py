@@ -1,18 +1,18 @@
 """ParC-ConvNeXt: ConvNeXt whose chosen blocks mix tokens with global ParC instead of dw 7x7."""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 from mmpretrain.models.backbones.convnext import ConvNeXt
 
 from parc_mm.registry import MODELS
 
 from ..layers.parc import ParCHW
-from ..utils import ParCBlocks, check_positive_ints, default_base_sizes, resolve_parc_blocks
+from ..placement import ParCBackboneMixin, Size, parc_settings, place_parc, pop_legacy
 
 
 @MODELS.register_module()
-class ParCConvNeXt(ConvNeXt):
+class ParCConvNeXt(ParCBackboneMixin, ConvNeXt):
     """ParC-ConvNeXt backbone (`ParC-Net <https://arxiv.org/abs/2203.03952>`_, Fast-ParC).
 
     mmpretrain's :class:`ConvNeXt` with the depthwise 7x7 conv of chosen blocks replaced by
@@ -25,13 +25,14 @@ class ParCConvNeXt(ConvNeXt):
     Args:
         arch: ``'xt'`` (depths [3,3,9,3], channels [48,96,192,384]), ``'tiny'``, ``'small'``,
             any mmpretrain ConvNeXt arch, or a dict with ``depths`` and ``channels``.
-        parc_blocks: ``'paper'`` (default), ``'all'``, ``'none'`` (plain ConvNeXt baseline) or
-            one list of block indices per stage.
-        parc_base_sizes: kernel/PE length stored per stage. Default: the feature size at
-            ``img_size`` (224 -> [56, 28, 14, 7]), i.e. the official kernels.
-        img_size: training resolution the default base sizes derive from.
-        parc_impl: ``'auto' | 'direct' | 'fft' | 'gemm'``.
-        parc_use_pe / parc_bias: position embedding / bias in every ParC block (official: yes).
+        parc_cfg: where and how ParC goes (:mod:`parc_mm.models.placement`): ``blocks``
+            (``'paper'`` default: the last third of stage 3 and the last block of stage 4;
+            ``'all'``; ``'none'`` = plain ConvNeXt; or lists), ``base_sizes`` (default: the
+            feature size at ``img_size``, 224 -> [56, 28, 14, 7], the official kernels),
+            ``pe`` (``'all'`` default), ``bias`` (True), ``impl`` (``'auto'``). The first
+            release's ``parc_blocks`` / ``parc_base_sizes`` / ``parc_impl`` / ``parc_use_pe``
+            / ``parc_bias`` keywords still work, with a deprecation warning.
+        img_size: training resolution the default base sizes derive from (int or (h, w)).
         **kwargs: everything :class:`mmpretrain.models.ConvNeXt` takes (``out_indices``,
             ``frozen_stages``, ``gap_before_final_norm``, ``drop_path_rate``,
             ``layer_scale_init_value``, ``with_cp``, ``init_cfg``, ...).
@@ -46,12 +47,8 @@ class ParCConvNeXt(ConvNeXt):
 
     def __init__(self,
                  arch: Union[str, dict] = 'xt',
-                 parc_blocks: ParCBlocks = 'paper',
-                 parc_base_sizes: Optional[Sequence[int]] = None,
-                 img_size: int = 224,
-                 parc_impl: str = 'auto',
-                 parc_use_pe: bool = True,
-                 parc_bias: bool = True,
+                 parc_cfg: Optional[dict] = None,
+                 img_size: Size = 224,
                  stem_patch_size: int = 4,
                  **kwargs) -> None:
         if isinstance(arch, str) and arch not in self.arch_settings:
@@ -59,23 +56,27 @@ class ParCConvNeXt(ConvNeXt):
                              f'{sorted(self.arch_settings)} or pass dict(depths=..., channels=...)')
         if isinstance(kwargs.get('out_indices'), (list, tuple)):
             kwargs['out_indices'] = list(kwargs['out_indices'])  # ConvNeXt edits it in place
+        legacy = pop_legacy(kwargs, ('parc_blocks', 'parc_base_sizes', 'parc_impl',
+                                     'parc_use_pe', 'parc_bias'))
+        self.parc_cfg = parc_settings(type(self).__name__, parc_cfg, legacy, dict(
+            blocks='paper', base_sizes=None, img_size=img_size, pe='all', bias=True,
+            impl='auto'))
         super().__init__(arch=arch, stem_patch_size=stem_patch_size, **kwargs)
         n = self.num_stages
-        if parc_base_sizes is None:
-            parc_base_sizes = default_base_sizes(img_size, n, stem_patch_size)
-        parc_base_sizes = check_positive_ints('parc_base_sizes', parc_base_sizes, n)
-        if parc_blocks == 'paper' and n != 4:
+        if self.parc_cfg['blocks'] == 'paper' and n != 4:
             raise ValueError("parc_blocks='paper' needs a 4-stage arch; give explicit lists")
         d2, d3 = (self.depths[2], self.depths[3]) if n == 4 else (0, 0)
         # official: the last third of stage 3 and the last block of stage 4
         paper = [[], [], list(range(d2 - d2 // 3, d2)), [d3 - 1]] if n == 4 else []
-        self.parc_blocks = resolve_parc_blocks(parc_blocks, self.depths, paper)
-        self.parc_base_sizes = list(parc_base_sizes)
-        for i, blocks in enumerate(self.parc_blocks):
-            for j in blocks:
-                block = self.stages[i][j]
-                block.depthwise_conv = ParCHW(self.channels[i], self.parc_base_sizes[i],
-                                              use_pe=parc_use_pe, bias=parc_bias, impl=parc_impl)
+
+        def swap(i, j, block, base_size, use_pe):
+            block.depthwise_conv = ParCHW(self.channels[i], base_size, use_pe=use_pe,
+                                          bias=self.parc_cfg['bias'],
+                                          impl=self.parc_cfg['impl'])
+
+        strides = [stem_patch_size * 2**i for i in range(n)]
+        self.parc_blocks, self.parc_base_sizes = place_parc(
+            self.stages, self.parc_cfg, paper, swap, strides)
         # the replaced modules may belong to frozen stages
         self._freeze_stages()
 
@@ -90,7 +91,3 @@ class ParCConvNeXt(ConvNeXt):
                 f'downsamplings by 2), got {tuple(x.shape[-2:])}; resize or pad the input.')
         return super().forward(x)
 
-    def train(self, mode: bool = True) -> 'ParCConvNeXt':
-        # mmpretrain's ConvNeXt.train returns None; nn.Module's contract is to return self
-        super().train(mode)
-        return self

@@ -17,12 +17,13 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from parc_mm.registry import MODELS
 
+from ..layers.inverted_residual import InvertedResidual
 from ..layers.parc_net_blocks import (
     ParCNetUnit,
     Size,
     pair,
 )
-from ..utils import check_img_size
+from ..placement import check_base_sizes, derive_base_sizes, parc_settings
 
 
 @MODELS.register_module()
@@ -39,14 +40,16 @@ class ParCNet(BaseBackbone):
             per MobileNetV2 layer), ``units`` (``[out, unit_channels, ffn_channels, blocks]``
             per ParC layer, each after a stride-2 inverted residual with expand 4) and
             ``fusion``.
-        img_size: training resolution; kernels / PEs are stored at the feature sizes it
-            gives (256 -> 32 / 16 / 8) unless ``parc_base_sizes`` is set.
+        img_size: training resolution (int or (h, w)); kernels / PEs are stored at the
+            feature sizes it gives (256 -> 32 / 16 / 8) unless ``parc_cfg.base_sizes`` is set.
+        parc_cfg: ``base_sizes``, ``img_size``, ``pe`` (``'first'``, official: the first
+            ParC block of each unit; or ``'none'``), ``bias`` (official: False), ``impl``
+            (:mod:`parc_mm.models.placement`; the units' places are fixed). The first
+            release's ``parc_base_sizes`` / ``parc_pe`` / ``parc_bias`` / ``parc_impl``
+            keywords still work, with a deprecation warning.
         output_stride: 32, 16 (layer 5 keeps its resolution) or 8 (layers 4 and 5), for
             dense prediction; as cvnets, the dilation only reaches layer 5's inverted
             residual (2 at output stride 8).
-        parc_pe: ``'first'`` (official: first ParC block of each unit) or ``'none'``.
-        parc_bias: ParC biases (official: none).
-        parc_impl: ``'auto' | 'direct' | 'fft' | 'gemm'``.
         drop_rate: dropout after each block's FFN (official 0.1).
         frozen_stages: -1 none; 0 the stem; i the stem and layers 1..i.
         norm_eval: keep norm layers in eval mode while training.
@@ -66,13 +69,10 @@ class ParCNet(BaseBackbone):
                  arch: Union[str, dict] = 's',
                  in_channels: int = 3,
                  stem_channels: int = 16,
-                 img_size: int = 256,
-                 parc_base_sizes: Optional[Sequence[Size]] = None,
+                 img_size: Size = 256,
+                 parc_cfg: Optional[dict] = None,
                  out_indices: Union[int, Sequence[int]] = (5, ),
                  output_stride: int = 32,
-                 parc_pe: str = 'first',
-                 parc_bias: bool = False,
-                 parc_impl: str = 'auto',
                  drop_rate: float = 0.1,
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
@@ -81,9 +81,15 @@ class ParCNet(BaseBackbone):
                  act_cfg: dict = dict(type='Swish'),
                  init_cfg: Optional[Union[dict, List[dict]]] = (
                      dict(type='Kaiming', layer=['Conv2d']),
-                     dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']))
-                 ) -> None:
+                     dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])),
+                 **legacy) -> None:
         super().__init__(init_cfg=list(init_cfg) if isinstance(init_cfg, tuple) else init_cfg)
+        unknown = set(legacy) - {'parc_base_sizes', 'parc_pe', 'parc_bias', 'parc_impl'}
+        if unknown:
+            raise TypeError(f'ParCNet got unexpected keyword arguments {sorted(unknown)}')
+        # ParC sits in the units of layers 3-5 (structural: no ``blocks`` key)
+        self.parc_cfg = cfg = parc_settings(type(self).__name__, parc_cfg, legacy, dict(
+            base_sizes=None, img_size=img_size, pe='first', bias=False, impl='auto'))
         if isinstance(arch, str):
             if arch.lower() not in self.arch_zoo:
                 raise ValueError(f'Unknown ParCNet arch {arch!r}: choose from '
@@ -94,8 +100,8 @@ class ParCNet(BaseBackbone):
             raise ValueError(f'ParCNet arch dict lacks {sorted(missing)}')
         if len(arch['mv2']) + len(arch['units']) != self.num_layers:
             raise ValueError('ParCNet arch needs 5 layers in all (mv2 + units)')
-        if parc_pe not in ('first', 'none'):
-            raise ValueError(f"parc_pe must be 'first' or 'none', got {parc_pe!r}")
+        if cfg['pe'] not in ('first', 'none'):
+            raise ValueError(f"ParCNet parc_cfg pe must be 'first' or 'none', got {cfg['pe']!r}")
         if output_stride not in (8, 16, 32):
             raise ValueError(f'output_stride must be 8, 16 or 32, got {output_stride}')
         out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
@@ -107,12 +113,12 @@ class ParCNet(BaseBackbone):
         if not -1 <= frozen_stages <= self.num_layers:
             raise ValueError(f'frozen_stages must be in -1..{self.num_layers}')
         n_units = len(arch['units'])
-        if parc_base_sizes is None:
-            check_img_size(img_size)
-            first = self.num_layers - n_units  # strides 8, 16, 32 at output_stride 32
-            parc_base_sizes = [max(1, img_size // 2**(first + 1 + i)) for i in range(n_units)]
-        if len(parc_base_sizes) != n_units:
-            raise ValueError(f'parc_base_sizes needs {n_units} values, got {parc_base_sizes}')
+        first = self.num_layers - n_units
+        # kernels at the nominal strides 8, 16, 32 (also when output_stride keeps maps larger:
+        # they are resized to the maps like every ParC kernel)
+        sizes = cfg['base_sizes'] or derive_base_sizes(
+            cfg['img_size'], [2**(first + 1 + i) for i in range(n_units)])
+        parc_base_sizes = check_base_sizes(sizes, n_units)
         self.arch = arch
         self.out_indices = out_indices
         self.output_stride = output_stride
@@ -127,18 +133,20 @@ class ParCNet(BaseBackbone):
         for out, stride, blocks, expand in arch['mv2']:
             layer, ch = MobileViT.make_mobilenetv2_layer(ch, out, stride, blocks, expand)
             layers.append(layer)
-        # the last layers keep their resolution for dense prediction (cvnets' dilate_l4/l5);
-        # each one's inverted residual is dilated by the strides dropped before it
+        # the last layers keep their resolution for dense prediction (cvnets' dilate_l4/l5):
+        # their inverted residual drops its stride and is dilated by the strides dropped
+        # before it
         first_kept = self.num_layers - {32: 0, 16: 1, 8: 2}[output_stride]
         for i, (out, unit_ch, ffn_ch, blocks) in enumerate(arch['units']):
-            layer, _ = MobileViT.make_mobilenetv2_layer(ch, out, 2, 1, 4)
             layer_idx = len(layers)
-            if layer_idx >= first_kept:
-                self._undo_stride(layer[0], dilation=2**(layer_idx - first_kept))
-            layer.append(ParCNetUnit(out, unit_ch, ffn_ch, blocks, self.parc_base_sizes[i],
-                                     fusion=arch['fusion'], use_pe=parc_pe == 'first',
-                                     bias=parc_bias, impl=parc_impl, conv_cfg=conv_cfg,
-                                     norm_cfg=norm_cfg, act_cfg=act_cfg, drop=drop_rate))
+            kept = layer_idx >= first_kept
+            down = InvertedResidual(ch, out, 2, 4, act_cfg=dict(type='Swish'),
+                                    drop_stride=kept,
+                                    dilation=2**(layer_idx - first_kept) if kept else 1)
+            layer = nn.Sequential(down, ParCNetUnit(
+                out, unit_ch, ffn_ch, blocks, self.parc_base_sizes[i], fusion=arch['fusion'],
+                use_pe=cfg['pe'] == 'first', bias=cfg['bias'], impl=cfg['impl'],
+                conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg, drop=drop_rate))
             layers.append(layer)
             ch = out
         self.layers = nn.Sequential(*layers)
@@ -149,16 +157,6 @@ class ParCNet(BaseBackbone):
                                            act_cfg=act_cfg)
             self.out_channels.append(exp)
         self._freeze_stages()
-
-    @staticmethod
-    def _undo_stride(block: nn.Module, dilation: int) -> None:
-        """Turn the stride-2 depthwise conv of an inverted residual into stride 1 (and the
-        given dilation), keeping its parameters."""
-        dw = block.conv[1].conv
-        dw.stride = (1, 1)
-        dw.dilation = (dilation, dilation)
-        dw.padding = (dilation, dilation)
-        block.stride = 1
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         x = self.stem(x)

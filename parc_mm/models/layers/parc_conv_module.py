@@ -13,10 +13,10 @@ class ParCConvModule(nn.Module):
     """ParC-H/W (depthwise) -> norm -> activation: the drop-in for an inverted residual's
     depthwise 3x3 ConvModule, with the same ``conv``/``bn`` names."""
 
-    def __init__(self, channels: int, base_size: int, use_pe: bool, impl: str,
-                 norm_cfg: dict, act_cfg: Optional[dict]) -> None:
+    def __init__(self, channels: int, base_size, use_pe: bool, impl: str,
+                 norm_cfg: dict, act_cfg: Optional[dict], bias: bool = True) -> None:
         super().__init__()
-        self.conv = ParCHW(channels, base_size, use_pe=use_pe, bias=True, impl=impl,
+        self.conv = ParCHW(channels, base_size, use_pe=use_pe, bias=bias, impl=impl,
                            init_std=None)
         self.bn = build_norm_layer(norm_cfg, channels)[1]
         self.activate = build_activation_layer(act_cfg) if act_cfg else nn.Identity()

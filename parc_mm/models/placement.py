@@ -1,0 +1,192 @@
+"""Where ParC goes in a backbone: one declarative ``parc_cfg`` shared by every ParC backbone.
+
+``parc_cfg`` keys (all optional)::
+
+    blocks      'paper' (the official placement), 'all' (every block that keeps its
+                resolution), 'none' (the plain baseline), or one list of block indices per
+                stage (negative indices allowed)
+    base_sizes  kernel / position-embedding length stored per stage: an int (square) or
+                (h, w); default: the stage's feature size at ``img_size``
+    img_size    the training resolution the default base sizes derive from, int or (h, w)
+    pe          position embeddings: 'all' (every ParC layer), 'first' (the first ParC block
+                of each stage), 'none'; True / False mean the backbone's default / 'none'
+    bias        a learned bias in each ParC conv
+    impl        'auto' | 'direct' | 'fft' | 'gemm'
+    dense       dense (groups=1) kernels on each half instead of depthwise (ParC-ResNet50)
+
+:func:`parc_settings` merges ``parc_cfg`` with the backbone's defaults (and the keyword
+arguments of the first release, with a deprecation warning); :func:`place_parc` resolves the
+blocks, checks that each keeps its resolution, swaps the mixers and re-freezes the frozen
+stages.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch.nn as nn
+
+Size = Union[int, Tuple[int, int]]
+Placement = Union[str, Sequence[Sequence[int]]]
+
+PARC_KEYS = ('blocks', 'base_sizes', 'img_size', 'pe', 'bias', 'impl', 'dense')
+PE_MODES = ('all', 'first', 'none')
+# the keyword arguments of the first release -> their parc_cfg key
+LEGACY_KWARGS = {'parc_blocks': 'blocks', 'parc_base_sizes': 'base_sizes',
+                 'img_size': 'img_size', 'parc_impl': 'impl', 'parc_use_pe': 'pe',
+                 'parc_pe': 'pe', 'parc_bias': 'bias', 'parc_dense': 'dense'}
+
+
+def parc_settings(owner: str, parc_cfg: Optional[dict], legacy: Dict[str, object],
+                  defaults: dict) -> dict:
+    """The complete ParC settings of a backbone.
+
+    Args:
+        owner: the backbone's class name (for messages).
+        parc_cfg: the user's ``parc_cfg`` (None = defaults).
+        legacy: keyword arguments of the first release found among the backbone's kwargs
+            (``parc_blocks=...``); each still works, with a DeprecationWarning.
+        defaults: the backbone's defaults, including the keys it supports.
+    """
+    cfg = dict(parc_cfg or {})
+    unknown = set(cfg) - set(defaults)
+    if unknown:
+        raise ValueError(f'{owner} parc_cfg: unknown keys {sorted(unknown)}; it takes '
+                         f'{sorted(defaults)}')
+    for old, value in legacy.items():
+        key = LEGACY_KWARGS[old]
+        if old != 'img_size':  # img_size stays a plain keyword too (a common one)
+            warnings.warn(f'{owner}({old}=...) is deprecated and will be removed in the next '
+                          f"release: use parc_cfg=dict({key}=...)", DeprecationWarning,
+                          stacklevel=3)
+        if key in cfg:
+            raise ValueError(f'{owner}: {old}= and parc_cfg[{key!r}] both given; keep one')
+        cfg[key] = value
+    out = {**defaults, **cfg}
+    if isinstance(out['pe'], bool):
+        out['pe'] = defaults['pe'] if out['pe'] else 'none'
+    if out['pe'] not in PE_MODES:
+        raise ValueError(f"{owner} parc_cfg pe must be one of {PE_MODES} (or True / False), "
+                         f"got {out['pe']!r}")
+    check_img_size(out['img_size'])
+    return out
+
+
+def check_img_size(img_size: Size) -> Tuple[int, int]:
+    """``img_size`` as (h, w), or a ValueError saying what it must be."""
+    sizes = img_size if isinstance(img_size, (tuple, list)) else (img_size, img_size)
+    if len(sizes) != 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes):
+        raise ValueError(f'img_size must be a positive int or (h, w) (the training resolution '
+                         f'the ParC kernel lengths derive from, e.g. 224), got {img_size!r}')
+    return tuple(sizes)
+
+
+def _square(h: int, w: int) -> Size:
+    return h if h == w else (h, w)
+
+
+def derive_base_sizes(img_size: Size, strides: Sequence[int]) -> List[Size]:
+    """The feature size of each stage (of the given strides) at ``img_size``: the kernel
+    lengths the official code uses (224 and strides 4..32 -> [56, 28, 14, 7])."""
+    h, w = check_img_size(img_size)
+    return [_square(max(1, h // s), max(1, w // s)) for s in strides]
+
+
+def check_base_sizes(sizes, count: int) -> List[Size]:
+    """``count`` kernel lengths (int or (h, w), positive), or a ValueError."""
+    def ok(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, (list, tuple)) or \
+            len(sizes) != count or not all(
+                ok(v) or (isinstance(v, (list, tuple)) and len(v) == 2 and all(map(ok, v)))
+                for v in sizes):
+        raise ValueError(f'parc_base_sizes needs {count} positive ints (or (h, w) pairs), one '
+                         f'per stage, got {sizes!r}')
+    return [tuple(v) if isinstance(v, (list, tuple)) else v for v in sizes]
+
+
+def resolve_blocks(spec: Placement, depths: Sequence[int],
+                   paper: Sequence[Sequence[int]],
+                   replaceable: Optional[Sequence[Sequence[bool]]] = None) -> List[List[int]]:
+    """Block indices per stage from a placement spec (see the module docstring).
+
+    ``replaceable[i][j]``: whether block j of stage i keeps its resolution (ParC replaces
+    only those); 'all' picks exactly those, explicit indices of other blocks are refused.
+    """
+    n = len(depths)
+    usage = (f"parc_blocks must be 'paper', 'all', 'none' or a list of {n} lists of block "
+             f"indices (one list per stage, e.g. {[[] for _ in range(n - 1)] + [[0]]})")
+    if isinstance(spec, str):
+        if spec == 'paper':
+            out = [list(p) for p in paper]
+        elif spec == 'all':
+            out = [[j for j in range(d) if replaceable is None or replaceable[i][j]]
+                   for i, d in enumerate(depths)]
+        elif spec == 'none':
+            out = [[] for _ in depths]
+        else:
+            raise ValueError(f'Unknown parc_blocks {spec!r}: {usage}')
+        return out
+    if not isinstance(spec, (list, tuple)) or not all(
+            isinstance(s, (list, tuple)) and all(
+                isinstance(b, int) and not isinstance(b, bool) for b in s) for s in spec):
+        raise ValueError(f'{usage}; got {spec!r}')
+    if len(spec) != n:
+        raise ValueError(f'parc_blocks needs one list per stage ({n}), got {len(spec)}')
+    out = []
+    for i, (blocks, d) in enumerate(zip(spec, depths)):
+        idx = []
+        for b in blocks:
+            if not -d <= b < d:
+                raise ValueError(f'parc_blocks: stage {i} has {d} blocks, index {b} is out of '
+                                 'range')
+            if replaceable is not None and not replaceable[i][b % d]:
+                raise ValueError(f'parc_blocks: stage {i} block {b % d} downsamples (or is '
+                                 'dilated); ParC replaces only blocks that keep their '
+                                 'resolution')
+            idx.append(b % d)
+        out.append(sorted(set(idx)))
+    return out
+
+
+def place_parc(stages: Sequence[Sequence[nn.Module]], settings: dict,
+               paper: Sequence[Sequence[int]],
+               swap: Callable[[int, int, nn.Module, Size, bool], None],
+               strides: Optional[Sequence[int]] = None,
+               replaceable: Optional[Callable[[nn.Module], bool]] = None
+               ) -> Tuple[List[List[int]], List[Size]]:
+    """Resolve ``settings`` (from :func:`parc_settings`) on ``stages`` and call
+    ``swap(stage, block, module, base_size, use_pe)`` for every chosen block.
+
+    Base sizes come from ``settings['base_sizes']`` or, when None, from ``img_size`` and the
+    stages' ``strides``. Returns (blocks per stage, base size per stage). The caller
+    re-freezes its frozen stages afterwards (the swapped modules are new).
+    """
+    depths = [len(s) for s in stages]
+    rep = None if replaceable is None else [[replaceable(b) for b in s] for s in stages]
+    blocks = resolve_blocks(settings['blocks'], depths, paper, rep)
+    sizes = settings['base_sizes']
+    if sizes is None:
+        sizes = derive_base_sizes(settings['img_size'], strides)
+    sizes = check_base_sizes(sizes, len(stages))
+    for i, chosen in enumerate(blocks):
+        for n, j in enumerate(chosen):
+            use_pe = settings['pe'] == 'all' or (settings['pe'] == 'first' and n == 0)
+            swap(i, j, stages[i][j], sizes[i], use_pe)
+    return blocks, sizes
+
+
+def pop_legacy(kwargs: dict, names: Sequence[str]) -> Dict[str, object]:
+    """Take the first release's ParC keyword arguments out of ``kwargs``."""
+    return {k: kwargs.pop(k) for k in names if k in kwargs}
+
+
+class ParCBackboneMixin:
+    """What every ParC backbone shares beyond its placement."""
+
+    def train(self, mode: bool = True):
+        # mmpretrain's ConvNeXt / ResNet return None from train(); nn.Module returns self
+        super().train(mode)
+        return self
