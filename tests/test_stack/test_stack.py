@@ -58,3 +58,35 @@ def test_mmpretrain_classifier():
     assert 'loss' in losses
     assert preds[0].pred_score.shape == (1000, )
     torch.testing.assert_close(preds[0].pred_score.sum(), torch.tensor(1.0))
+
+
+def test_models_import_with_only_mmpretrain(tmp_path):
+    """A classification-only install: the stack without mmdet / mmseg on the path."""
+    import os
+    import subprocess
+    import sys
+    import sysconfig
+    site = sysconfig.get_paths()['purelib']
+    farm = tmp_path / 'site'
+    farm.mkdir()
+    for name in os.listdir(site):
+        if not name.lower().startswith(('mmdet', 'mmseg')) and not name.endswith('.pth'):
+            os.symlink(os.path.join(site, name), farm / name)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = ('import importlib.util as u, sys; assert u.find_spec("mmdet") is None; '
+            'import parc_mm.models as m; '
+            'assert "ParCConvNeXt" in m.__all__ and "ParCFPN" not in m.__all__; '
+            'assert not [k for k in sys.modules if k.startswith(("mmdet", "mmseg"))]')
+    env = {'PYTHONPATH': f'{root}:{farm}', 'PATH': os.environ['PATH']}
+    p = subprocess.run([sys.executable, '-S', '-c', code], env=env, capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stderr[-3000:]
+
+
+def test_installer_keeps_setuptools_and_installs_mim():
+    from importlib.metadata import version
+
+    from packaging.version import Version
+    assert Version('77.0.3') <= Version(version('setuptools')) < Version('81')
+    assert Version(version('packaging')) >= Version('25')  # openxlab would pin 24.x
+    import mim  # noqa: F401  (openmim, installed without openxlab)

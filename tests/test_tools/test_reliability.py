@@ -286,10 +286,12 @@ def test_class_names_match_the_folders(tmp_path):
     from parc_mm.testing import _dataset
     root = synthetic.generate(str(tmp_path / 'shapes'), num_train=1, num_val=1,
                               cls_per_class=(1, 2))
+    from mmengine.registry import DefaultScope
     for cfg in (dict(type='parc_mm.ShapesClsDataset', data_root=root + '/cls',
                      data_prefix='val', pipeline=[]),
                 _dataset('cls', 'val', root, [], {})):
-        ds = DATASETS.build(cfg)
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            ds = DATASETS.build(cfg)
         assert len(ds) == 2 * len(synthetic.CLASSES)
         for i in range(len(ds)):
             info = ds.get_data_info(i)
