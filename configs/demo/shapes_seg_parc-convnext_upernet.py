@@ -17,8 +17,9 @@ model = dict(
     backbone=dict(
         type='parc_mm.ParCConvNeXt',
         arch=dict(depths=[1, 1, 3, 1], channels=[32, 64, 128, 256]),
-        parc_blocks='all',  # global ParC kernels in every block (Fast-ParC)
-        parc_base_sizes=[32, 16, 8, 4],  # feature heights of the 128x160 scenes
+        # global ParC kernels in every block (Fast-ParC), stored at the feature heights of
+        # the 128x160 scenes
+        parc_cfg=dict(blocks='all', base_sizes=[32, 16, 8, 4]),
         layer_scale_init_value=1.0,
         out_indices=[0, 1, 2, 3],
         gap_before_final_norm=False),

@@ -14,7 +14,7 @@ model = dict(
         _delete_=True,
         type='parc_mm.ParCConvNeXt',
         arch='xt',
-        parc_blocks='paper',
+        parc_cfg=dict(blocks='paper'),
         out_indices=[0, 1, 2, 3],
         drop_path_rate=0.4,
         layer_scale_init_value=1.0,

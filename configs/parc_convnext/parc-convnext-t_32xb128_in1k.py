@@ -8,7 +8,7 @@ model = dict(
         _delete_=True,
         type='parc_mm.ParCConvNeXt',
         arch='tiny',
-        parc_blocks='paper',
+        parc_cfg=dict(blocks='paper'),
         drop_path_rate=0.1))
 # atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
 default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

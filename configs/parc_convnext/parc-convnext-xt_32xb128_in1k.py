@@ -10,7 +10,7 @@ model = dict(
         _delete_=True,
         type='parc_mm.ParCConvNeXt',
         arch='xt',
-        parc_blocks='paper',  # stage 3 blocks 6-8, stage 4 block 2 (kernels 14 / 7)
+        parc_cfg=dict(blocks='paper'),  # stage 3 blocks 6-8, stage 4 block 2 (kernels 14 / 7)
         drop_path_rate=0.1),
     head=dict(in_channels=384))
 # atomic checkpoint saves; --resume falls back to the newest checkpoint that loads

@@ -10,7 +10,7 @@ model = dict(
     backbone=dict(
         _delete_=True,
         type='parc_mm.ParCMobileNetV2',
-        parc_blocks='paper',
+        parc_cfg=dict(blocks='paper'),
         out_indices=(1, 2, 4, 7),
         frozen_stages=-1,
         norm_cfg=dict(type='BN', requires_grad=True),

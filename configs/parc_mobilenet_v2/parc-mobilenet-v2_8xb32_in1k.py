@@ -9,6 +9,6 @@ model = dict(
         _delete_=True,
         type='parc_mm.ParCMobileNetV2',
         widen_factor=1.0,
-        parc_blocks='paper'))  # c=64 blocks 2-3, c=96 block 2 (K=14), c=160 block 2 (K=7)
+        parc_cfg=dict(blocks='paper')))  # c=64 blocks 2-3, c=96 block 2 (K=14), c=160 block 2 (K=7)
 # atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
 default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

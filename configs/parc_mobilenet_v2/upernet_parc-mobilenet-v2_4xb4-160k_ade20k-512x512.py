@@ -9,7 +9,7 @@ model = dict(
     backbone=dict(
         _delete_=True,
         type='parc_mm.ParCMobileNetV2',
-        parc_blocks='paper',
+        parc_cfg=dict(blocks='paper'),
         out_indices=(1, 2, 4, 7),
         norm_cfg=dict(type='SyncBN', requires_grad=True),
         init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file, prefix='backbone.')),

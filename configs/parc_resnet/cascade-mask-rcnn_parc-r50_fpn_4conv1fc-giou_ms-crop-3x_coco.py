@@ -12,7 +12,7 @@ model = dict(
         _delete_=True,
         type='parc_mm.ParCResNet',
         depth=50,
-        parc_blocks='paper',
+        parc_cfg=dict(blocks='paper'),
         out_indices=(0, 1, 2, 3),
         frozen_stages=1,
         norm_cfg=dict(type='BN', requires_grad=True),

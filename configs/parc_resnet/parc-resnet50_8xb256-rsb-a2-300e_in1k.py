@@ -9,7 +9,7 @@ model = dict(
         _delete_=True,
         type='parc_mm.ParCResNet',
         depth=50,
-        parc_blocks='paper',  # layer3 blocks 3-5 (K=14), layer4 block 2 (K=7), dense
+        parc_cfg=dict(blocks='paper'),  # layer3 blocks 3-5 (K=14), layer4 block 2 (K=7), dense
         out_indices=(3, ),
         drop_path_rate=0.05,
         style='pytorch'))

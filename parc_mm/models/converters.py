@@ -375,7 +375,7 @@ def convnext_to_parc(src_sd: StateDict, arch: str = 'xt', parc_blocks='paper',
     from parc_mm.models.backbones.parc_convnext import ParCConvNeXt
     sd, rep = convert_convnext(src_sd, layout)
     torch.manual_seed(seed)
-    model = ParCConvNeXt(arch=arch, parc_blocks=parc_blocks, out_indices=[0, 1, 2, 3]
+    model = ParCConvNeXt(arch=arch, parc_cfg=dict(blocks=parc_blocks), out_indices=[0, 1, 2, 3]
                          if any(k.startswith('backbone.norm0') for k in sd) else -1)
     return _finish(model, sd, rep, head)
 
@@ -387,7 +387,7 @@ def resnet_to_parc(src_sd: StateDict, depth: int = 50, parc_blocks='paper', seed
     from parc_mm.models.backbones.parc_resnet import ParCResNet
     sd, rep = convert_resnet(src_sd)
     torch.manual_seed(seed)
-    model = ParCResNet(depth=depth, parc_blocks=parc_blocks, **backbone_kwargs)
+    model = ParCResNet(depth=depth, parc_cfg=dict(blocks=parc_blocks), **backbone_kwargs)
     return _finish(model, sd, rep, head)
 
 
@@ -397,7 +397,7 @@ def mv2_to_parc(src_sd: StateDict, parc_blocks='paper', seed: int = 0, head: boo
     from parc_mm.models.backbones.parc_mobilenet_v2 import ParCMobileNetV2
     sd, rep = convert_mv2(src_sd)
     torch.manual_seed(seed)
-    model = ParCMobileNetV2(parc_blocks=parc_blocks, **backbone_kwargs)
+    model = ParCMobileNetV2(parc_cfg=dict(blocks=parc_blocks), **backbone_kwargs)
     return _finish(model, sd, rep, head)
 
 

@@ -33,8 +33,8 @@ PARC_KEYS = ('blocks', 'base_sizes', 'img_size', 'pe', 'bias', 'impl', 'dense')
 PE_MODES = ('all', 'first', 'none')
 # the keyword arguments of the first release -> their parc_cfg key
 LEGACY_KWARGS = {'parc_blocks': 'blocks', 'parc_base_sizes': 'base_sizes',
-                 'img_size': 'img_size', 'parc_impl': 'impl', 'parc_use_pe': 'pe',
-                 'parc_pe': 'pe', 'parc_bias': 'bias', 'parc_dense': 'dense'}
+                 'parc_impl': 'impl', 'parc_use_pe': 'pe', 'parc_pe': 'pe',
+                 'parc_bias': 'bias', 'parc_dense': 'dense'}
 
 
 def parc_settings(owner: str, parc_cfg: Optional[dict], legacy: Dict[str, object],
@@ -54,13 +54,12 @@ def parc_settings(owner: str, parc_cfg: Optional[dict], legacy: Dict[str, object
         raise ValueError(f'{owner} parc_cfg: unknown keys {sorted(unknown)}; it takes '
                          f'{sorted(defaults)}')
     for old, value in legacy.items():
+        # an old-style override (e.g. a user's config setting parc_blocks='none' on top of a
+        # config written with parc_cfg) wins over parc_cfg, as it did before
         key = LEGACY_KWARGS[old]
-        if old != 'img_size':  # img_size stays a plain keyword too (a common one)
-            warnings.warn(f'{owner}({old}=...) is deprecated and will be removed in the next '
-                          f"release: use parc_cfg=dict({key}=...)", DeprecationWarning,
-                          stacklevel=3)
-        if key in cfg:
-            raise ValueError(f'{owner}: {old}= and parc_cfg[{key!r}] both given; keep one')
+        warnings.warn(f'{owner}({old}=...) is deprecated and will be removed in the next '
+                      f"release: use parc_cfg=dict({key}=...)", DeprecationWarning,
+                      stacklevel=3)
         cfg[key] = value
     out = {**defaults, **cfg}
     if isinstance(out['pe'], bool):

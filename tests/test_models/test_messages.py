@@ -15,15 +15,15 @@ SMALL = dict(arch=dict(depths=[1, 1, 2, 1], channels=[8, 16, 32, 64]))
 def test_parc_blocks_spec(spec):
     with pytest.raises(ValueError, match="parc_blocks must be 'paper', 'all', 'none' or a list "
                                          'of 4 lists|Unknown parc_blocks'):
-        ParCConvNeXt(parc_blocks=spec, **SMALL)
+        ParCConvNeXt(parc_cfg=dict(blocks=spec), **SMALL)
 
 
 @pytest.mark.parametrize('sizes', [[56, 28, 14.0, 7], [56, 28, 14], 14, [56, 28, 0, 7]])
 def test_base_sizes(sizes):
     with pytest.raises(ValueError, match='parc_base_sizes needs 4 positive ints'):
-        ParCConvNeXt(parc_base_sizes=sizes, **SMALL)
+        ParCConvNeXt(parc_cfg=dict(base_sizes=sizes), **SMALL)
     with pytest.raises(ValueError, match='parc_base_sizes needs 4 positive ints'):
-        ParCResNet(parc_base_sizes=sizes)
+        ParCResNet(parc_cfg=dict(base_sizes=sizes))
 
 
 @pytest.mark.parametrize('build', [lambda: ParCConvNeXt(img_size=0, **SMALL),
@@ -42,7 +42,7 @@ def test_resnet_depth_as_string():
 
 
 def test_convnext_minimum_input_size():
-    m = ParCConvNeXt(parc_blocks='all', parc_base_sizes=[8, 4, 2, 1], **SMALL).eval()
+    m = ParCConvNeXt(parc_cfg=dict(blocks='all', base_sizes=[8, 4, 2, 1]), **SMALL).eval()
     assert m(torch.randn(1, 3, 32, 40))[0].shape == (1, 64)  # pooled last stage
     with pytest.raises(ValueError, match=r'at least 32x32 pixels .* got \(31, 64\)'):
         m(torch.randn(1, 3, 31, 64))

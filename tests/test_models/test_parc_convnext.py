@@ -62,7 +62,7 @@ def test_no_parc_equals_mmpretrain_convnext():
                    out_indices=[0, 1, 2, 3], gap_before_final_norm=False)
     ref.eval()  # mmpretrain's ConvNeXt.train() returns None
     ours = ParCConvNeXt(arch=dict(depths=[2, 2, 3, 2], channels=[16, 32, 64, 128]),
-                        parc_blocks='none', out_indices=[0, 1, 2, 3],
+                        parc_cfg=dict(blocks='none'), out_indices=[0, 1, 2, 3],
                         gap_before_final_norm=False).eval()
     ours.load_state_dict(ref.state_dict(), strict=True)
     x = torch.randn(2, 3, 64, 80)
@@ -73,7 +73,7 @@ def test_no_parc_equals_mmpretrain_convnext():
 @pytest.mark.parametrize('size', [(64, 64), (96, 160), (67, 45), (32, 32)])
 def test_output_shapes(size):
     m = ParCConvNeXt(arch=dict(depths=[1, 1, 3, 1], channels=[16, 32, 64, 128]),
-                     parc_blocks='all', out_indices=[0, 1, 2, 3],
+                     parc_cfg=dict(blocks='all'), out_indices=[0, 1, 2, 3],
                      gap_before_final_norm=False).eval()
     outs = m(torch.randn(1, 3, *size))
     h, w = size
@@ -91,7 +91,7 @@ def test_placement():
     m = ParCConvNeXt(arch='xt')
     assert m.parc_blocks == [[], [], [6, 7, 8], [2]]
     assert m.parc_base_sizes == [56, 28, 14, 7]
-    s = ParCConvNeXt(arch='small', parc_blocks=[[], [-1], [0], []])
+    s = ParCConvNeXt(arch='small', parc_cfg=dict(blocks=[[], [-1], [0], []]))
     assert s.parc_blocks == [[], [2], [0], []]
     assert 'depthwise_conv.parc_h' in dict(s.stages[1][2].named_modules())
     assert ParCConvNeXt(arch='small').parc_blocks[2] == list(range(18, 27))
@@ -113,11 +113,11 @@ def test_errors():
     with pytest.raises(ValueError, match='Unknown ParCConvNeXt arch'):
         ParCConvNeXt(arch='huge-ish')
     with pytest.raises(ValueError, match='Unknown parc_blocks'):
-        ParCConvNeXt(parc_blocks='some')
+        ParCConvNeXt(parc_cfg=dict(blocks='some'))
     with pytest.raises(ValueError, match='out of range'):
-        ParCConvNeXt(parc_blocks=[[], [], [9], []])
+        ParCConvNeXt(parc_cfg=dict(blocks=[[], [], [9], []]))
     with pytest.raises(ValueError, match='one list per stage'):
-        ParCConvNeXt(parc_blocks=[[1]])
+        ParCConvNeXt(parc_cfg=dict(blocks=[[1]]))
 
 
 def test_convnext_to_parc_init_reports_replaced_convs():

@@ -80,7 +80,7 @@ def test_freeze_norm_eval_and_errors():
     assert all(p.requires_grad for p in m.layer5.parameters())
     assert not any(b.training for b in m.modules() if isinstance(b, torch.nn.BatchNorm2d))
     with pytest.raises(ValueError, match='downsamples'):
-        ParCMobileNetV2(parc_blocks=[[], [0], [], [], [], [], []])
+        ParCMobileNetV2(parc_cfg=dict(blocks=[[], [0], [], [], [], [], []]))
     m = ParCMobileNetV2(widen_factor=0.5, out_indices=(1, 2, 4, 7)).eval()
     assert [o.shape[1] for o in m(torch.randn(1, 3, 67, 45))] == [16, 16, 48, 1280]
 
@@ -90,7 +90,7 @@ def test_no_parc_equals_mmpretrain_mobilenet_v2():
     torch.manual_seed(0)
     ref = MobileNetV2(out_indices=(1, 2, 4, 7))
     ref.eval()
-    ours = ParCMobileNetV2(parc_blocks='none', out_indices=(1, 2, 4, 7)).eval()
+    ours = ParCMobileNetV2(parc_cfg=dict(blocks='none'), out_indices=(1, 2, 4, 7)).eval()
     ours.load_state_dict(ref.state_dict(), strict=True)
     x = torch.randn(1, 3, 64, 80)
     for a, b in zip(ours(x), ref(x)):

@@ -148,7 +148,7 @@ def test_freeze_norm_eval_and_errors():
     with pytest.raises(ValueError, match='out_indices'):
         ParCNet('s', out_indices=(7, ))
     with pytest.raises(ValueError, match='parc_base_sizes needs 3'):
-        ParCNet('s', parc_base_sizes=[32, 16])
+        ParCNet('s', parc_cfg=dict(base_sizes=[32, 16]))
     with pytest.raises(ValueError, match='built for .B, 96'):
         ParCNetBlock(96, 192, 8)(torch.randn(1, 64, 8, 8))
 

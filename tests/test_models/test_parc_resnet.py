@@ -20,7 +20,7 @@ def test_dense_parc_in_paper_blocks():
     assert m.layer3[3].conv2.parc_h.weight.shape == (128, 128, 14, 1)
     assert m.layer4[2].conv2.parc_w.weight.shape == (256, 256, 1, 7)
     with pytest.raises(ValueError, match='downsamples'):
-        ParCResNet(depth=50, parc_blocks=[[], [0], [], []])
+        ParCResNet(depth=50, parc_cfg=dict(blocks=[[], [0], [], []]))
     with pytest.raises(ValueError, match='Bottleneck'):
         ParCResNet(depth=18)
 

@@ -1,0 +1,94 @@
+"""The one placement API (parc_cfg) shared by the ParC backbones."""
+import pytest
+import torch
+
+import parc_mm.models  # noqa: F401
+from parc_mm.models import ParCConvNeXt, ParCMobileNetV2, ParCNet, ParCResNet
+from parc_mm.models.layers import ParCHW
+from parc_mm.models.placement import derive_base_sizes
+
+SMALL = dict(arch=dict(depths=[1, 1, 2, 1], channels=[8, 16, 32, 64]))
+
+
+def _parc(m):
+    return {n: x for n, x in m.named_modules() if isinstance(x, ParCHW)}
+
+
+@pytest.mark.parametrize('build,legacy,new', [
+    (ParCConvNeXt, dict(parc_blocks='all', parc_base_sizes=[8, 4, 2, 1], parc_use_pe=False,
+                        parc_bias=False, parc_impl='fft', **SMALL),
+     dict(parc_cfg=dict(blocks='all', base_sizes=[8, 4, 2, 1], pe='none', bias=False,
+                        impl='fft'), **SMALL)),
+    (ParCResNet, dict(parc_blocks='paper', parc_dense=False, parc_impl='gemm'),
+     dict(parc_cfg=dict(blocks='paper', dense=False, impl='gemm'))),
+    (ParCMobileNetV2, dict(parc_blocks='all', parc_pe='all'),
+     dict(parc_cfg=dict(blocks='all', pe='all'))),
+    (ParCNet, dict(arch='xs', parc_base_sizes=[16, 8, 4], parc_bias=True),
+     dict(arch='xs', parc_cfg=dict(base_sizes=[16, 8, 4], bias=True))),
+])
+def test_legacy_keywords_warn_and_build_the_same_model(build, legacy, new):
+    torch.manual_seed(0)
+    with pytest.warns(DeprecationWarning, match='parc_cfg=dict'):
+        old = build(**legacy)
+    torch.manual_seed(0)
+    ours = build(**new)
+    a, b = old.state_dict(), ours.state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert old.parc_cfg == ours.parc_cfg
+
+
+def test_legacy_override_of_a_parc_cfg_base_wins():
+    """A user's old-style override on top of a config written with parc_cfg."""
+    with pytest.warns(DeprecationWarning):
+        m = ParCConvNeXt(parc_cfg=dict(blocks='all'), parc_blocks='none', **SMALL)
+    assert not _parc(m)
+
+
+def test_pe_modes_and_bool():
+    m = ParCMobileNetV2(parc_cfg=dict(blocks='all', pe='first'))
+    # the first ParC block of each layer has the embedding, later ones not
+    blocks = m.parc_blocks
+    for i, chosen in enumerate(blocks):
+        for n, j in enumerate(chosen):
+            conv = getattr(m, f'layer{i + 1}')[j].conv[-2].conv
+            assert (conv.parc_h.pe is not None) == (n == 0)
+    m = ParCConvNeXt(parc_cfg=dict(blocks='all', pe=False), **SMALL)
+    assert all(x.parc_h.pe is None for x in _parc(m).values())
+    with pytest.raises(ValueError, match="pe must be one of"):
+        ParCConvNeXt(parc_cfg=dict(pe='sometimes'), **SMALL)
+    with pytest.raises(ValueError, match="unknown keys \\['block'\\]"):
+        ParCConvNeXt(parc_cfg=dict(block='all'), **SMALL)
+    with pytest.raises(ValueError, match='unknown keys'):
+        ParCNet(parc_cfg=dict(blocks='all'))  # the units' places are structural
+
+
+def test_one_rule_for_base_sizes_including_non_square():
+    assert derive_base_sizes(224, [4, 8, 16, 32]) == [56, 28, 14, 7]
+    assert derive_base_sizes((800, 1344), [16, 32]) == [(50, 84), (25, 42)]
+    m = ParCConvNeXt(img_size=(128, 160), parc_cfg=dict(blocks='all'), **SMALL)
+    assert m.parc_base_sizes == [(32, 40), (16, 20), (8, 10), (4, 5)]
+    assert m.stages[0][0].depthwise_conv.parc_w.weight.shape[-1] == 40
+    r = ParCResNet(strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2), img_size=224)
+    assert r.parc_base_sizes == [56, 28, 14, 14]  # the real strides, also when dilated
+
+
+def test_frozen_stages_stay_frozen_after_the_swap():
+    m = ParCConvNeXt(parc_cfg=dict(blocks='all'), frozen_stages=1, **SMALL)
+    assert not any(p.requires_grad for p in m.stages[0].parameters())
+    assert all(p.requires_grad for p in m.stages[2].parameters())
+    assert m.train() is m
+
+
+@pytest.mark.parametrize('os_,dil', [(16, [1]), (8, [1, 2])])
+def test_parcnet_builds_dilated_layers(os_, dil):
+    m = ParCNet('xs', out_indices=(3, 4), output_stride=os_).eval()
+    kept = m.layers[-len(dil):]
+    for layer, d in zip(kept, dil):
+        down = layer[0]
+        assert down.conv[1].conv.stride == (1, 1) and down.conv[1].conv.dilation == (d, d)
+        assert not down.use_res_connect
+    outs = m(torch.randn(1, 3, 64, 64))
+    assert outs[-1].shape[-1] == 64 // os_
+    ref = ParCNet('xs', out_indices=(3, 4))
+    assert ref.state_dict().keys() == m.state_dict().keys()
