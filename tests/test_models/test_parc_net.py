@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from parc_mm.models import ParCNet
-from parc_mm.models.layers import ParCNetBlock
 from parc_mm.models.converters import convert_parcnet, load_report, parcnet_to_parc
+from parc_mm.models.layers import ParCNetBlock
 from tests.reference import fixture, n_params, official_parcnet, random_state_dict, to_f64
 
 ARCHS = {'s': 'parc_net_s', 'xs': 'parc_net_xs'}
