@@ -152,14 +152,15 @@ def check_checkpoint_fits(model, checkpoint: str, allow_partial: bool = False) -
 
     Raises a ValueError naming the missing / unexpected / mis-shaped tensors and the fix.
     """
-    from parc_mm.models.converters import is_parc_resizable, unwrap_checkpoint
+    from parc_mm.models.converters import is_parc_resizable, parc_resizable_keys, unwrap_checkpoint
     from parc_mm.utils.checkpoint import torch_load
     sd = unwrap_checkpoint(torch_load(checkpoint))
     ours = model.state_dict()
+    resizable = parc_resizable_keys(model)
     missing = [k for k in ours if k not in sd]
     unexpected = [k for k in sd if k not in ours]
     bad = [f'{k} {tuple(sd[k].shape)} vs model {tuple(v.shape)}' for k, v in ours.items()
-           if k in sd and sd[k].shape != v.shape and not is_parc_resizable(k, sd[k], v)]
+           if k in sd and sd[k].shape != v.shape and not is_parc_resizable(k, sd[k], v, resizable)]
     if (missing or unexpected or bad) and not allow_partial:
         def show(xs):
             return ', '.join(xs[:5]) + (f' ... (+{len(xs) - 5})' if len(xs) > 5 else '')

@@ -30,7 +30,7 @@ from parc_mm.utils.checkpoint import CheckpointError, atomic_torch_save, torch_l
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('family', choices=['convnext', 'resnet', 'mv2', 'parcnet'])
+    p.add_argument('family', choices=sorted(converters.FAMILIES))
     p.add_argument('src')
     p.add_argument('dst', help='output file (its folder is created)')
     p.add_argument('--arch', default=None,
@@ -53,17 +53,15 @@ def main(argv=None):
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    head = not a.no_head
+    kwargs = dict(head=not a.no_head)
+    if a.family in ('convnext', 'parcnet'):
+        kwargs['arch'] = a.arch or {'convnext': 'xt', 'parcnet': 's'}[a.family]
+    if a.family != 'parcnet':
+        kwargs['parc_blocks'] = a.parc_blocks
+    if a.family == 'resnet':
+        kwargs['depth'] = a.depth
     try:
-        if a.family == 'convnext':
-            out, rep = converters.convnext_to_parc(src, a.arch or 'xt', a.parc_blocks,
-                                                   head=head)
-        elif a.family == 'parcnet':
-            out, rep = converters.parcnet_to_parc(src, a.arch or 's', head=head)
-        elif a.family == 'resnet':
-            out, rep = converters.resnet_to_parc(src, a.depth, a.parc_blocks, head=head)
-        else:
-            out, rep = converters.mv2_to_parc(src, a.parc_blocks, head=head)
+        out, rep = converters.to_parc(a.family, src, **kwargs)
     except ValueError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

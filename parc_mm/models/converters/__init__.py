@@ -1,0 +1,51 @@
+"""Checkpoint converters into parc_mm layouts: a shared core and one module per family, each
+exporting its key rules, its layout detection and the builder of its target model.
+
+``to_parc(family, state_dict, **kwargs)`` is the one entry (``tools/model_converters/to_parc.py``
+is its command line); every conversion returns ``(state_dict, report)`` and never drops a key
+silently: what no rule maps is listed in ``report.unused``.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Tuple
+
+from .convnext import convert_convnext, convnext_to_parc, detect_convnext_layout
+from .core import (
+    MIN_COVERAGE,
+    ConversionReport,
+    StateDict,
+    apply_rules,
+    check_coverage,
+    is_parc_resizable,
+    load_report,
+    merge_into,
+    unwrap_checkpoint,
+)
+from .mv2 import convert_mv2, mv2_to_parc
+from .parcnet import convert_parcnet, parcnet_to_parc
+from .resnet import convert_resnet, resnet_to_parc
+
+ConverterFn = Callable[..., Tuple[StateDict, ConversionReport]]
+FAMILIES: Dict[str, ConverterFn] = {
+    'convnext': convnext_to_parc,
+    'resnet': resnet_to_parc,
+    'mv2': mv2_to_parc,
+    'parcnet': parcnet_to_parc,
+}
+
+
+def to_parc(family: str, state_dict: StateDict, **kwargs) -> Tuple[StateDict, ConversionReport]:
+    """Convert ``state_dict`` (any layout the family knows) into a full parc_mm checkpoint of
+    that family; ``kwargs`` go to the family's builder (``arch``, ``parc_blocks``, ``head``,
+    ``depth`` ...)."""
+    if family not in FAMILIES:
+        raise ValueError(f'Unknown converter family {family!r}; choose one of {sorted(FAMILIES)}')
+    return FAMILIES[family](state_dict, **kwargs)
+
+
+__all__ = [
+    'FAMILIES', 'MIN_COVERAGE', 'ConversionReport', 'apply_rules', 'check_coverage',
+    'convert_convnext', 'convert_mv2', 'convert_parcnet', 'convert_resnet', 'convnext_to_parc',
+    'detect_convnext_layout', 'is_parc_resizable', 'load_report', 'merge_into', 'mv2_to_parc',
+    'parc_resizable_keys', 'parcnet_to_parc', 'resnet_to_parc', 'to_parc', 'unwrap_checkpoint'
+]
