@@ -98,27 +98,11 @@ def complexity(model: nn.Module, shape: Tuple[int, int, int], task: str = 'cls'
 
 
 def build_from_config(cfg_path: str, cfg_options: Optional[dict] = None):
-    """(model, task) built from a config of any of the three libraries."""
-    import importlib
-
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-
-    from parc_mm.testing import drop_pretrained, sync_bn_to_bn, task_of
-    from parc_mm.utils.config import resolve_config
-    cfg = Config.fromfile(resolve_config(cfg_path))
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    task = task_of(cfg)
-    scope = cfg.default_scope
-    importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)
-    drop_pretrained(cfg.model)
-    sync_bn_to_bn(cfg.model)
-    if cfg.get('data_preprocessor') and 'data_preprocessor' not in cfg.model:
-        cfg.model.data_preprocessor = cfg.data_preprocessor
-    with DefaultScope.overwrite_default_scope(scope):
-        model = importlib.import_module(f'{scope}.registry').MODELS.build(cfg.model)
-    return model, task, cfg
+    """(model, task, cfg) from a config of any of the three libraries (no pretrained
+    downloads, SyncBN -> BN)."""
+    from parc_mm.utils.config import build_model, load_config, task_of
+    cfg = load_config(cfg_path, cfg_options)
+    return build_model(cfg), task_of(cfg), cfg
 
 
 # --- effective receptive field ---------------------------------------------------------

@@ -36,17 +36,10 @@ def list_images(inputs: Union[str, Sequence[str]]) -> List[str]:
 
 
 def _prepare(config: str):
-    """The config (custom_imports done, pretrained downloads off) and its task."""
-    import importlib
-
-    from mmengine.config import Config
-
-    from parc_mm.testing import drop_pretrained, task_of
-    from parc_mm.utils.config import resolve_config
-    cfg = Config.fromfile(resolve_config(config))
-    for mod in (cfg.get('custom_imports') or {}).get('imports', []):
-        importlib.import_module(mod)
-    # the weights come from the checkpoint: never fetch backbone init weights here
+    """The config (custom_imports done, pretrained downloads off: the weights come from the
+    checkpoint) and its task."""
+    from parc_mm.utils.config import drop_pretrained, load_config, task_of
+    cfg = load_config(config)
     drop_pretrained(cfg.model)
     return cfg, task_of(cfg)
 

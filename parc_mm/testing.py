@@ -1,7 +1,6 @@
-"""Shrink any mmdet / mmseg / mmpretrain config for a CPU smoke run on the synthetic data.
-
-Used by the tests (every shipped config trains an iteration and validates through the real
-Runner) and by the demo. The model is left as configured — only what a CPU run on small
+"""Test helper: shrink any mmdet / mmseg / mmpretrain config for a CPU smoke run on the
+synthetic data (every shipped config trains an iteration and validates through the real
+Runner in the tests). The model is left as configured — only what a CPU run on small
 data cannot do is changed: the dataset (synthetic, in the real on-disk formats), image
 scales (divided by ``shrink``), iteration counts, AMP (asserts a GPU), SyncBN and
 pretrained downloads.
@@ -15,16 +14,10 @@ from typing import Any, Optional
 from mmengine.config import Config, ConfigDict
 
 from parc_mm.datasets import synthetic
+from parc_mm.utils.config import TASKS, drop_pretrained, sync_bn_to_bn, task_of  # noqa: F401
 
 # keys of pipeline transforms / preprocessors / test_cfg holding pixel sizes
 _SIZE_KEYS = ('scale', 'scales', 'crop_size', 'img_scale', 'size', 'stride', 'edge_size')
-
-
-def task_of(cfg: Config) -> str:
-    scope = cfg.get('default_scope', 'mmengine')
-    if scope in ('mmdet', 'mmseg', 'mmpretrain'):
-        return {'mmdet': 'det', 'mmseg': 'seg', 'mmpretrain': 'cls'}[scope]
-    raise ValueError(f'Config default_scope {scope!r} is not one of mmdet/mmseg/mmpretrain')
 
 
 def _shrink_sizes(obj: Any, f: float, min_size: int) -> Any:
@@ -63,41 +56,10 @@ def _set_key(obj: Any, key: str, value: Any) -> None:
             _set_key(v, key, value)
 
 
-def drop_pretrained(model: dict) -> None:
-    """Remove ``Pretrained`` init_cfgs and ``pretrained`` URLs (nothing is downloaded here)."""
-    def walk(o):
-        if isinstance(o, dict):
-            ic = o.get('init_cfg')
-            if isinstance(ic, dict) and ic.get('type') == 'Pretrained':
-                o['init_cfg'] = None
-            elif isinstance(ic, list):
-                o['init_cfg'] = [c for c in ic if c.get('type') != 'Pretrained'] or None
-            if 'pretrained' in o and isinstance(o['pretrained'], str):
-                o['pretrained'] = None
-            for v in o.values():
-                walk(v)
-        elif isinstance(o, (list, tuple)):
-            for v in o:
-                walk(v)
-    walk(model)
-
-
-def sync_bn_to_bn(obj: Any) -> None:
-    """SyncBN -> BN in a config dict (SyncBN needs a GPU process group)."""
-    if isinstance(obj, dict):
-        if obj.get('type') in ('SyncBN', 'MMSyncBN'):
-            obj['type'] = 'BN'
-        for v in obj.values():
-            sync_bn_to_bn(v)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            sync_bn_to_bn(v)
-
-
 def _dataset(task: str, split: str, root: str, pipeline, extra: dict) -> dict:
     meta = synthetic.metainfo(task)
     if task == 'det':
-        ds = dict(type='CocoDataset', data_root=osp.join(root, 'coco'),
+        ds = dict(type='CocoDataset', data_root=osp.join(root, TASKS['det'].data),
                   ann_file=f'annotations/instances_{split}.json',
                   data_prefix=dict(img=f'{split}/'), metainfo=meta)
         if split == 'train':
@@ -106,13 +68,13 @@ def _dataset(task: str, split: str, root: str, pipeline, extra: dict) -> dict:
             ds['test_mode'] = True
     elif task == 'seg':
         sub = 'training' if split == 'train' else 'validation'
-        ds = dict(type='BaseSegDataset', data_root=osp.join(root, 'ade'),
+        ds = dict(type='BaseSegDataset', data_root=osp.join(root, TASKS['seg'].data),
                   data_prefix=dict(img_path=f'images/{sub}', seg_map_path=f'annotations/{sub}'),
                   img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=True,
                   metainfo=meta)
     else:
-        ds = dict(type='CustomDataset', data_root=osp.join(root, 'cls'), data_prefix=split,
-                  with_label=True, metainfo=dict(classes=meta['classes']))
+        ds = dict(type='CustomDataset', data_root=osp.join(root, TASKS['cls'].data),
+                  data_prefix=split, with_label=True, metainfo=dict(classes=meta['classes']))
     ds['pipeline'] = pipeline
     ds.update(extra)
     return ds

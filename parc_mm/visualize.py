@@ -30,7 +30,8 @@ def draw_predictions(task: str, config: str, checkpoint: str, data_root: str, ou
     from PIL import Image
 
     from parc_mm.datasets import synthetic
-    scope = {'det': 'mmdet', 'seg': 'mmseg', 'cls': 'mmpretrain'}[task]
+    from parc_mm.utils.config import TASKS
+    scope = TASKS[task].scope
     importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)
     apis = importlib.import_module(f'{scope}.apis')
     imgs = _val_images(task, data_root, n)

@@ -26,14 +26,12 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-TASKS = [
-    # name, config, metric key, chance level, what chance means
-    ('cls', 'configs/demo/shapes_cls_parc-convnext.py', 'accuracy/top1', 100 / 6,
-     'uniform guess over 6 classes'),
-    ('seg', 'configs/demo/shapes_seg_parc-convnext_upernet.py', 'mIoU', None,
+DEMOS = [
+    # task, config, chance level, what chance means
+    ('cls', 'configs/demo/shapes_cls_parc-convnext.py', 100 / 6, 'uniform guess over 6 classes'),
+    ('seg', 'configs/demo/shapes_seg_parc-convnext_upernet.py', None,
      'all-background prediction'),
-    ('det', 'configs/demo/shapes_det_parc-convnext_mask-rcnn.py', 'coco/bbox_mAP', 0.0,
-     'random boxes'),
+    ('det', 'configs/demo/shapes_det_parc-convnext_mask-rcnn.py', 0.0, 'random boxes'),
 ]
 
 
@@ -123,10 +121,12 @@ def main(argv=None):
 
     results = {}
     cls_ckpt = None
-    for name, cfg, key, chance, chance_what in TASKS:
+    from parc_mm.utils.config import TASKS
+    for name, cfg, chance, chance_what in DEMOS:
+        task = TASKS[name]
+        key = task.metric
         twd = osp.join(wd, name)
-        opts = [f'{d}.dataset.data_root={osp.abspath(a.data_root)}/'
-                f'{ {"cls": "cls", "seg": "ade", "det": "coco"}[name] }'
+        opts = [f'{d}.dataset.data_root={osp.abspath(a.data_root)}/{task.data}'
                 for d in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
         if name == 'det':
             opts.append(f'val_evaluator.ann_file={osp.abspath(a.data_root)}'
@@ -158,9 +158,7 @@ def main(argv=None):
         if key not in metrics:  # e.g. a detector with no box above its score threshold
             print(f'{name}: no {key} in the metrics ({sorted(metrics)}): counted as 0',
                   flush=True)
-        value = float(metrics.get(key, 0.0))
-        if name == 'det':
-            value *= 100
+        value = float(metrics.get(key, 0.0)) * task.metric_scale
         if name == 'seg':
             chance = seg_chance(osp.abspath(a.data_root))
         its, losses = scalars(twd)
@@ -185,14 +183,13 @@ def main(argv=None):
 
     lines = ['| task | library | model | metric | value | chance | first loss | last loss |'
              ' train time |', '|---|---|---|---|---|---|---|---|---|']
-    lib = {'cls': 'mmpretrain', 'seg': 'mmseg', 'det': 'mmdet'}
     model = {'cls': 'ParC-ConvNeXt (ParC in every block)',
              'seg': 'UperNet + ParC-ConvNeXt', 'det': 'Mask R-CNN + ParC-ConvNeXt'}
     for name, r in results.items():
         unit = '' if name == 'cls' else ''
         fl = f'{r["losses"][0]:.3f}' if r['losses'] else '-'
         ll = f'{r["losses"][-1]:.3f}' if r['losses'] else '-'
-        lines.append(f'| {name} | {lib[name]} | {model[name]} | {r["metric"]} | '
+        lines.append(f'| {name} | {TASKS[name].scope} | {model[name]} | {r["metric"]} | '
                      f'{r["value"]:.2f}{unit} | {r["chance"]:.2f} ({r["chance_what"]}) | '
                      f'{fl} | {ll} | {r["train_s"]:.0f} s |')
     table = '\n'.join(lines)

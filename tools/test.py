@@ -32,7 +32,7 @@ def main(argv=None):
 
     from mmengine.runner import Runner
 
-    from parc_mm.apis import (
+    from parc_mm.runner_setup import (
         adapt_to_device,
         check_checkpoint_fits,
         check_datasets,

@@ -30,7 +30,12 @@ def main(argv=None):
     args = parse_args(argv)
     from mmengine.runner import Runner
 
-    from parc_mm.apis import adapt_to_device, check_datasets, init_cpu_distributed, load_config
+    from parc_mm.runner_setup import (
+        adapt_to_device,
+        check_datasets,
+        init_cpu_distributed,
+        load_config,
+    )
     from parc_mm.utils.compat import allow_mmengine_checkpoints
     allow_mmengine_checkpoints()
 

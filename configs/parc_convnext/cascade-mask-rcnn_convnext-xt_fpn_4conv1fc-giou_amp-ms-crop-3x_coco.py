@@ -1,4 +1,4 @@
-# Baseline of the ParC-ConvNeXt-XT detection row: ConvNeXt-XT (paper: 47.2 / 41.0), same recipe.
+# Baseline of the ParC-ConvNeXt-XT detection row: ConvNeXt-XT, same recipe.
 _base_ = ['mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py']
 
 checkpoint_file = 'checkpoints/convnext-xt_in1k.pth'  # trained with convnext-xt_32xb128_in1k.py

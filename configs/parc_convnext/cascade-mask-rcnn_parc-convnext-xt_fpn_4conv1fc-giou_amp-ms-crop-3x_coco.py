@@ -1,4 +1,4 @@
-# ParC-ConvNeXt-XT Cascade Mask R-CNN 3x (paper: 47.7 box AP / 41.5 mask AP).
+# ParC-ConvNeXt-XT Cascade Mask R-CNN 3x.
 # The first author's recipe = mmdet's ConvNeXt-T cascade config: 4conv1fc GIoU heads,
 # multi-scale 480-800 + DETR crop, AdamW lr 2e-4 wd 0.05, layer decay 0.7 (6 layers),
 # 36 epochs (steps 27/33), batch 16 (8 GPUs x 2).

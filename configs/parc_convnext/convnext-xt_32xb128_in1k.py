@@ -1,4 +1,4 @@
-# Baseline of the ParC-ConvNeXt-XT row: plain ConvNeXt-XT (paper: 77.5 top-1), same recipe.
+# Baseline of the ParC-ConvNeXt-XT row: plain ConvNeXt-XT, same recipe.
 _base_ = ['mmpretrain::convnext/convnext-tiny_32xb128_in1k.py']
 
 model = dict(

@@ -1,5 +1,5 @@
 # ParC-ConvNeXt-T Mask R-CNN 3x, next to mmdet's ConvNeXt-T
-# (mmdet::convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py: 46.2 / 41.7).
+# (mmdet::convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py).
 _base_ = ['mmdet::convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py']
 
 custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.models'], allow_failed_imports=False)

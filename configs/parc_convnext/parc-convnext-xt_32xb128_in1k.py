@@ -1,4 +1,4 @@
-# ParC-ConvNeXt-XT on ImageNet-1k (paper: 78.3 top-1, 7.4M params, 0.6G FLOPs).
+# ParC-ConvNeXt-XT on ImageNet-1k.
 # The ConvNeXt recipe of mmpretrain: AdamW lr 4e-3 @ bs 4096, 300 ep, RandAug, Mixup/CutMix,
 # label smoothing, EMA.
 _base_ = ['mmpretrain::convnext/convnext-tiny_32xb128_in1k.py']

@@ -1,4 +1,4 @@
-# Baseline: ConvNeXt-XT UperNet, ADE20K 512x512 160k (paper: 42.17 mIoU), same recipe.
+# Baseline: ConvNeXt-XT UperNet, ADE20K 512x512 160k, same recipe.
 _base_ = ['mmseg::convnext/convnext-tiny_upernet_8xb2-amp-160k_ade20k-512x512.py']
 
 checkpoint_file = 'checkpoints/convnext-xt_in1k.pth'

@@ -1,4 +1,4 @@
-# ParC-ConvNeXt-XT UperNet, ADE20K 512x512 160k (paper: 42.32 mIoU; ConvNeXt-XT 42.17).
+# ParC-ConvNeXt-XT UperNet, ADE20K 512x512 160k.
 # mmseg's ConvNeXt UperNet recipe: AdamW lr 1e-4 wd 0.05, stage-wise decay 0.9, warmup 1500,
 # poly, batch 16 (8 GPUs x 2), slide test 512 / 341.
 _base_ = ['mmseg::convnext/convnext-tiny_upernet_8xb2-amp-160k_ade20k-512x512.py']

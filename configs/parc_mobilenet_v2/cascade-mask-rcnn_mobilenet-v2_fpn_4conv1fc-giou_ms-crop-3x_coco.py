@@ -1,4 +1,4 @@
-# Baseline of the ParC-MobileNetV2 detection row: MobileNetV2 (paper: 43.7 / 37.9).
+# Baseline of the ParC-MobileNetV2 detection row: MobileNetV2.
 _base_ = ['./cascade-mask-rcnn_parc-mobilenet-v2_fpn_4conv1fc-giou_ms-crop-3x_coco.py']
 
 model = dict(

@@ -1,5 +1,4 @@
-# ParC-MobileNetV2 Cascade Mask R-CNN 3x (paper: 44.3 box AP / 39.0 mask AP; MobileNetV2
-# 43.7 / 37.9). Features 1, 2, 4, 7 -> channels [24, 32, 96, 1280] as the first author's
+# ParC-MobileNetV2 Cascade Mask R-CNN 3x (paper numbers: metafile.yml). Features 1, 2, 4, 7 -> channels [24, 32, 96, 1280] as the first author's
 # detector. Recipe: 4conv1fc GIoU heads, ms 480-800 + DETR crop, AdamW 2e-4, 36 epochs.
 _base_ = ['mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py']
 

@@ -1,4 +1,4 @@
-# Baseline of the ParC-MobileNetV2 row: MobileNetV2 (paper: 70.2 top-1), the same recipe.
+# Baseline of the ParC-MobileNetV2 row: MobileNetV2, the same recipe.
 _base_ = ['mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py']
 # atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
 custom_imports = dict(imports=['parc_mm.hooks'], allow_failed_imports=False)

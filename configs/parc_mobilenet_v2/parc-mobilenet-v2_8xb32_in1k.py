@@ -1,4 +1,4 @@
-# ParC-MobileNetV2 on ImageNet-1k (paper: 71.1 top-1, 3,532,136 params, 0.3G FLOPs), the
+# ParC-MobileNetV2 on ImageNet-1k, the
 # MobileNetV2 recipe of mmpretrain.
 _base_ = ['mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py']
 

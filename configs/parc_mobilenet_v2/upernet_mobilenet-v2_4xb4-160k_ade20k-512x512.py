@@ -1,4 +1,4 @@
-# Baseline of the ParC-MobileNetV2 segmentation row: MobileNetV2 UperNet (paper: 32.80 mIoU).
+# Baseline of the ParC-MobileNetV2 segmentation row: MobileNetV2 UperNet.
 _base_ = ['./upernet_parc-mobilenet-v2_4xb4-160k_ade20k-512x512.py']
 
 model = dict(

@@ -1,4 +1,4 @@
-# ParC-MobileNetV2 UperNet, ADE20K 512x512 160k (paper: 35.13 mIoU; MobileNetV2 32.80).
+# ParC-MobileNetV2 UperNet, ADE20K 512x512 160k.
 _base_ = ['mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py']
 
 custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.models'], allow_failed_imports=False)

@@ -1,5 +1,5 @@
-# ParC-Net-S DeepLabV3, output stride 16, PASCAL VOC 2012 + SBD aug, 512x512 crops (paper:
-# 79.7 mIoU; MobileViT-S 79.1). Layer 5 keeps stride 16 (as cvnets' dilate_l5); the ASPP head
+# ParC-Net-S DeepLabV3, output stride 16, PASCAL VOC 2012 + SBD aug, 512x512 crops (paper
+# numbers: metafile.yml). Layer 5 keeps stride 16 (as cvnets' dilate_l5); the ASPP head
 # (rates 6 / 12 / 18 for OS16) reads layer 5 (160 channels), no auxiliary head.
 # Schedule: mmseg's VOC-aug 40k iterations, 4 GPUs x 4 crops, with AdamW (our choice for a
 # mobile backbone from an ImageNet checkpoint; the official segmentation recipe is not

@@ -1,4 +1,4 @@
-# ParC-Net-S on ImageNet-1k (paper: 78.6 top-1, 5.0M params; MobileViT-S 78.4), 256x256.
+# ParC-Net-S on ImageNet-1k, 256x256.
 _base_ = ['./_base_/imagenet_ms-300e.py']
 
 model = dict(

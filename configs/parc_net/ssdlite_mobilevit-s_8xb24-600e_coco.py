@@ -1,4 +1,4 @@
-# Baseline of the ParC-Net-S SSDLite row: MobileViT-S SSDLite 320x320 (paper: 27.7 mAP), with
+# Baseline of the ParC-Net-S SSDLite row: MobileViT-S SSDLite 320x320, with
 # mmpretrain's MobileViT. Its out_indices=4 includes the final 1x1 conv (640 channels);
 # cvnets' SSD uses layer 5 without it (160), which mmpretrain's MobileViT cannot return.
 _base_ = ['./ssdlite_parc-net-s_8xb24-600e_coco.py']

@@ -1,4 +1,4 @@
-# ParC-Net-S SSDLite 320x320 on COCO (paper: 28.8 mAP; MobileViT-S 27.7). mmdet's SSDLite
+# ParC-Net-S SSDLite 320x320 on COCO. mmdet's SSDLite
 # (depthwise SSD neck + head, 600 epochs) on layers 4 and 5 (strides 16 / 32, channels
 # 128 / 160), as cvnets' SSD uses MobileViT's; the backbone starts from the ImageNet
 # checkpoint (kernels stored at 256-input sizes, resized to the 320 maps on every forward).

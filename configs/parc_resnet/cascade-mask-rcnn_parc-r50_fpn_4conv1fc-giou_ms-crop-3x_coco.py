@@ -1,4 +1,4 @@
-# ParC-ResNet50 Cascade Mask R-CNN 3x (paper: 48.1 box AP / 41.8 mask AP; ResNet-50 47.5/41.1).
+# ParC-ResNet50 Cascade Mask R-CNN 3x.
 # The first author's recipe: 4conv1fc GIoU heads, multi-scale 480-800 + DETR crop, AdamW
 # lr 2e-4 wd 0.05, 36 epochs (steps 27/33), batch 16. mmdet's layer-decay constructor only
 # knows ConvNeXt/BEiT parameter names, so ResNets use plain AdamW.

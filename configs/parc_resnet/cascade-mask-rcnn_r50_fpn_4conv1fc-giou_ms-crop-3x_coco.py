@@ -1,4 +1,4 @@
-# Baseline of the ParC-ResNet50 detection row: ResNet-50 (paper: 47.5 / 41.1), same recipe.
+# Baseline of the ParC-ResNet50 detection row: ResNet-50, same recipe.
 _base_ = ['./cascade-mask-rcnn_parc-r50_fpn_4conv1fc-giou_ms-crop-3x_coco.py']
 
 custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.hooks'], allow_failed_imports=False)

@@ -1,4 +1,4 @@
-# ParC-ResNet50 on ImageNet-1k (paper: 79.6 top-1, 23,737,640 params, 2.0G FLOPs) with the
+# ParC-ResNet50 on ImageNet-1k with the
 # "ResNet strikes back" A2 recipe (300 epochs, LAMB, mixup/cutmix) of mmpretrain.
 _base_ = ['mmpretrain::resnet/resnet50_8xb256-rsb-a2-300e_in1k.py']
 

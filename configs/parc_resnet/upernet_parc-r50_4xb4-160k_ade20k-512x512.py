@@ -1,4 +1,4 @@
-# ParC-ResNet50 UperNet, ADE20K 512x512 160k (paper: 43.85 mIoU; ResNet-50 42.27).
+# ParC-ResNet50 UperNet, ADE20K 512x512 160k.
 # mmseg's UperNet R-50 recipe (SGD lr 0.01, poly, 160k, batch 16). The ParC-ResNet50 has the
 # standard 7x7 stem of the paper's ImageNet model (mmseg's R-50 baseline uses the V1c stem).
 _base_ = ['mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py']

@@ -1,7 +1,45 @@
-"""Where parc_mm's own configs live, from a checkout or an installed package."""
+"""One task table and one config layer for tools, analysis, inference, the demo and the tests.
+
+:data:`TASKS` says, per task, which library runs it (the config's ``default_scope``), its test
+input size, the folder of the built-in synthetic data and its main metric. The functions load
+a config of any of the three libraries from anywhere, build its model in the right scope and
+adapt it to a CPU.
+"""
 from __future__ import annotations
 
+import importlib
 import os.path as osp
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task of the three libraries."""
+    name: str  # 'cls' | 'det' | 'seg'
+    scope: str  # the library (config ``default_scope``)
+    test_size: Tuple[int, int]  # (h, w) the params / FLOPs are counted at
+    data: str  # folder of the built-in synthetic data (parc_mm.datasets.synthetic)
+    metric: str  # the main metric the library's evaluator reports
+    metric_scale: float  # metric * scale = percent
+
+
+TASKS: Dict[str, Task] = {
+    'cls': Task('cls', 'mmpretrain', (224, 224), 'cls', 'accuracy/top1', 1.0),
+    'det': Task('det', 'mmdet', (800, 1333), 'coco', 'coco/bbox_mAP', 100.0),
+    'seg': Task('seg', 'mmseg', (512, 512), 'ade', 'mIoU', 1.0),
+}
+BY_SCOPE: Dict[str, Task] = {t.scope: t for t in TASKS.values()}
+SCOPES = tuple(BY_SCOPE)
+
+
+def task_of(cfg) -> str:
+    """'cls' / 'det' / 'seg' from the config's ``default_scope``."""
+    scope = cfg.get('default_scope')
+    if scope not in BY_SCOPE:
+        raise ValueError(f'Config default_scope is {scope!r}; parc_mm runs configs of '
+                         f'{SCOPES} (inherit one of their _base_ configs).')
+    return BY_SCOPE[scope].name
 
 
 def mim_dir() -> str:
@@ -23,3 +61,81 @@ def resolve_config(path: str) -> str:
         return candidate
     raise FileNotFoundError(f'Config file {path} does not exist (also looked for {candidate}, '
                             'the configs shipped with parc_mm).')
+
+
+def register_scope(cfg) -> str:
+    """Register the modules of the library named by the config's ``default_scope``."""
+    task = TASKS[task_of(cfg)]
+    importlib.import_module(f'{task.scope}.utils').register_all_modules(
+        init_default_scope=False)
+    return task.scope
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None):
+    """Read a config (from anywhere, see :func:`resolve_config`), apply overrides, register its
+    library and import its ``custom_imports``."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(resolve_config(path))
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    register_scope(cfg)
+    for mod in (cfg.get('custom_imports') or {}).get('imports', []):
+        importlib.import_module(mod)
+    return cfg
+
+
+def _walk(obj: Any, fn) -> None:
+    if isinstance(obj, dict):
+        fn(obj)
+        for v in obj.values():
+            _walk(v, fn)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _walk(v, fn)
+
+
+def drop_pretrained(model: dict) -> None:
+    """Remove ``Pretrained`` init_cfgs and ``pretrained`` URLs (nothing is downloaded)."""
+    def fix(o):
+        ic = o.get('init_cfg')
+        if isinstance(ic, dict) and ic.get('type') == 'Pretrained':
+            o['init_cfg'] = None
+        elif isinstance(ic, list):
+            o['init_cfg'] = [c for c in ic if c.get('type') != 'Pretrained'] or None
+        if 'pretrained' in o and isinstance(o['pretrained'], str):
+            o['pretrained'] = None
+    _walk(model, fix)
+
+
+def sync_bn_to_bn(obj: Any) -> None:
+    """SyncBN -> BN in a config dict (SyncBN needs a GPU process group)."""
+    def fix(o):
+        if o.get('type') in ('SyncBN', 'MMSyncBN'):
+            o['type'] = 'BN'
+    _walk(obj, fix)
+
+
+def adapt_to_cpu(cfg, log=None) -> None:
+    """What a CPU cannot run: AMP (mmengine's AmpOptimWrapper asserts a GPU) -> fp32, SyncBN ->
+    BN."""
+    ow = cfg.get('optim_wrapper') or {}
+    if ow.get('type') == 'AmpOptimWrapper':
+        if log:
+            log('No GPU: AmpOptimWrapper -> OptimWrapper (fp32 training)')
+        ow['type'] = 'OptimWrapper'
+        ow.pop('loss_scale', None)
+    sync_bn_to_bn(cfg.get('model', {}))
+
+
+def build_model(cfg, pretrained: bool = False):
+    """The config's model, built in its library's scope (pretrained init weights dropped
+    unless ``pretrained``; SyncBN -> BN)."""
+    from mmengine.registry import DefaultScope
+    scope = register_scope(cfg)
+    if not pretrained:
+        drop_pretrained(cfg.model)
+    sync_bn_to_bn(cfg.model)
+    if cfg.get('data_preprocessor') and 'data_preprocessor' not in cfg.model:
+        cfg.model.data_preprocessor = cfg.data_preprocessor
+    with DefaultScope.overwrite_default_scope(scope):
+        return importlib.import_module(f'{scope}.registry').MODELS.build(cfg.model)

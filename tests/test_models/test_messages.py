@@ -59,7 +59,7 @@ model = dict(backbone=dict(_delete_=True, type='{backbone_type}', arch='xt'))
 
 
 def test_type_without_prefix_names_the_fix(tmp_path):
-    from parc_mm.apis import load_config
+    from parc_mm.runner_setup import load_config
     with pytest.raises(ValueError, match=r"write type='parc_mm.ParCConvNeXt' .*custom_imports"):
         load_config(_tool_cfg(tmp_path, 'ParCConvNeXt'))
 
@@ -67,7 +67,7 @@ def test_type_without_prefix_names_the_fix(tmp_path):
 def test_misspelt_type_suggests_the_close_match(tmp_path):
     from mmpretrain.registry import MODELS
 
-    from parc_mm.apis import load_config
+    from parc_mm.runner_setup import load_config
     with pytest.raises(KeyError, match='did you mean parc_mm.ParCConvNeXt'):
         load_config(_tool_cfg(tmp_path, 'parc_mm.ParCConvNext'))
     # the same message when the library builds it (mmdet's / mmpretrain's own scripts)

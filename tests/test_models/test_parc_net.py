@@ -249,7 +249,7 @@ def test_converted_checkpoint_initialises_the_dense_prediction_configs(cfg_name,
     from mmengine.registry import MODELS as ROOT
     from mmengine.registry import DefaultScope
 
-    from parc_mm.testing import sync_bn_to_bn
+    from parc_mm.utils.config import sync_bn_to_bn
     out, _ = parcnet_to_parc(random_state_dict('parc_net_s', seed=7), 's')
     ckpt = str(tmp_path / 'parc-net-s_in1k.pth')
     torch.save({'state_dict': out}, ckpt)

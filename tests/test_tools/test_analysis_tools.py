@@ -87,8 +87,12 @@ def test_erf_tool(tmp_path):
 
 
 def test_paper_rows_have_a_config_or_a_reason():
-    from parc_mm.paper import ROWS
-    for r in ROWS:
+    from parc_mm.utils.model_index import paper_rows
+    rows = paper_rows(root=ROOT)
+    assert len([r for r in rows if r['task'] == 'cls']) == 8
+    assert {r['model'] for r in rows} >= {'ParC-ConvNeXt-XT', 'ParC-ResNet50',
+                                          'ParC-MobileNetV2', 'ParC-Net-S'}
+    for r in rows:
         if r['config'] is None:
             assert r.get('why'), r['model']
         else:
@@ -134,8 +138,17 @@ def test_paper_tables_from_another_folder(tmp_path, monkeypatch):
     sys.path.insert(0, ROOT)
     from tools.analysis import paper_tables
     monkeypatch.chdir(tmp_path)
-    from parc_mm import paper
-    monkeypatch.setattr(paper, 'ROWS', [r for r in paper.ROWS if r['model'] == 'ParC-Net-S'
-                                        and r['task'] == 'cls'])
+    from parc_mm.utils import model_index
+    rows = [r for r in model_index.paper_rows(root=ROOT) if r['model'] == 'ParC-Net-S'
+            and r['task'] == 'cls']
+    monkeypatch.setattr(model_index, 'paper_rows', lambda task=None, root=None: rows)
     text = paper_tables.main(['--tasks', 'cls'])
     assert '| ParC-Net-S | parc-net-s_8xb128-ms-300e_in1k.py | 256x256 | 5.04 | 5.0 |' in text
+
+
+def test_family_readmes_show_the_metafiles_paper_rows():
+    """The paper's numbers live in the metafiles only; the READMEs' tables are generated
+    (python tools/analysis/paper_tables.py --write-readmes) and must be up to date."""
+    from parc_mm.utils.model_index import metafiles, update_readme
+    stale = [mf for mf in metafiles(ROOT) if update_readme(osp.dirname(mf), ROOT, write=False)]
+    assert not stale, f'regenerate: python tools/analysis/paper_tables.py --write-readmes {stale}'

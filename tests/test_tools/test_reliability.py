@@ -146,7 +146,7 @@ def test_test_tool_refuses_a_damaged_checkpoint(tmp_path):
                               cls_per_class=(2, 1))
     from mmengine.config import Config
 
-    from parc_mm.apis import register_scope
+    from parc_mm.utils.config import register_scope
     from tests.harness import build_model
     cfg = Config.fromfile(osp.join(ROOT, 'configs/demo/shapes_cls_parc-convnext.py'))
     register_scope(cfg)

@@ -1,5 +1,6 @@
 """Params / FLOPs of every paper row's config beside the paper's numbers, and (given work
-dirs) the measured metrics beside the paper's, as markdown tables.
+dirs) the measured metrics beside the paper's, as markdown tables. The paper's numbers come
+from the configs' metafiles (model-index.yml), the only place that holds them.
 
     python tools/analysis/paper_tables.py [--tasks cls det seg] [--work-dirs work_dirs]
 """
@@ -34,10 +35,22 @@ def main(argv=None):
     p.add_argument('--tasks', nargs='+', default=['cls', 'det', 'seg'])
     p.add_argument('--work-dirs', default=None, help='root of the training work dirs')
     p.add_argument('--out', default=None, help='also write the tables to this .md file')
+    p.add_argument('--write-readmes', action='store_true',
+                   help="regenerate the paper-row table of every family's README from its "
+                        'metafile.yml, then stop')
     a = p.parse_args(argv)
+    if a.write_readmes:
+        from parc_mm.utils.config import mim_dir
+        from parc_mm.utils.model_index import metafiles, update_readme
+        root = mim_dir()
+        for mf in metafiles(root):
+            changed = update_readme(osp.dirname(mf), root)
+            print(f'{osp.dirname(mf)}/README.md: {"updated" if changed else "up to date"}')
+        return None
     from parc_mm.analysis import build_from_config, complexity
     from parc_mm.ops import set_impl
-    from parc_mm.paper import ROWS, TEST_SIZES
+    from parc_mm.utils.config import TASKS
+    from parc_mm.utils.model_index import paper_rows
     lines = []
     for task in a.tasks:
         lines += [f'\n### {task} (params / FLOPs of the config\'s model; FLOPs = multiply-adds, '
@@ -45,16 +58,14 @@ def main(argv=None):
                   '| model | config | input | params (M) ours | params (M) paper | '
                   'FLOPs (G) ours | FLOPs (G) paper | metric | paper | measured |',
                   '|---|---|---|---|---|---|---|---|---|---|']
-        for r in ROWS:
-            if r['task'] != task:
-                continue
+        for r in paper_rows(task):
             paper = ', '.join(r['metrics']) + ' | ' + \
                 ' / '.join(fmt(v) for v in r['metrics'].values())
             if r['config'] is None:
                 lines.append(f'| {r["model"]} | {r["why"]} | - | - | {fmt(r["params"], 1)} '
                              f'| - | {fmt(r["flops"], 1)} | {paper} | - |')
                 continue
-            h, w = r.get('size', TEST_SIZES[task])
+            h, w = r.get('size', TASKS[task].test_size)
             model, t, _ = build_from_config(r['config'])
             set_impl(model, 'direct')
             c = complexity(model, (3, h, w), t)

@@ -1,26 +1,19 @@
-"""What tools/train.py and tools/test.py do to a config before handing it to the Runner."""
+"""What tools/train.py and tools/test.py do to a config before handing it to the Runner:
+load it from anywhere, check its model types, datasets and checkpoint, adapt it to the
+machine (CPU: fp32, BN, gloo)."""
 from __future__ import annotations
 
-import importlib
 import os.path as osp
 from typing import Iterator, List, Tuple
 
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
+from parc_mm.utils.config import SCOPES, adapt_to_cpu
+from parc_mm.utils.config import load_config as _load_config
+
 DEMO_HINT = ('For the built-in demo data run: python -m parc_mm.datasets.synthetic data/shapes '
              '(or use a config from configs/demo/, which generates it).')
-
-
-def register_scope(cfg: Config) -> str:
-    """Register the modules of the library named by the config's ``default_scope``."""
-    scope = cfg.get('default_scope')
-    if scope not in SCOPES:
-        raise ValueError(f'Config default_scope is {scope!r}; parc_mm tools run configs of '
-                         f'{SCOPES} (inherit one of their _base_ configs).')
-    importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)
-    return scope
 
 
 def _types(obj):
@@ -63,12 +56,8 @@ def load_config(path: str, cfg_options=None, launcher: str = 'none',
                 work_dir=None) -> Config:
     """What tools/train.py and tools/test.py share: read the config, apply ``--cfg-options``,
     register the library of its ``default_scope`` and choose the work dir."""
-    from parc_mm.utils.config import resolve_config
-    cfg = Config.fromfile(resolve_config(path))
+    cfg = _load_config(path, cfg_options)
     cfg.launcher = launcher
-    if cfg_options is not None:
-        cfg.merge_from_dict(cfg_options)
-    register_scope(cfg)
     check_model_types(cfg)
     if work_dir is not None:
         cfg.work_dir = work_dir
@@ -129,14 +118,7 @@ def adapt_to_device(cfg: Config) -> Config:
     import torch
     if torch.cuda.is_available():
         return cfg
-    ow = cfg.get('optim_wrapper') or {}
-    if ow.get('type') == 'AmpOptimWrapper':
-        print_log('No GPU: AmpOptimWrapper -> OptimWrapper (fp32 training)', logger='current',
-                  level=30)
-        ow['type'] = 'OptimWrapper'
-        ow.pop('loss_scale', None)
-    from parc_mm.testing import sync_bn_to_bn
-    sync_bn_to_bn(cfg.get('model', {}))
+    adapt_to_cpu(cfg, log=lambda m: print_log(m, logger='current', level=30))
     env = cfg.setdefault('env_cfg', {})
     env.setdefault('dist_cfg', {})['backend'] = 'gloo'
     # DDP on CPU modules takes no device_ids (mmengine passes [LOCAL_RANK] by default)
