@@ -2,24 +2,15 @@
 # The first author's recipe = mmdet's ConvNeXt-T cascade config: 4conv1fc GIoU heads,
 # multi-scale 480-800 + DETR crop, AdamW lr 2e-4 wd 0.05, layer decay 0.7 (6 layers),
 # 36 epochs (steps 27/33), batch 16 (8 GPUs x 2).
-_base_ = ['mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py']
+_base_ = ['mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py',
+          './_base_/dense_backbones.py']
 
 custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.models'], allow_failed_imports=False)
 # ImageNet weights of ParC-ConvNeXt-XT in our layout, e.g. converted from the official
 # checkpoint: python tools/model_converters/to_parc.py convnext <official.pth> <this> --arch xt
-checkpoint_file = 'checkpoints/parc-convnext-xt_in1k.pth'
 
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='parc_mm.ParCConvNeXt',
-        arch='xt',
-        parc_cfg=dict(blocks='paper'),
-        out_indices=[0, 1, 2, 3],
-        drop_path_rate=0.4,
-        layer_scale_init_value=1.0,
-        gap_before_final_norm=False,
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file, prefix='backbone.')),
+    backbone={{_base_.parc_convnext_xt}},
     neck=dict(in_channels=[48, 96, 192, 384]))
 # atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
 default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

@@ -18,44 +18,39 @@ def _ensure(data_root: str) -> None:
     synthetic.ensure(osp.dirname(osp.normpath(data_root)))
 
 
+def _self_generating(base: type, name: str, folder: str, metainfo: dict, doc: str,
+                     **defaults):
+    """Register ``parc_mm.<name>``: the library's dataset class ``base``, unchanged, writing
+    the synthetic data first when ``data_root`` is missing (``defaults``: its arguments)."""
+
+    def __init__(self, data_root: str = f'data/shapes/{folder}', **kwargs):
+        _ensure(data_root)
+        for k, v in defaults.items():
+            kwargs.setdefault(k, v)
+        base.__init__(self, data_root=data_root, **kwargs)
+
+    cls = type(name, (base, ), dict(METAINFO=metainfo, __init__=__init__, __doc__=doc,
+                                    __module__=__name__))
+    DATASETS.register_module(module=cls)
+    return cls
+
+
 # each library's dataset is registered only when that library is installed
 if find_spec('mmdet') is not None:
     from mmdet.datasets import CocoDataset
-
-    @DATASETS.register_module()
-    class ShapesCocoDataset(CocoDataset):
-        """Synthetic shapes, COCO instances format (boxes + polygon masks)."""
-        METAINFO = dict(synthetic.metainfo('det'))
-
-        def __init__(self, data_root: str = 'data/shapes/coco', **kwargs):
-            _ensure(data_root)
-            super().__init__(data_root=data_root, **kwargs)
-
+    ShapesCocoDataset = _self_generating(
+        CocoDataset, 'ShapesCocoDataset', 'coco', dict(synthetic.metainfo('det')),
+        'Synthetic shapes, COCO instances format (boxes + polygon masks).')
 
 if find_spec('mmseg') is not None:
     from mmseg.datasets import BaseSegDataset
-
-    @DATASETS.register_module()
-    class ShapesSegDataset(BaseSegDataset):
-        """Synthetic shapes, ADE20K layout (0 = unlabelled, reduce_zero_label)."""
-        METAINFO = dict(synthetic.metainfo('seg'))
-
-        def __init__(self, data_root: str = 'data/shapes/ade', **kwargs):
-            _ensure(data_root)
-            kwargs.setdefault('img_suffix', '.jpg')
-            kwargs.setdefault('seg_map_suffix', '.png')
-            kwargs.setdefault('reduce_zero_label', True)
-            super().__init__(data_root=data_root, **kwargs)
-
+    ShapesSegDataset = _self_generating(
+        BaseSegDataset, 'ShapesSegDataset', 'ade', dict(synthetic.metainfo('seg')),
+        'Synthetic shapes, ADE20K layout (0 = unlabelled, reduce_zero_label).',
+        img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=True)
 
 if find_spec('mmpretrain') is not None:
     from mmpretrain.datasets import CustomDataset
-
-    @DATASETS.register_module()
-    class ShapesClsDataset(CustomDataset):
-        """Synthetic shapes, ImageNet-style class folders."""
-        METAINFO = dict(classes=synthetic.CLASSES)
-
-        def __init__(self, data_root: str = 'data/shapes/cls', **kwargs):
-            _ensure(data_root)
-            super().__init__(data_root=data_root, **kwargs)
+    ShapesClsDataset = _self_generating(
+        CustomDataset, 'ShapesClsDataset', 'cls', dict(classes=synthetic.CLASSES),
+        'Synthetic shapes, ImageNet-style class folders.')

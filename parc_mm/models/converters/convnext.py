@@ -8,17 +8,23 @@ import torch
 
 from .core import ConversionReport, Rule, StateDict, apply_rules, finish
 
-# --- ConvNeXt family -------------------------------------------------------------------
+
+def _mixer_rules(weight_h: str, weight_w: str, pe_h: str, pe_w: str) -> List[Rule]:
+    """Rules of the ParC kernels / biases / PEs of one source naming (regexes of the H and W
+    conv modules and PE tensors inside a block)."""
+    out: List[Rule] = []
+    for conv, pe, ours in ((weight_h, pe_h, 'parc_h'), (weight_w, pe_w, 'parc_w')):
+        dst = rf'backbone.stages.\1.\2.depthwise_conv.{ours}'
+        out += [(rf'stages\.(\d+)\.(\d+)\.{conv}\.(weight|bias)', dst + r'.\3'),
+                (rf'stages\.(\d+)\.(\d+)\.{pe}', dst + '.pe')]
+    return out
+
+
 # Official ParC_ConvNets classification layout == facebook ConvNeXt layout + gcc_H / gcc_W.
 _CONVNEXT_OFFICIAL: List[Rule] = [
     (r'downsample_layers\.(.*)', r'backbone.downsample_layers.\1'),
     (r'stages\.(\d+)\.(\d+)\.dwconv\.(weight|bias)', r'backbone.stages.\1.\2.depthwise_conv.\3'),
-    (r'stages\.(\d+)\.(\d+)\.gcc_H\.gcc_conv\.(weight|bias)',
-     r'backbone.stages.\1.\2.depthwise_conv.parc_h.\3'),
-    (r'stages\.(\d+)\.(\d+)\.gcc_W\.gcc_conv\.(weight|bias)',
-     r'backbone.stages.\1.\2.depthwise_conv.parc_w.\3'),
-    (r'stages\.(\d+)\.(\d+)\.gcc_H\.pe', r'backbone.stages.\1.\2.depthwise_conv.parc_h.pe'),
-    (r'stages\.(\d+)\.(\d+)\.gcc_W\.pe', r'backbone.stages.\1.\2.depthwise_conv.parc_w.pe'),
+    *_mixer_rules(r'gcc_H\.gcc_conv', r'gcc_W\.gcc_conv', r'gcc_H\.pe', r'gcc_W\.pe'),
     (r'stages\.(\d+)\.(\d+)\.pwconv(\d)\.(weight|bias)',
      r'backbone.stages.\1.\2.pointwise_conv\3.\4'),
     (r'stages\.(\d+)\.(\d+)\.(gamma|norm\.weight|norm\.bias)', r'backbone.stages.\1.\2.\3'),
@@ -28,14 +34,7 @@ _CONVNEXT_OFFICIAL: List[Rule] = [
 # The first author's detection backbones (mmdet 2.x fork): gcc_conv_1H / gcc_conv_2W, meta_pe,
 # norm0..3 per output.
 _CONVNEXT_DET: List[Rule] = [
-    (r'stages\.(\d+)\.(\d+)\.gcc_conv_1H\.(weight|bias)',
-     r'backbone.stages.\1.\2.depthwise_conv.parc_h.\3'),
-    (r'stages\.(\d+)\.(\d+)\.gcc_conv_2W\.(weight|bias)',
-     r'backbone.stages.\1.\2.depthwise_conv.parc_w.\3'),
-    (r'stages\.(\d+)\.(\d+)\.gcc_conv_1H\.meta_pe',
-     r'backbone.stages.\1.\2.depthwise_conv.parc_h.pe'),
-    (r'stages\.(\d+)\.(\d+)\.gcc_conv_2W\.meta_pe',
-     r'backbone.stages.\1.\2.depthwise_conv.parc_w.pe'),
+    *_mixer_rules('gcc_conv_1H', 'gcc_conv_2W', r'gcc_conv_1H\.meta_pe', r'gcc_conv_2W\.meta_pe'),
     (r'norm(\d)\.(weight|bias)', r'backbone.norm\1.\2'),
 ] + _CONVNEXT_OFFICIAL
 # timm ConvNeXt
