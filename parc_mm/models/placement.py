@@ -85,11 +85,17 @@ def _square(h: int, w: int) -> Size:
     return h if h == w else (h, w)
 
 
-def derive_base_sizes(img_size: Size, strides: Sequence[int]) -> List[Size]:
+def derive_base_sizes(img_size: Size, strides: Sequence[int], ceil: bool = False
+                      ) -> List[Size]:
     """The feature size of each stage (of the given strides) at ``img_size``: the kernel
-    lengths the official code uses (224 and strides 4..32 -> [56, 28, 14, 7])."""
+    lengths the official code uses (224 and strides 4..32 -> [56, 28, 14, 7]). ``ceil``:
+    round up, as the maps of a padded detection input do (FPN levels)."""
     h, w = check_img_size(img_size)
-    return [_square(max(1, h // s), max(1, w // s)) for s in strides]
+
+    def div(a, s):
+        return max(1, -(-a // s) if ceil else a // s)
+
+    return [_square(div(h, s), div(w, s)) for s in strides]
 
 
 def check_base_sizes(sizes, count: int) -> List[Size]:

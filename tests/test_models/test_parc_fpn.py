@@ -34,7 +34,7 @@ def test_parc_levels_give_global_context_and_odd_sizes():
     # the top-left output of level 0 depends on the bottom-right input of level 0
     outs[0][0, :, 0, 0].sum().backward()
     assert xs[0].grad[0, :, -1, -1].abs().sum() > 0
-    assert set(fpn.parc_blocks) == {'0', '1', '2', '3'}
+    assert set(fpn.level_blocks) == {'0', '1', '2', '3'}
 
 
 def test_errors():
@@ -42,3 +42,11 @@ def test_errors():
         ParCFPN([8, 16], 8, 2, parc_levels=[2])
     with pytest.raises(ValueError, match='one per output level'):
         ParCFPN([8, 16], 8, 2, parc_base_sizes=[4])
+
+
+def test_checkpoint_of_the_first_release_names_loads():
+    fpn = ParCFPN([8, 16], 8, 2, parc_img_size=(64, 64))
+    old = {k.replace('level_blocks.', 'parc_blocks.'): v for k, v in fpn.state_dict().items()}
+    fresh = ParCFPN([8, 16], 8, 2, parc_img_size=(64, 64))
+    fresh.load_state_dict(old)
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in fpn.state_dict().items())

@@ -62,7 +62,9 @@ def test_train_then_test(data_root, tmp_path):
          _opts(data_root, 2))
     with open(out) as f:
         metrics = json.load(f)
-    assert 0 <= metrics['accuracy/top1'] <= 100
+    # 12 validation images (2 per class): every image counted, none twice or skipped
+    correct = metrics['accuracy/top1'] * 12 / 100
+    assert abs(correct - round(correct)) < 1e-4 and 0 <= round(correct) <= 12, metrics
 
 
 def test_resume_gives_the_same_losses(data_root, tmp_path):

@@ -10,6 +10,7 @@ from mmdet.models.necks import FPN
 from parc_mm.registry import MODELS
 
 from ..layers.parc_fpn_block import ParCFPNBlock
+from ..placement import derive_base_sizes
 
 
 @MODELS.register_module()
@@ -48,19 +49,26 @@ class ParCFPN(FPN):
             if not 0 <= lv < num_outs:
                 raise ValueError(f'parc_levels: level {lv} does not exist (num_outs={num_outs})')
         if parc_base_sizes is None:
+            # ceil: the padded detection input's maps round up at every stride
             first = parc_first_stride * 2**self.start_level
-            parc_base_sizes = [(max(1, -(-parc_img_size[0] // (first * 2**i))),
-                                max(1, -(-parc_img_size[1] // (first * 2**i))))
-                               for i in range(num_outs)]
+            parc_base_sizes = derive_base_sizes(
+                parc_img_size, [first * 2**i for i in range(num_outs)], ceil=True)
         if len(parc_base_sizes) != num_outs:
             raise ValueError(f'parc_base_sizes needs {num_outs} entries (one per output level)')
         self.parc_levels = levels
-        self.parc_blocks = nn.ModuleDict({
+        self.level_blocks = nn.ModuleDict({
             str(lv): ParCFPNBlock(out_channels, parc_base_sizes[lv], parc_ffn_ratio,
                                parc_layer_scale, parc_impl) for lv in levels})
 
     def forward(self, inputs: Tuple[torch.Tensor]) -> tuple:
         outs = list(super().forward(inputs))
         for lv in self.parc_levels:
-            outs[lv] = self.parc_blocks[str(lv)](outs[lv])
+            outs[lv] = self.level_blocks[str(lv)](outs[lv])
         return tuple(outs)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # the first release named the blocks ``parc_blocks``: such checkpoints load unchanged
+        old = prefix + 'parc_blocks.'
+        for k in [k for k in state_dict if k.startswith(old)]:
+            state_dict[prefix + 'level_blocks.' + k[len(old):]] = state_dict.pop(k)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
