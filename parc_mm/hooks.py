@@ -121,3 +121,45 @@ class SafeCheckpointHook(CheckpointHook):
             path = osp.join(self.out_dir, self.filename_tmpl.format(old))
             if osp.isfile(path):
                 os.remove(path)
+
+
+@HOOKS.register_module()
+class ParCAutotuneHook(Hook):
+    """Autotune the ``impl='auto'`` ParC layers during a run (:mod:`parc_mm.ops.autotuner`):
+    each configuration's implementations are timed once on the real input and the fastest is
+    kept; after the first training iteration every rank takes rank 0's choices; the cache can
+    be loaded before and saved after the run (one file per device).
+
+    Args:
+        cache_file: JSON cache to load (when it exists) and save; None: the default per-device
+            file under ``$PARC_CACHE`` (``~/.cache/parc_mm``).
+        save: write the cache after the run (main process).
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, cache_file: str = None, save: bool = True) -> None:
+        self.cache_file = cache_file
+        self.save = save
+        self._synced = False
+
+    def before_run(self, runner) -> None:
+        from parc_mm.ops.autotuner import default_cache_file, enable_autotune, load_autotune_cache
+        self.cache_file = self.cache_file or default_cache_file()
+        if osp.isfile(self.cache_file):
+            n = load_autotune_cache(self.cache_file)
+            runner.logger.info(f'ParC autotune: {n} choices loaded from {self.cache_file}')
+        enable_autotune(True)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if not self._synced:
+            from parc_mm.ops.autotuner import sync_autotune_cache
+            sync_autotune_cache()
+            self._synced = True
+
+    def after_run(self, runner) -> None:
+        from parc_mm.ops.autotuner import autotune_cache, enable_autotune, save_autotune_cache
+        enable_autotune(False)
+        if self.save and is_main_process() and autotune_cache():
+            path = save_autotune_cache(self.cache_file)
+            runner.logger.info(f'ParC autotune: {len(autotune_cache())} choices saved to {path}')

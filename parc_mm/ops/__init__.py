@@ -2,12 +2,22 @@
 
 * :mod:`.functional`: the exact implementations and :func:`circular_conv`;
 * :mod:`.config`: which implementation runs (:func:`select_impl`, the global override);
+* :mod:`.autotuner`: ``auto`` timed on the real input and cached (opt-in), save / load / sync;
 * :mod:`.resize`: the resize rule for kernels / position embeddings (also on load);
 * :mod:`.export`: :func:`set_impl`, :func:`fix_input_size`.
 
 The layers that hold parameters (``ParCConv2d``, ``ParCPosEmbed``, ``ParCHW``) live in
 :mod:`parc_mm.models.layers`; importing them from here keeps working.
 """
+from .autotuner import (
+    autotune,
+    autotune_cache,
+    clear_autotune_cache,
+    enable_autotune,
+    load_autotune_cache,
+    save_autotune_cache,
+    sync_autotune_cache,
+)
 from .config import IMPLS, parc_impl, select_impl, set_default_impl
 from .export import fix_input_size, set_impl
 from .functional import circular_conv
@@ -16,8 +26,10 @@ from .resize import resize_to
 _LAYERS = ('ParCConv2d', 'ParCHW', 'ParCPosEmbed')
 
 __all__ = [
-    'IMPLS', 'circular_conv', 'fix_input_size', 'parc_impl', 'resize_to', 'select_impl',
-    'set_default_impl', 'set_impl', *_LAYERS
+    'IMPLS', 'autotune', 'autotune_cache', 'circular_conv', 'clear_autotune_cache',
+    'enable_autotune', 'fix_input_size', 'load_autotune_cache', 'parc_impl', 'resize_to',
+    'save_autotune_cache', 'select_impl', 'set_default_impl', 'set_impl',
+    'sync_autotune_cache', *_LAYERS
 ]
 
 

@@ -29,6 +29,11 @@ def set_default_impl(impl: Optional[str]) -> None:
         _GLOBAL_IMPL = None
 
 
+def global_impl() -> Optional[str]:
+    """The impl forced for every ``auto`` layer (:func:`set_default_impl`), or None."""
+    return _GLOBAL_IMPL
+
+
 @contextlib.contextmanager
 def parc_impl(impl: Optional[str]) -> Iterator[None]:
     """Context manager form of :func:`set_default_impl`."""

@@ -25,6 +25,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from . import autotuner, config
 from .config import check_impl, select_impl
 from .resize import DIRECTIONS, axis
 
@@ -147,8 +148,19 @@ def circular_conv(x: torch.Tensor,
     if x.shape[0] == 0:  # empty batch: every impl returns an empty tensor
         return x.new_zeros((0, weight.shape[0], x.shape[2], x.shape[3]), dtype=out_dtype)
     if impl == 'auto':
-        impl = select_impl(n, x.shape[5 - ax], x.shape[1], x.device, x.dtype,
-                           dense=weight.shape[1] > 1)
+        impl = config.global_impl() or autotuner.choose(
+            x, weight, groups, direction,
+            lambda i: _compute(i, x, weight, groups, direction, ax, out_dtype)) or select_impl(
+                n, x.shape[5 - ax], x.shape[1], x.device, x.dtype, dense=weight.shape[1] > 1)
+    y = _compute(impl, x, weight, groups, direction, ax, out_dtype)
+    if bias is not None:
+        y = y + bias.to(y.dtype).view(1, -1, 1, 1)
+    return y
+
+
+def _compute(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
+             ax: int, out_dtype: torch.dtype) -> torch.Tensor:
+    """One exact implementation, without the bias, in ``out_dtype``."""
     if impl == 'fft':
         # cuFFT in half precision only takes power-of-two sizes: compute in float32.
         cdt = torch.float64 if torch.float64 in (x.dtype, weight.dtype) else torch.float32
@@ -162,11 +174,7 @@ def circular_conv(x: torch.Tensor,
         fn = _direct if impl == 'direct' else _gemm
         y = fn(x, weight, groups, direction)
         y = _nan_where_not_finite(y, x, groups, ax)
-    y = y.to(out_dtype)
-    if bias is not None:
-        y = y + bias.to(y.dtype).view(1, -1, 1, 1)
-    return y
-
+    return y.to(out_dtype)
 
 def _nan_where_not_finite(y: torch.Tensor, x: torch.Tensor, groups: int, ax: int) -> torch.Tensor:
     """Non-finite inputs give NaN in every output that sums over them (the whole row or column

@@ -1,0 +1,166 @@
+"""Autotuned ``impl='auto'``, as ``torch.backends.cudnn.benchmark`` does for convolutions.
+
+With autotuning on (:func:`enable_autotune`, the :func:`autotune` context, or the environment
+variable ``PARC_AUTOTUNE=1``), the first ``auto`` call of a given configuration (device, dtype,
+autocast dtype, direction, input shape, output channels, depthwise / dense / grouped kernels,
+train or eval) times the exact implementations on the real input and caches the fastest; later
+calls are a dictionary lookup. Without it, or inside ``torch.compile`` / tracing for a
+configuration not measured yet, ``auto`` falls back to the deterministic rule
+(:func:`parc_mm.ops.config.select_impl`).
+
+The cache can be saved and loaded (one JSON file per device, :func:`save_autotune_cache` /
+:func:`load_autotune_cache`) so a deployment picks without timing, and shared across
+distributed ranks (:func:`sync_autotune_cache`: every rank takes rank 0's choices; call it
+after a first iteration, e.g. from a hook: a collective inside the forward would deadlock
+ranks whose inputs differ in shape).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import os.path as osp
+import platform
+import time
+from typing import Callable, Dict, Iterator, Optional
+
+import torch
+
+from .config import IMPLS
+
+_ENABLED = os.environ.get('PARC_AUTOTUNE', '0') == '1'
+_CACHE: Dict[str, str] = {}
+_DEVICE_NAMES: Dict[str, str] = {}
+_REPEATS = 3
+
+
+def enable_autotune(enabled: bool = True) -> None:
+    """Turn autotuning of ``impl='auto'`` on or off (the cache is kept)."""
+    global _ENABLED
+    _ENABLED = bool(enabled)
+
+
+def autotune_enabled() -> bool:
+    return _ENABLED
+
+
+@contextlib.contextmanager
+def autotune(enabled: bool = True) -> Iterator[None]:
+    """Context manager form of :func:`enable_autotune`."""
+    old = _ENABLED
+    enable_autotune(enabled)
+    try:
+        yield
+    finally:
+        enable_autotune(old)
+
+
+def clear_autotune_cache() -> None:
+    _CACHE.clear()
+
+
+def autotune_cache() -> Dict[str, str]:
+    """A copy of the cache: configuration key -> chosen impl."""
+    return dict(_CACHE)
+
+
+def device_name(device: torch.device) -> str:
+    """A stable name of the device kind the timings hold for (cache files are per device)."""
+    key = str(device)
+    if key not in _DEVICE_NAMES:
+        if device.type == 'cuda':
+            name = torch.cuda.get_device_name(device)
+        else:
+            name = f'{device.type}-{platform.machine()}-{os.cpu_count()}cpu'
+        _DEVICE_NAMES[key] = name.replace(' ', '_')
+    return _DEVICE_NAMES[key]
+
+
+def cache_key(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str) -> str:
+    dev = x.device.type
+    amp = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else None
+    if weight.shape[1] == 1 and weight.shape[0] == x.shape[1]:
+        kind = 'depthwise'
+    else:
+        kind = 'dense' if groups == 1 else f'groups{groups}'
+    mode = 'train' if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad) \
+        else 'eval'
+    return (f'{device_name(x.device)}|{x.dtype}|amp={amp}|{direction}|{tuple(x.shape)}|'
+            f'out={weight.shape[0]}|{kind}|{mode}')
+
+
+def _timed(fn: Callable[[], torch.Tensor], device: torch.device) -> float:
+    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    fn()  # warm-up (kernels, plans, allocator)
+    sync()
+    best = float('inf')
+    for _ in range(_REPEATS):
+        t = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def _compiling() -> bool:
+    compiler = getattr(torch, 'compiler', None)
+    if compiler is not None and compiler.is_compiling():
+        return True
+    return torch.jit.is_tracing() or torch.jit.is_scripting()
+
+
+def choose(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
+           run: Callable[[str], torch.Tensor]) -> Optional[str]:
+    """The autotuned impl for this call, or None (use the rule). ``run(impl)`` computes the
+    call with one impl (timed without autograd)."""
+    if _compiling():
+        if str(x.device) not in _DEVICE_NAMES:
+            return None
+        return _CACHE.get(cache_key(x, weight, groups, direction))
+    if not _ENABLED and not _CACHE:
+        return None
+    key = cache_key(x, weight, groups, direction)
+    if key in _CACHE or not _ENABLED:
+        return _CACHE.get(key)
+    with torch.no_grad():
+        times = {impl: _timed(lambda i=impl: run(i), x.device) for impl in IMPLS}
+    _CACHE[key] = min(times, key=times.get)
+    return _CACHE[key]
+
+
+def default_cache_file(device: Optional[torch.device] = None) -> str:
+    device = device or torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    root = os.environ.get('PARC_CACHE', osp.join(osp.expanduser('~'), '.cache', 'parc_mm'))
+    return osp.join(root, f'autotune-{device_name(device)}.json')
+
+
+def save_autotune_cache(path: Optional[str] = None) -> str:
+    """Write the cache (JSON: key -> impl) to ``path`` (default: one file per device)."""
+    path = path or default_cache_file()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(_CACHE, f, indent=1, sort_keys=True)
+    return path
+
+
+def load_autotune_cache(path: Optional[str] = None) -> int:
+    """Merge a saved cache (choices are then lookups, no timing); returns the entries read."""
+    path = path or default_cache_file()
+    with open(path) as f:
+        entries = json.load(f)
+    bad = {k: v for k, v in entries.items() if v not in IMPLS}
+    if bad:
+        raise ValueError(f'{path}: unknown impls {sorted(set(bad.values()))} (expected {IMPLS})')
+    _CACHE.update(entries)
+    return len(entries)
+
+
+def sync_autotune_cache(src: int = 0) -> None:
+    """Every rank takes rank ``src``'s cache (a no-op without torch.distributed)."""
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    obj = [dict(_CACHE) if dist.get_rank() == src else None]
+    dist.broadcast_object_list(obj, src=src)
+    _CACHE.clear()
+    _CACHE.update(obj[0])
