@@ -134,7 +134,7 @@ def test_distributed_ranks_take_rank0s_choices(tmp_path):
                         '--master_port=29517', str(script), ROOT], capture_output=True,
                        text=True, env={**os.environ, 'OMP_NUM_THREADS': '1'}, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
-    choices = sorted(l for l in p.stdout.splitlines() if l.startswith('CHOICE'))
+    choices = sorted(ln for ln in p.stdout.splitlines() if ln.startswith('CHOICE'))
     assert choices == ['CHOICE 0 direct', 'CHOICE 1 direct'], p.stdout
 
 
