@@ -152,3 +152,22 @@ def test_family_readmes_show_the_metafiles_paper_rows():
     from parc_mm.utils.model_index import metafiles, update_readme
     stale = [mf for mf in metafiles(ROOT) if update_readme(osp.dirname(mf), ROOT, write=False)]
     assert not stale, f'regenerate: python tools/analysis/paper_tables.py --write-readmes {stale}'
+
+
+def test_model_benchmark_statistics_and_rows():
+    """The model-level benchmark's machinery (no timing is asserted: benchmarks report)."""
+    from parc_mm.benchmark import Row, bootstrap_ci, run_model, saved_bytes, table
+    lo, hi = bootstrap_ci([1.0, 1.1, 0.9, 1.05, 0.95])
+    assert 0.9 <= lo <= 1.0 <= hi <= 1.1
+    assert not Row('m', (1, 1), 'fwd', 'auto', 1.0, 1.0, (0.9, 1.1)).distinguishable
+    assert Row('m', (1, 1), 'fwd', 'auto', 1.0, 1.2, (1.1, 1.3)).distinguishable
+    w = torch.randn(8, 8, requires_grad=True)
+    assert saved_bytes(lambda: (torch.randn(4, 8) @ w).relu()) > 0
+    rows = run_model('ParC-ConvNeXt-XT (paper)', (64, 64), torch.device('cpu'), torch.float32,
+                     rounds=2, warmup=1, impls=('auto', 'fft'))
+    assert {(r.mode, r.variant) for r in rows} == {
+        (m, v) for m in ('fwd', 'fwd+bwd') for v in ('baseline', 'auto', 'fft')}
+    assert all(len(r.rounds) == 2 and r.ms > 0 for r in rows)
+    mem = {r.variant: r.saved_mb for r in rows if r.mode == 'fwd+bwd'}
+    assert all(v > 0 for v in mem.values()) and len(mem) == 3
+    assert '≈' in table(rows) or 'x [' in table(rows)

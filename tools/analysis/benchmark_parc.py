@@ -4,6 +4,8 @@
     python tools/analysis/benchmark_parc.py --sweep          # crossover sweep behind 'auto'
     python tools/analysis/benchmark_parc.py --device cuda --dtype bf16 --compile
     python tools/analysis/benchmark_parc.py --backbones [--backbone-size 512]  # ParC-Net-S
+    python tools/analysis/benchmark_parc.py --models all --inputs 224 det --rounds 10 \
+        [--json out.json]  # whole backbones vs baselines, interleaved, with 95% intervals
 
 Shapes are the stage shapes of ConvNeXt-T at an 800x1344 detection input (det s1-s4) and a
 512x512 segmentation crop (seg s1-s4). On CPU they are scaled down by ``--scale`` (default
@@ -206,6 +208,44 @@ def backbone_table(args, device, dtype) -> None:
         sys.stdout.flush()
 
 
+def models_table(args, device, dtype) -> None:
+    """Whole ParC backbones vs their baselines (parc_mm.benchmark): every impl and auto,
+    interleaved rounds, median ratio with a 95% bootstrap interval, training memory."""
+    import json
+
+    from parc_mm.benchmark import INPUTS, MODELS, table, to_json
+    names = list(MODELS) if args.models == ['all'] else args.models
+    unknown = set(names) - set(MODELS)
+    if unknown:
+        raise SystemExit(f'unknown --models {sorted(unknown)}; choose from {list(MODELS)}')
+    scale = args.scale if args.scale is not None else (1.0 if device.type == 'cuda' else 0.5)
+    rows = []
+    for name in names:
+        for inp in args.inputs:
+            h, w = INPUTS[inp]
+            if inp != '224':  # dense-prediction inputs are scaled on CPU
+                h, w = int(h * scale) // 32 * 32, int(w * scale) // 32 * 32
+            rows += run_models(name, (h, w), device, dtype, args)
+            print(table([r for r in rows if r.model == name and r.input == (h, w)]) + '\n',
+                  flush=True)
+    print(f'\n### all rows ({device}, {args.dtype}, batch {args.batch}, {args.rounds} rounds, '
+          f'compile={args.compile})\n')
+    print(table(rows))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(device=str(device), dtype=args.dtype, batch=args.batch,
+                           rounds=args.rounds, compile=args.compile,
+                           torch=torch.__version__, rows=to_json(rows)), f, indent=1)
+        print(f'wrote {args.json}')
+
+
+def run_models(name, size, device, dtype, args):
+    from parc_mm.benchmark import run_model
+    modes = ['fwd', 'fwd+bwd'] if args.backward else ['fwd']
+    return run_model(name, size, device, dtype, modes=modes, rounds=args.rounds,
+                     batch=args.batch, compile_=args.compile, impls=args.impls)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -219,6 +259,13 @@ def main(argv=None) -> None:
     p.add_argument('--sweep', action='store_true', help='run the crossover sweep instead')
     p.add_argument('--neck', action='store_true', help='FPN vs ParCFPN instead')
     p.add_argument('--neck-size', type=int, nargs=2, default=[800, 1333])
+    p.add_argument('--models', nargs='+', default=None,
+                   help="whole backbones vs baselines: 'all' or names of "
+                        'parc_mm.benchmark.MODELS')
+    p.add_argument('--inputs', nargs='+', default=['224', 'det'], choices=['224', '512', 'det'])
+    p.add_argument('--impls', nargs='+', default=['auto', 'direct', 'fft', 'gemm'])
+    p.add_argument('--rounds', type=int, default=10, help='interleaved rounds (--models)')
+    p.add_argument('--json', default=None, help='also write the --models rows as JSON')
     p.add_argument('--backbones', action='store_true',
                    help='ParC-Net-S (each impl) vs MobileViT-S instead')
     p.add_argument('--backbone-size', type=int, default=256)
@@ -236,6 +283,8 @@ def main(argv=None) -> None:
         neck_table(args, device, dtype)
     elif args.backbones:
         backbone_table(args, device, dtype)
+    elif args.models:
+        models_table(args, device, dtype)
     else:
         stage_table(args, device, dtype)
 

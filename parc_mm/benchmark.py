@@ -1,0 +1,198 @@
+"""Model-level speed of ParC backbones against their baselines, with honest statistics.
+
+Every ParC backbone is timed next to its baseline in the same process, in *interleaved*
+rounds (each round times the baseline and every variant once, in turn), so that drifts of the
+machine hit all of them alike. Each round gives a ratio variant / baseline; the table reports
+the median ratio with a 95% bootstrap confidence interval over the rounds, and says ``≈`` when
+the interval holds 1.0 (the two are not distinguishable at this many rounds). Training memory
+is the bytes autograd saves for the backward pass (exact and deterministic on any device);
+on CUDA the peak allocation is reported as well.
+"""
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+
+def _convnext(arch: str, blocks: str):
+    from parc_mm.models import ParCConvNeXt
+    return lambda: ParCConvNeXt(arch=arch, parc_cfg=dict(blocks=blocks), out_indices=[3],
+                                gap_before_final_norm=False)
+
+
+def _resnet(blocks: str):
+    from parc_mm.models import ParCResNet
+    return lambda: ParCResNet(depth=50, parc_cfg=dict(blocks=blocks), out_indices=(3, ))
+
+
+def _mv2(blocks: str):
+    from parc_mm.models import ParCMobileNetV2
+    return lambda: ParCMobileNetV2(parc_cfg=dict(blocks=blocks), out_indices=(7, ))
+
+
+def _parcnet():
+    from parc_mm.models import ParCNet
+    return lambda: ParCNet('s', out_indices=(4, ))
+
+
+def _mobilevit():
+    from mmpretrain.models.backbones import MobileViT
+    return lambda: MobileViT(arch='small', out_indices=(4, ))
+
+
+# name -> (ParC model, baseline): builders
+MODELS: Dict[str, Tuple[Callable, Callable]] = {
+    'ParC-ConvNeXt-XT (paper)': (_convnext('xt', 'paper'), _convnext('xt', 'none')),
+    'ParC-ConvNeXt-XT (all)': (_convnext('xt', 'all'), _convnext('xt', 'none')),
+    'ParC-ConvNeXt-T (paper)': (_convnext('tiny', 'paper'), _convnext('tiny', 'none')),
+    'ParC-ConvNeXt-T (all)': (_convnext('tiny', 'all'), _convnext('tiny', 'none')),
+    'ParC-ResNet50 (paper)': (_resnet('paper'), _resnet('none')),
+    'ParC-MobileNetV2 (paper)': (_mv2('paper'), _mv2('none')),
+    'ParC-Net-S': (_parcnet(), _mobilevit()),
+}
+INPUTS = {'224': (224, 224), '512': (512, 512), 'det': (800, 1333)}
+
+
+@dataclass
+class Row:
+    model: str
+    input: Tuple[int, int]
+    mode: str  # 'fwd' | 'fwd+bwd'
+    variant: str  # 'baseline' | 'auto' | 'direct' | 'fft' | 'gemm'
+    ms: float  # median over rounds
+    ratio: float = 1.0  # median of the per-round ratios to the baseline
+    ci: Tuple[float, float] = (1.0, 1.0)
+    saved_mb: Optional[float] = None  # bytes autograd saves for backward (fwd+bwd only)
+    peak_mb: Optional[float] = None  # CUDA peak allocation
+    rounds: List[float] = field(default_factory=list)
+
+    @property
+    def distinguishable(self) -> bool:
+        return not self.ci[0] <= 1.0 <= self.ci[1]
+
+
+def bootstrap_ci(values: Sequence[float], n: int = 2000, seed: int = 0) -> Tuple[float, float]:
+    """95% percentile-bootstrap interval of the median of ``values``."""
+    rng = random.Random(seed)
+    meds = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(n))
+    return meds[int(0.025 * n)], meds[int(0.975 * n) - 1]
+
+
+def saved_bytes(fn: Callable[[], torch.Tensor]) -> int:
+    """Bytes of the tensors autograd saves for the backward of ``fn()`` (each storage once)."""
+    seen, total = set(), 0
+
+    def pack(t):
+        nonlocal total
+        key = (t.untyped_storage().data_ptr(), t.device)
+        if key not in seen:
+            seen.add(key)
+            total += t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return total
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+def run_model(name: str, size: Tuple[int, int], device: torch.device, dtype: torch.dtype,
+              modes: Sequence[str] = ('fwd', 'fwd+bwd'), rounds: int = 10, batch: int = 1,
+              compile_: bool = False, impls: Sequence[str] = ('auto', 'direct', 'fft', 'gemm'),
+              warmup: int = 2) -> List[Row]:
+    """Time one ParC model (each impl) against its baseline, interleaved; see the module doc."""
+    from parc_mm.ops import set_impl
+    build_parc, build_base = MODELS[name]
+    torch.manual_seed(0)
+    nets = {'baseline': build_base()}
+    for impl in impls:
+        torch.manual_seed(0)
+        nets[impl] = set_impl(build_parc(), impl)
+    amp = dtype != torch.float32
+    x = torch.randn(batch, 3, *size, device=device)
+    rows = []
+    for mode in modes:
+        train = mode != 'fwd'
+        calls = {}
+        for v, net in nets.items():
+            net.to(device)
+            net.train(train)  # (mmpretrain's MobileViT.train returns None)
+            if train and any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+                             for m in net.modules()) and batch == 1:
+                net.apply(lambda m: m.eval() if isinstance(
+                    m, nn.modules.batchnorm._BatchNorm) else None)  # batch 1: BN stats frozen
+            f = torch.compile(net) if compile_ else net
+
+            def call(f=f, train=train):
+                with torch.autocast(device.type, dtype=dtype, enabled=amp):
+                    out = f(x)[-1]
+                if train:
+                    out.float().mean().backward()
+
+            calls[v] = call
+        times: Dict[str, List[float]] = {v: [] for v in calls}
+        for _ in range(warmup):
+            for v, c in calls.items():
+                with torch.set_grad_enabled(train):
+                    c()
+        for _ in range(rounds):
+            for v, c in calls.items():  # interleaved: every variant once per round
+                _sync(device)
+                t = time.perf_counter()
+                with torch.set_grad_enabled(train):
+                    c()
+                _sync(device)
+                times[v].append((time.perf_counter() - t) * 1e3)
+        base = times['baseline']
+        for v in calls:
+            ratios = [a / b for a, b in zip(times[v], base)]
+            row = Row(name, size, mode, v, statistics.median(times[v]),
+                      statistics.median(ratios), bootstrap_ci(ratios), rounds=times[v])
+            if train:
+                net = nets[v]
+
+                def fwd(net=net):
+                    with torch.autocast(device.type, dtype=dtype, enabled=amp):
+                        return net(x)[-1]
+
+                row.saved_mb = saved_bytes(fwd) / 2**20
+                if device.type == 'cuda':
+                    torch.cuda.reset_peak_memory_stats(device)
+                    calls[v]()
+                    row.peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
+            rows.append(row)
+    return rows
+
+
+def table(rows: List[Row]) -> str:
+    """Markdown: one line per (model, input, mode, variant)."""
+    out = ['| model | input | mode | variant | ms | ratio to baseline [95% CI] | '
+           'saved for backward MB (ratio) |', '|---|---|---|---|---|---|---|']
+    base_mem = {(r.model, r.input, r.mode): r.saved_mb for r in rows if r.variant == 'baseline'}
+    for r in rows:
+        if r.variant == 'baseline':
+            ratio = '1 (baseline)'
+        else:
+            mark = '' if r.distinguishable else ' ≈'
+            ratio = f'{r.ratio:.3f}x [{r.ci[0]:.3f}, {r.ci[1]:.3f}]{mark}'
+        mem = '-'
+        if r.saved_mb is not None:
+            b = base_mem[(r.model, r.input, r.mode)]
+            mem = f'{r.saved_mb:.1f} ({r.saved_mb / b:.3f}x)' if b else f'{r.saved_mb:.1f}'
+        out.append(f'| {r.model} | {r.input[0]}x{r.input[1]} | {r.mode} | {r.variant} | '
+                   f'{r.ms:.2f} | {ratio} | {mem} |')
+    return '\n'.join(out)
+
+
+def to_json(rows: List[Row]) -> List[dict]:
+    return [dict(asdict(r), distinguishable=r.distinguishable) for r in rows]
