@@ -48,14 +48,23 @@ def _direct(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str) -> to
     return F.conv2d(xp, w, None, 1, 0, 1, groups)
 
 
-def _fft(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str) -> torch.Tensor:
+def _cached(cache: Optional[dict], key, make):
+    if cache is None:
+        return make()
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
+def _fft(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str,
+         cache: Optional[dict] = None) -> torch.Tensor:
     b, c, h, wd = x.shape
     o, ci = w.shape[0], w.shape[1]
     ax = axis(direction)
     n = x.shape[ax]
     k = w.reshape(o, ci, n)
     xf = torch.fft.rfft(x, n=n, dim=ax)
-    kf = torch.fft.rfft(k, n=n, dim=-1).conj()
+    kf = _cached(cache, ('fft', k.dtype), lambda: torch.fft.rfft(k, n=n, dim=-1).conj())
     nf = kf.shape[-1]
     if ci == 1 and o == c:  # depthwise: a broadcast product
         kf = kf.reshape(1, o, nf, 1) if direction == 'H' else kf.reshape(1, o, 1, nf)
@@ -72,11 +81,13 @@ def _fft(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str) -> torch
     return torch.fft.irfft(yf, n=n, dim=ax)
 
 
-def _gemm(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str) -> torch.Tensor:
+def _gemm(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str,
+          cache: Optional[dict] = None) -> torch.Tensor:
     b, c, h, wd = x.shape
     o, ci = w.shape[0], w.shape[1]
     n = h if direction == 'H' else wd
-    m = _circulant(w.reshape(o, ci, n))  # (O, Ci, n_i, n_j)
+    m = _cached(cache, ('gemm', w.dtype),  # (O, Ci, n_i, n_j)
+                lambda: _circulant(w.reshape(o, ci, n)))
     if ci == 1 and o == c:  # depthwise: a batch of (n x n) matrices, one per channel
         m = m.reshape(o, n, n)
         if direction == 'H':
@@ -105,7 +116,8 @@ def circular_conv(x: torch.Tensor,
                   bias: Optional[torch.Tensor] = None,
                   direction: str = 'H',
                   groups: int = 1,
-                  impl: str = 'auto') -> torch.Tensor:
+                  impl: str = 'auto',
+                  kernel_cache: Optional[dict] = None) -> torch.Tensor:
     """Circular cross-correlation of ``x`` along H or W with a global kernel.
 
     Args:
@@ -116,6 +128,10 @@ def circular_conv(x: torch.Tensor,
         direction: ``'H'`` or ``'W'``.
         groups: conv groups (C for depthwise, 1 for dense).
         impl: ``'direct' | 'fft' | 'gemm' | 'auto'``.
+        kernel_cache: a dict the caller owns for this exact ``weight``: the FFT path keeps the
+            kernel's spectrum there and the GEMM path its circulant matrix, so that repeated
+            calls skip computing them. The caller clears it when the weight changes (the ParC
+            layers do, in eval mode: :class:`~parc_mm.models.layers.ParCConv2d`).
 
     Returns:
         ``(B, O, H, W)``. The FFT path runs in float32 (also under autocast) and returns the
@@ -150,29 +166,30 @@ def circular_conv(x: torch.Tensor,
     if impl == 'auto':
         impl = config.global_impl() or autotuner.choose(
             x, weight, groups, direction,
-            lambda i: _compute(i, x, weight, groups, direction, ax, out_dtype)) or select_impl(
+            lambda i: _compute(i, x, weight, groups, direction, ax, out_dtype,
+                               kernel_cache)) or select_impl(
                 n, x.shape[5 - ax], x.shape[1], x.device, x.dtype, dense=weight.shape[1] > 1)
-    y = _compute(impl, x, weight, groups, direction, ax, out_dtype)
+    y = _compute(impl, x, weight, groups, direction, ax, out_dtype, kernel_cache)
     if bias is not None:
         y = y + bias.to(y.dtype).view(1, -1, 1, 1)
     return y
 
 
 def _compute(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
-             ax: int, out_dtype: torch.dtype) -> torch.Tensor:
+             ax: int, out_dtype: torch.dtype, cache: Optional[dict] = None) -> torch.Tensor:
     """One exact implementation, without the bias, in ``out_dtype``."""
     if impl == 'fft':
         # cuFFT in half precision only takes power-of-two sizes: compute in float32.
         cdt = torch.float64 if torch.float64 in (x.dtype, weight.dtype) else torch.float32
         with torch.autocast(x.device.type, enabled=False):
-            y = _fft(x.to(cdt), weight.to(cdt), groups, direction)
+            y = _fft(x.to(cdt), weight.to(cdt), groups, direction, cache)
     else:
         # Outside autocast mixed input / weight dtypes follow type promotion (an fp16 input
         # into an fp32 module computes and returns fp32), the same for every impl.
         if not torch.is_autocast_enabled(x.device.type):
             x, weight = x.to(out_dtype), weight.to(out_dtype)
-        fn = _direct if impl == 'direct' else _gemm
-        y = fn(x, weight, groups, direction)
+        y = _direct(x, weight, groups, direction) if impl == 'direct' else \
+            _gemm(x, weight, groups, direction, cache)
         y = _nan_where_not_finite(y, x, groups, ax)
     return y.to(out_dtype)
 

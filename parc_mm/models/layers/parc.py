@@ -13,6 +13,28 @@ from parc_mm.ops.functional import circular_conv
 from parc_mm.ops.resize import DIRECTIONS, axis, resize_on_load, resize_to, resized_param
 
 
+def _compiling() -> bool:
+    compiler = getattr(torch, 'compiler', None)
+    return bool(compiler is not None and compiler.is_compiling()) or torch.jit.is_tracing()
+
+
+def _inference_cache(layer: nn.Module, n: int, x: torch.Tensor, names) -> Optional[dict]:
+    """In eval mode without autograd: the layer's parameters resized to length ``n`` (and,
+    filled by :func:`circular_conv`, the kernel's spectrum / circulant matrix), computed once
+    and reused until a parameter changes (version counter, storage) or the input length,
+    dtype or device does. None (compute afresh) when training, under autograd or tracing."""
+    if layer.training or torch.is_grad_enabled() or _compiling():
+        return None
+    params = [getattr(layer, name) for name in names]
+    stamp = (n, x.dtype, x.device) + tuple(
+        None if p is None else (p._version, p.data_ptr(), p.dtype) for p in params)
+    if getattr(layer, '_cache_stamp', None) != stamp:
+        layer._cache = {name: None if p is None else resize_to(p, n, layer.direction)
+                        for name, p in zip(names, params)}
+        layer._cache_stamp = stamp
+    return layer._cache
+
+
 class ParCConv2d(nn.Module):
     """One ParC direction: position embedding + global circular conv along H or W.
 
@@ -93,10 +115,16 @@ class ParCConv2d(nn.Module):
             raise ValueError(f'ParCConv2d-{self.direction} built for {self.in_channels} channels '
                              f'got an input with {x.shape[1]} (shape {tuple(x.shape)})')
         n = x.shape[axis(self.direction)]
-        if self.pe is not None:
-            x = x + resize_to(self.pe, n, self.direction).to(x.dtype)
-        w = resize_to(self.weight, n, self.direction)
-        return circular_conv(x, w, self.bias, self.direction, self.groups, self.impl)
+        cache = _inference_cache(self, n, x, ('weight', 'pe'))
+        if cache is None:
+            w = resize_to(self.weight, n, self.direction)
+            pe = None if self.pe is None else resize_to(self.pe, n, self.direction)
+        else:
+            w, pe = cache['weight'], cache['pe']
+        if pe is not None:
+            x = x + pe.to(x.dtype)
+        return circular_conv(x, w, self.bias, self.direction, self.groups, self.impl,
+                             kernel_cache=cache)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
@@ -144,7 +172,9 @@ class ParCPosEmbed(nn.Module):
             raise ValueError(f'ParCPosEmbed-{self.direction} built for (B, {self.channels}, H, W)'
                              f' got {tuple(x.shape)}')
         n = x.shape[axis(self.direction)]
-        return x + resize_to(self.weight, n, self.direction).to(x.dtype)
+        cache = _inference_cache(self, n, x, ('weight', ))
+        pe = resize_to(self.weight, n, self.direction) if cache is None else cache['weight']
+        return x + pe.to(x.dtype)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
