@@ -178,6 +178,9 @@ def circular_conv(x: torch.Tensor,
 def _compute(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
              ax: int, out_dtype: torch.dtype, cache: Optional[dict] = None) -> torch.Tensor:
     """One exact implementation, without the bias, in ``out_dtype``."""
+    # NCHW-contiguous on every path: a block that permutes to NHWC for its LayerNorm / MLP
+    # (ConvNeXt) hands on a channels_last-strided tensor, 5-50x slower to convolve / transform
+    x = x.contiguous()
     if impl == 'fft':
         # cuFFT in half precision only takes power-of-two sizes: compute in float32.
         cdt = torch.float64 if torch.float64 in (x.dtype, weight.dtype) else torch.float32

@@ -70,3 +70,10 @@ def test_pos_embed_and_resize_inplace(monkeypatch):
     pe.resize_(9)  # new parameter storage: the cache follows
     with torch.no_grad():
         torch.testing.assert_close(pe(x), x + pe.weight)
+
+
+@pytest.mark.parametrize('impl', ['direct', 'fft', 'gemm'])
+def test_channels_last_input_same_result(impl):
+    m = ParCHW(8, (9, 11), impl=impl)
+    x = torch.randn(2, 8, 9, 11)
+    torch.testing.assert_close(m(x.to(memory_format=torch.channels_last)), m(x))

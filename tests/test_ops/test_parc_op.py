@@ -166,9 +166,9 @@ def test_fft_runs_in_float32_under_autocast(monkeypatch):
     seen = []
     orig = parc_mod._fft
 
-    def spy(x, w, groups, direction):
+    def spy(x, w, groups, direction, cache=None):
         seen.append((x.dtype, w.dtype))
-        return orig(x, w, groups, direction)
+        return orig(x, w, groups, direction, cache)
 
     monkeypatch.setattr(parc_mod, '_fft', spy)
     m = ParCConv2d(4, 'H', base_size=8, impl='fft')
