@@ -102,7 +102,8 @@ def _timed(fn: Callable[[], torch.Tensor], device: torch.device) -> float:
     return best
 
 
-def _compiling() -> bool:
+def compiling() -> bool:
+    """Inside torch.compile tracing, TorchScript tracing or scripting."""
     compiler = getattr(torch, 'compiler', None)
     if compiler is not None and compiler.is_compiling():
         return True
@@ -113,7 +114,7 @@ def choose(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
            run: Callable[[str], torch.Tensor]) -> Optional[str]:
     """The autotuned impl for this call, or None (use the rule). ``run(impl)`` computes the
     call with one impl (timed without autograd)."""
-    if _compiling():
+    if compiling():
         if str(x.device) not in _DEVICE_NAMES:
             return None
         return _CACHE.get(cache_key(x, weight, groups, direction))

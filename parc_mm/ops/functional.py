@@ -200,6 +200,12 @@ def _nan_where_not_finite(y: torch.Tensor, x: torch.Tensor, groups: int, ax: int
     """Non-finite inputs give NaN in every output that sums over them (the whole row or column
     of the global axis, all output channels of the group): what the FFT computes. Without this
     direct/gemm give +-inf there, and ``auto`` would change the result with the map size."""
+    if x.device.type == 'cpu' and not autotuner.compiling():
+        # fast path: one reduction says the input is finite (a sum that overflows only sends
+        # us to the exact check below). No sync to avoid on CPU; on GPUs and under
+        # torch.compile the masked form below is used unconditionally (no host sync).
+        if bool(torch.isfinite(x.sum(dtype=torch.promote_types(x.dtype, torch.float32)))):
+            return y
     finite = torch.isfinite(x).all(dim=ax, keepdim=True)  # (B, C, 1, W) or (B, C, H, 1)
     b, c = x.shape[:2]
     if groups != c or y.shape[1] != c:  # dense / grouped: any channel of the group

@@ -8,14 +8,10 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn as nn
 
+from parc_mm.ops.autotuner import compiling
 from parc_mm.ops.config import check_impl
 from parc_mm.ops.functional import circular_conv
 from parc_mm.ops.resize import DIRECTIONS, axis, resize_on_load, resize_to, resized_param
-
-
-def _compiling() -> bool:
-    compiler = getattr(torch, 'compiler', None)
-    return bool(compiler is not None and compiler.is_compiling()) or torch.jit.is_tracing()
 
 
 def _inference_cache(layer: nn.Module, n: int, x: torch.Tensor, names) -> Optional[dict]:
@@ -23,7 +19,7 @@ def _inference_cache(layer: nn.Module, n: int, x: torch.Tensor, names) -> Option
     filled by :func:`circular_conv`, the kernel's spectrum / circulant matrix), computed once
     and reused until a parameter changes (version counter, storage) or the input length,
     dtype or device does. None (compute afresh) when training, under autograd or tracing."""
-    if layer.training or torch.is_grad_enabled() or _compiling():
+    if layer.training or torch.is_grad_enabled() or compiling():
         return None
     params = [getattr(layer, name) for name in names]
     stamp = (n, x.dtype, x.device) + tuple(
