@@ -19,6 +19,7 @@ from .core import (
     is_parc_resizable,
     load_report,
     merge_into,
+    parc_resizable_keys,
     unwrap_checkpoint,
 )
 from .mv2 import convert_mv2, mv2_to_parc
