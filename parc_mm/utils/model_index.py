@@ -2,9 +2,9 @@
 ``metafile.yml``): the one source of the paper's numbers.
 
 A metafile model that reproduces a paper row has ``Metadata: Paper Model`` (the row's label),
-optionally ``Paper Parameters (M)`` / ``Paper FLOPs (G)`` / ``Test Size``, and ``Results``
-with ``Source: paper``. ``Paper Baseline Without Config`` records a paper baseline we ship no
-config for, and why.
+optionally ``Paper Parameters (M)`` / ``Paper FLOPs (G)`` / ``Test Size`` (``'HxW'``), and
+``Results`` with ``Source: paper``. ``Paper Baseline Without Config`` records a paper baseline
+we ship no config for, and why.
 """
 from __future__ import annotations
 
@@ -48,8 +48,8 @@ def paper_rows(task: Optional[str] = None, root: Optional[str] = None) -> List[D
                        model=md['Paper Model'],
                        config=m['Config'], params=md.get('Paper Parameters (M)'),
                        flops=md.get('Paper FLOPs (G)'), metrics=metrics)
-            if md.get('Test Size'):
-                row['size'] = tuple(md['Test Size'])
+            if md.get('Test Size'):  # 'HxW' (mim search wants strings in Metadata)
+                row['size'] = tuple(int(v) for v in str(md['Test Size']).split('x'))
             rows.append(row)
             base = md.get('Paper Baseline Without Config')
             if base:
