@@ -110,16 +110,27 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
                 class_fractions={classes[i] if i < len(classes) else str(i):
                                  round(float(c) / mask.size, 5) for i, c in zip(ids, counts)}))
     else:
+        import shutil
+        import tempfile
+
         from mmpretrain.apis import ImageClassificationInferencer
+        stems = [osp.splitext(osp.basename(i))[0] for i in images]
+        unique = len(set(stems)) == len(stems)
         with DefaultScope.overwrite_default_scope('mmpretrain'):
             inf = ImageClassificationInferencer(model=cfg, pretrained=checkpoint or False,
                                                 device=device)
-            preds = inf(images, show_dir=vis_dir)
-        for img, pred in zip(images, preds):
-            vis = osp.join(vis_dir, osp.splitext(osp.basename(img))[0] + '.png')
-            results.append(dict(image=img, task='cls', vis=vis, pred_label=int(pred['pred_label']),
-                                pred_class=pred.get('pred_class'),
-                                pred_score=float(pred['pred_score'])))
+            for img, stem in zip(images, stems):
+                # mmpretrain names a drawing by the image's stem: class folders repeat stems
+                name = stem if unique else f'{osp.basename(osp.dirname(img))}_{stem}'
+                with tempfile.TemporaryDirectory() as tmp:
+                    pred = inf(img, show_dir=tmp)[0]
+                    drawn = glob.glob(osp.join(tmp, '*'))
+                    vis = osp.join(vis_dir, name + osp.splitext(drawn[0])[1])
+                    shutil.move(drawn[0], vis)
+                results.append(dict(image=img, task='cls', vis=vis,
+                                    pred_label=int(pred['pred_label']),
+                                    pred_class=pred.get('pred_class'),
+                                    pred_score=float(pred['pred_score'])))
     results = _dump(results)
     with open(osp.join(out_dir, 'predictions.json'), 'w') as f:
         json.dump(results, f, indent=1)

@@ -95,3 +95,18 @@ def test_imagenet_inferencer_and_get_model_with_converted_official_weights(tmp_p
     assert 0 <= res['pred_label'] < 1000 and isinstance(res['pred_class'], str)
     assert _is_image(str(tmp_path / 'vis' / 'cat.png')) or _is_image(
         str(tmp_path / 'vis' / 'cat.jpg'))
+
+
+def test_class_folder_images_with_the_same_name_get_their_own_drawing(tmp_path):
+    """Class folders repeat file names (cls/val/<class>/00000.png): one drawing each, and the
+    returned name is the folder's (labels and names come from one sorted tuple)."""
+    from parc_mm.datasets import synthetic
+    from parc_mm.inference import infer
+    root = synthetic.generate(str(tmp_path / 'shapes'), num_train=1, num_val=1,
+                              cls_per_class=(1, 1))
+    config = 'configs/demo/shapes_cls_parc-convnext.py'
+    ckpt = _demo_checkpoint(tmp_path, config, 'mmpretrain')
+    imgs = [osp.join(root, 'cls', 'val', c, '00000.png') for c in synthetic.CLASSES[:3]]
+    preds = infer(osp.join(ROOT, config), ckpt, imgs, str(tmp_path / 'out'))
+    assert len({p['vis'] for p in preds}) == 3 and all(_is_image(p['vis']) for p in preds)
+    assert all(p['pred_class'] == synthetic.CLASSES[p['pred_label']] for p in preds)
