@@ -9,22 +9,11 @@ from typing import Iterator, List, Tuple
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from parc_mm.utils.config import SCOPES, adapt_to_cpu
+from parc_mm.utils.config import SCOPES, adapt_to_cpu, iter_dicts
 from parc_mm.utils.config import load_config as _load_config
 
 DEMO_HINT = ('For the built-in demo data run: python -m parc_mm.datasets.synthetic data/shapes '
              '(or use a config from configs/demo/, which generates it).')
-
-
-def _types(obj):
-    if isinstance(obj, dict):
-        if isinstance(obj.get('type'), str):
-            yield obj['type']
-        for v in obj.values():
-            yield from _types(v)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            yield from _types(v)
 
 
 def check_model_types(cfg: Config) -> None:
@@ -39,16 +28,22 @@ def check_model_types(cfg: Config) -> None:
     importlib.import_module('parc_mm.models')
     registry = importlib.import_module(f'{scope}.registry').MODELS
     ours = MODELS._module_dict
-    for t in _types(cfg.get('model', {})):
+    types = [d['type'] for d in iter_dicts(cfg.get('model', {}))
+             if isinstance(d.get('type'), str)]
+    for t in types:
         if t.startswith('parc_mm.'):
             MODELS.get(t[len('parc_mm.'):])  # raises with close matches when misspelt
-        elif '.' not in t and t in ours and registry.get(t) is None:
+            continue
+        if '.' in t or registry.get(t) is not None:
+            continue
+        if t in ours:
             raise ValueError(
                 f"type='{t}' is a parc_mm model: write type='parc_mm.{t}' and import it with "
                 "custom_imports=dict(imports=['parc_mm.models'], allow_failed_imports=False)")
-        elif '.' not in t and registry.get(t) is None and suggest(t, ours):
+        close = suggest(t, ours)
+        if close:
             raise ValueError(f"type='{t}' is not registered in {scope}; did you mean "
-                             f"'parc_mm.{suggest(t, ours)[0]}' (with custom_imports="
+                             f"'parc_mm.{close[0]}' (with custom_imports="
                              "dict(imports=['parc_mm.models']))?")
 
 
@@ -67,14 +62,9 @@ def load_config(path: str, cfg_options=None, launcher: str = 'none',
 
 
 def _datasets(obj) -> Iterator[dict]:
-    if isinstance(obj, dict):
-        if 'type' in obj and ('data_root' in obj or 'ann_file' in obj or 'data_prefix' in obj):
-            yield obj
-        for v in obj.values():
-            yield from _datasets(v)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            yield from _datasets(v)
+    """The dataset dicts (a type and where its files are) inside a dataloader's ``dataset``."""
+    return (d for d in iter_dicts(obj)
+            if 'type' in d and ('data_root' in d or 'ann_file' in d or 'data_prefix' in d))
 
 
 def _paths(ds: dict) -> List[Tuple[str, str]]:

@@ -124,7 +124,7 @@ def smoke_config(cfg: Config,
             continue
         for e in (ev if isinstance(ev, list) else [ev]):
             if e.get('type') == 'CocoMetric':
-                e['ann_file'] = osp.join(data_root, 'coco', 'annotations',
+                e['ann_file'] = osp.join(data_root, TASKS['det'].data, 'annotations',
                                          'instances_val.json')
             if e.get('type') == 'Accuracy':
                 e['topk'] = (1, )

@@ -11,7 +11,7 @@ from .config import check_impl
 from .resize import axis
 
 
-def _parc_layers(module: nn.Module):
+def parc_layers(module: nn.Module):
     """(name, layer) of every ParC layer (anything with a ParC ``direction`` and ``resize_``)."""
     for name, m in module.named_modules():
         if hasattr(m, 'direction') and callable(getattr(m, 'resize_', None)):
@@ -21,7 +21,7 @@ def _parc_layers(module: nn.Module):
 def set_impl(module: nn.Module, impl: str) -> nn.Module:
     """Set ``impl`` on every ParC conv inside ``module`` (per-model override)."""
     check_impl(impl)
-    for _, m in _parc_layers(module):
+    for _, m in parc_layers(module):
         if hasattr(m, 'impl'):
             m.impl = impl
     return module
@@ -35,7 +35,7 @@ def fix_input_size(module: nn.Module, size: Tuple[int, int], impl: str = 'direct
     (``direct`` exports to plain ONNX Pad-free Concat+Conv; ``gemm`` to MatMul).
     """
     sizes = {}
-    layers = dict(_parc_layers(module))
+    layers = dict(parc_layers(module))
     hooks = [m.register_forward_pre_hook(
         lambda mod, args, _n=name: sizes.__setitem__(_n, args[0].shape[axis(mod.direction)]))
         for name, m in layers.items()]

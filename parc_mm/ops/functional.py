@@ -196,6 +196,7 @@ def _compute(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, dire
         y = _nan_where_not_finite(y, x, groups, ax)
     return y.to(out_dtype)
 
+
 def _nan_where_not_finite(y: torch.Tensor, x: torch.Tensor, groups: int, ax: int) -> torch.Tensor:
     """Non-finite inputs give NaN in every output that sums over them (the whole row or column
     of the global axis, all output channels of the group): what the FFT computes. Without this

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import os.path as osp
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -84,19 +84,21 @@ def load_config(path: str, cfg_options: Optional[dict] = None):
     return cfg
 
 
-def _walk(obj: Any, fn) -> None:
+def iter_dicts(obj: Any) -> Iterator[dict]:
+    """Every dict inside a config value, parents before their children (a consumer may edit a
+    dict's values when it is yielded)."""
     if isinstance(obj, dict):
-        fn(obj)
+        yield obj
         for v in obj.values():
-            _walk(v, fn)
+            yield from iter_dicts(v)
     elif isinstance(obj, (list, tuple)):
         for v in obj:
-            _walk(v, fn)
+            yield from iter_dicts(v)
 
 
 def drop_pretrained(model: dict) -> None:
     """Remove ``Pretrained`` init_cfgs and ``pretrained`` URLs (nothing is downloaded)."""
-    def fix(o):
+    for o in iter_dicts(model):
         ic = o.get('init_cfg')
         if isinstance(ic, dict) and ic.get('type') == 'Pretrained':
             o['init_cfg'] = None
@@ -104,15 +106,13 @@ def drop_pretrained(model: dict) -> None:
             o['init_cfg'] = [c for c in ic if c.get('type') != 'Pretrained'] or None
         if 'pretrained' in o and isinstance(o['pretrained'], str):
             o['pretrained'] = None
-    _walk(model, fix)
 
 
 def sync_bn_to_bn(obj: Any) -> None:
     """SyncBN -> BN in a config dict (SyncBN needs a GPU process group)."""
-    def fix(o):
+    for o in iter_dicts(obj):
         if o.get('type') in ('SyncBN', 'MMSyncBN'):
             o['type'] = 'BN'
-    _walk(obj, fix)
 
 
 def adapt_to_cpu(cfg, log=None) -> None:

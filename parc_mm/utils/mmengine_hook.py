@@ -51,7 +51,9 @@ def unscope_our_bases(module) -> None:
     config_cls._get_cfg_path = staticmethod(_get_cfg_path)
 
 
-_HOOKS = {'mmengine.config.utils': register, 'mmengine.config.config': unscope_our_bases}
+# module -> (the attribute that shows it has run, the hook)
+_HOOKS = {'mmengine.config.utils': ('MODULE2PACKAGE', register),
+          'mmengine.config.config': ('Config', unscope_our_bases)}
 
 
 class _Finder(importlib.abc.MetaPathFinder):
@@ -59,9 +61,9 @@ class _Finder(importlib.abc.MetaPathFinder):
     hook right after each module has executed."""
 
     def find_spec(self, fullname, path, target=None):
-        hook = _HOOKS.get(fullname)
-        if hook is None:
+        if fullname not in _HOOKS:
             return None
+        hook = _HOOKS[fullname][1]
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return None
@@ -78,10 +80,9 @@ class _Finder(importlib.abc.MetaPathFinder):
 def install() -> None:
     """Apply the hooks now to loaded modules, and when the others are loaded."""
     pending = False
-    for name, hook in _HOOKS.items():
+    for name, (ready, hook) in _HOOKS.items():
         module = sys.modules.get(name)
-        if module is not None and hasattr(module, 'Config' if name.endswith('config') else
-                                          'MODULE2PACKAGE'):
+        if module is not None and hasattr(module, ready):
             hook(module)
         else:
             pending = True

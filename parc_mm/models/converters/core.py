@@ -84,13 +84,9 @@ def unwrap_checkpoint(ckpt) -> StateDict:
 def parc_resizable_keys(model: torch.nn.Module) -> Set[str]:
     """State-dict keys of the ParC kernels / position embeddings of ``model``: the tensors its
     ParC layers resample to their base length when a checkpoint of another length loads."""
-    keys = set()
-    for name, m in model.named_modules():
-        if hasattr(m, 'direction') and callable(getattr(m, 'resize_', None)):
-            for pname in ('weight', 'pe'):
-                if getattr(m, pname, None) is not None:
-                    keys.add(f'{name}.{pname}' if name else pname)
-    return keys
+    from parc_mm.ops.export import parc_layers
+    return {f'{name}.{pname}' if name else pname for name, m in parc_layers(model)
+            for pname in ('weight', 'pe') if getattr(m, pname, None) is not None}
 
 
 def merge_into(model_sd: StateDict, src: StateDict, prefix: str = '',
