@@ -160,13 +160,14 @@ def place_parc(stages: Sequence[Sequence[nn.Module]], settings: dict,
                paper: Sequence[Sequence[int]],
                swap: Callable[[int, int, nn.Module, Size, bool], None],
                strides: Optional[Sequence[int]] = None,
-               replaceable: Optional[Callable[[nn.Module], bool]] = None
-               ) -> Tuple[List[List[int]], List[Size]]:
+               replaceable: Optional[Callable[[nn.Module], bool]] = None,
+               ceil: bool = False) -> Tuple[List[List[int]], List[Size]]:
     """Resolve ``settings`` (from :func:`parc_settings`) on ``stages`` and call
     ``swap(stage, block, module, base_size, use_pe)`` for every chosen block.
 
     Base sizes come from ``settings['base_sizes']`` or, when None, from ``img_size`` and the
-    stages' ``strides``. Returns (blocks per stage, base size per stage). The caller
+    stages' ``strides`` (``ceil``: rounded up, for stems that pad, as patch embeddings do).
+    Returns (blocks per stage, base size per stage). The caller
     re-freezes its frozen stages afterwards (the swapped modules are new).
     """
     depths = [len(s) for s in stages]
@@ -174,7 +175,7 @@ def place_parc(stages: Sequence[Sequence[nn.Module]], settings: dict,
     blocks = resolve_blocks(settings['blocks'], depths, paper, rep)
     sizes = settings['base_sizes']
     if sizes is None:
-        sizes = derive_base_sizes(settings['img_size'], strides)
+        sizes = derive_base_sizes(settings['img_size'], strides, ceil=ceil)
     sizes = check_base_sizes(sizes, len(stages))
     for i, chosen in enumerate(blocks):
         for n, j in enumerate(chosen):

@@ -8,6 +8,12 @@ Families and the source layouts they read (auto-detected):
   mv2       official ParC-MobileNetV2 (features.*), detection fork (layer*.gcc_H),
             torchvision / mmpretrain MobileNetV2
   parcnet   official ParC-Net-S / XS (cvnets edgeformer: conv_1, layer_N, meta_kernel_1_H ...)
+  deit      DeiT / ViT: timm and the DeiT release (blocks.N...), mmpretrain / mmseg
+            (backbone.layers.N...) -> ParC-ViT; attention, class token and position table are
+            dropped (listed), the arch is read from the shapes
+  swin      Swin: the original release (layers.N.blocks...), mmpretrain, mmdet and mmseg
+            (stages.N.blocks..., whole detectors / segmentors keep their neck and heads)
+            -> ParC-Swin; window attention is dropped (listed)
 
 Tensors the source provides are copied; ParC kernels / position embeddings the source lacks
 (a plain network -> ParC init) keep a fresh init; ParC tensors of another base size are
@@ -17,6 +23,9 @@ resized. Everything not used, left at init or mis-shaped is printed.
     python tools/model_converters/to_parc.py resnet resnet50.pth DST.pth
     python tools/model_converters/to_parc.py parcnet parcnet_s.pt \
         checkpoints/parc-net-s_in1k.pth --arch s
+    python tools/model_converters/to_parc.py deit deit_small_patch16_224.pth parc-deit-s.pth
+    python tools/model_converters/to_parc.py swin swin_tiny_patch4_window7_224.pth \
+        parc-swin-t.pth
 """
 import argparse
 import os
@@ -35,9 +44,12 @@ def main(argv=None):
     p.add_argument('dst', help='output file (its folder is created)')
     p.add_argument('--arch', default=None,
                    help="ConvNeXt arch ('xt' default, 'tiny', 'small'); "
-                        "ParC-Net ('s' default, 'xs')")
+                        "ParC-Net ('s' default, 'xs'); deit / swin: read from the shapes "
+                        "when not given")
     p.add_argument('--depth', type=int, default=50, help='ResNet depth')
-    p.add_argument('--parc-blocks', default='paper', help="'paper', 'all' or 'none'")
+    p.add_argument('--parc-blocks', default=None,
+                   help="'paper' (default; deit / swin: 'all', every attention), 'all' or "
+                        "'none'")
     p.add_argument('--no-head', action='store_true', help='drop the classifier head')
     p.add_argument('--strict', action='store_true',
                    help='fail if any source tensor is unused or any target tensor missing')
@@ -54,10 +66,11 @@ def main(argv=None):
         print(f'error: {e}', file=sys.stderr)
         return 2
     kwargs = dict(head=not a.no_head)
-    if a.family in ('convnext', 'parcnet'):
-        kwargs['arch'] = a.arch or {'convnext': 'xt', 'parcnet': 's'}[a.family]
+    if a.family in ('convnext', 'parcnet', 'deit', 'swin'):
+        kwargs['arch'] = a.arch or {'convnext': 'xt', 'parcnet': 's'}.get(a.family)
     if a.family != 'parcnet':
-        kwargs['parc_blocks'] = a.parc_blocks
+        kwargs['parc_blocks'] = a.parc_blocks or (
+            'all' if a.family in ('deit', 'swin') else 'paper')
     if a.family == 'resnet':
         kwargs['depth'] = a.depth
     try:

@@ -25,6 +25,8 @@ from .core import (
 from .mv2 import convert_mv2, mv2_to_parc
 from .parcnet import convert_parcnet, parcnet_to_parc
 from .resnet import convert_resnet, resnet_to_parc
+from .swin import convert_swin, detect_swin_layout, swin_to_parc, unfold_order
+from .vit import convert_vit, detect_vit_layout, vit_to_parc
 
 ConverterFn = Callable[..., Tuple[StateDict, ConversionReport]]
 FAMILIES: Dict[str, ConverterFn] = {
@@ -32,6 +34,8 @@ FAMILIES: Dict[str, ConverterFn] = {
     'resnet': resnet_to_parc,
     'mv2': mv2_to_parc,
     'parcnet': parcnet_to_parc,
+    'deit': vit_to_parc,
+    'swin': swin_to_parc,
 }
 
 
@@ -48,5 +52,7 @@ __all__ = [
     'FAMILIES', 'MIN_COVERAGE', 'ConversionReport', 'apply_rules', 'check_coverage',
     'convert_convnext', 'convert_mv2', 'convert_parcnet', 'convert_resnet', 'convnext_to_parc',
     'detect_convnext_layout', 'is_parc_resizable', 'load_report', 'merge_into', 'mv2_to_parc',
-    'parc_resizable_keys', 'parcnet_to_parc', 'resnet_to_parc', 'to_parc', 'unwrap_checkpoint'
+    'parc_resizable_keys', 'parcnet_to_parc', 'resnet_to_parc', 'to_parc', 'unwrap_checkpoint',
+    'convert_swin', 'convert_vit', 'detect_swin_layout', 'detect_vit_layout', 'swin_to_parc',
+    'unfold_order', 'vit_to_parc'
 ]

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 StateDict = Dict[str, Tensor]
-Rule = Tuple[str, str]
+Rule = Tuple[str, Optional[str]]
 
 
 @dataclass
@@ -21,9 +21,13 @@ class ConversionReport:
     unused: List[str] = field(default_factory=list)  # source keys no rule mapped
     missing: List[str] = field(default_factory=list)  # target keys left at their init
     mismatched: List[Tuple[str, tuple, tuple]] = field(default_factory=list)
+    # source keys a rule drops on purpose (attention: no place in the ConvNet)
+    dropped: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
 
     target_total: int = 0  # tensors of the written checkpoint (0: not a full conversion)
+    target_numel: int = 0  # their elements, and those of them that come from the source
+    source_numel: int = 0
 
     @property
     def from_source(self) -> int:
@@ -31,7 +35,11 @@ class ConversionReport:
         return self.target_total - len(self.missing) - len(self.mismatched)
 
     def coverage(self) -> float:
-        """Fraction of the target's tensors that come from the source."""
+        """Fraction of the target's parameters (elements; tensors when the element counts
+        are unknown) that come from the source: a ViT -> ParC conversion leaves many small
+        new tensors but few new parameters."""
+        if self.target_numel:
+            return self.source_numel / self.target_numel
         return self.from_source / self.target_total if self.target_total else 0.0
 
     def summary(self) -> str:
@@ -39,9 +47,12 @@ class ConversionReport:
         if self.target_total:
             lines.append(
                 f'the target has {self.target_total} tensors: {self.from_source} from the '
-                f'source ({100 * self.coverage():.1f}%), {len(self.missing)} left at init '
-                '(e.g. ParC kernels a plain network lacks), '
+                f'source ({100 * self.coverage():.1f}% of its parameters), {len(self.missing)} '
+                'left at init (e.g. ParC kernels a plain network lacks), '
                 f'{len(self.mismatched)} with a source of the wrong shape (left at init)')
+        if self.dropped:
+            lines.append(f'dropped on purpose ({len(self.dropped)}, attention has no place in '
+                         'the ConvNet): ' + ', '.join(self.dropped))
         if self.unused:
             lines.append(f'NOT used ({len(self.unused)}): ' + ', '.join(self.unused))
         if self.missing:
@@ -53,12 +64,16 @@ class ConversionReport:
 
 
 def apply_rules(sd: StateDict, rules: Sequence[Rule]) -> Tuple[StateDict, ConversionReport]:
-    """Rename keys with the first matching ``(regex, replacement)`` rule."""
+    """Rename keys with the first matching ``(regex, replacement)`` rule; a replacement of
+    None drops the key on purpose (listed in ``report.dropped``)."""
     out: StateDict = {}
     rep = ConversionReport()
     compiled = [(re.compile(p), r) for p, r in rules]
     for k, v in sd.items():
         for pat, repl in compiled:
+            if pat.fullmatch(k) and repl is None:
+                rep.dropped.append(k)
+                break
             if pat.fullmatch(k):
                 nk = pat.sub(repl, k)
                 out[nk] = v
@@ -144,14 +159,20 @@ def load_report(model: torch.nn.Module, sd: StateDict, prefix: str = ''
 
 def finish(model, sd: StateDict, rep: ConversionReport, head: bool
             ) -> Tuple[StateDict, ConversionReport]:
+    """The written checkpoint: ``model``'s backbone filled from ``sd['backbone.*']``, plus
+    (``head``) every other tensor of ``sd`` as it is: the classifier, or the neck and heads
+    of a whole detector / segmentor."""
     backbone, rep = merge_into(model.state_dict(), sd, 'backbone.', rep,
                                resizable=parc_resizable_keys(model))
     out = {'backbone.' + k: v for k, v in backbone.items()}
-    for k in [k for k in sd if k.startswith('head.')]:
+    for k in [k for k in sd if not k.startswith('backbone.')]:
         if head:
             out[k] = sd[k]
             rep.unused.remove(k)
+    new = {'backbone.' + k for k in rep.missing} | {'backbone.' + k for k, *_ in rep.mismatched}
     rep.target_total = len(out)
+    rep.target_numel = sum(v.numel() for v in out.values())
+    rep.source_numel = sum(v.numel() for k, v in out.items() if k not in new)
     return out, rep
 
 
@@ -168,7 +189,8 @@ def check_coverage(rep: ConversionReport, family: str, min_coverage: float = MIN
         if rep.unused:
             hint = f' The source keys look like {", ".join(rep.unused[:3])} ...;'
         raise ValueError(
-            f'Only {rep.from_source} of the {rep.target_total} tensors of the {family!r} target '
-            f'({100 * rep.coverage():.0f}%, below {100 * min_coverage:.0f}%) come from the '
-            f'source: is it a checkpoint of this family?{hint} Nothing was written. Pass '
+            f'Only {100 * rep.coverage():.0f}% of the parameters of the {family!r} target '
+            f'({rep.from_source} of its {rep.target_total} tensors; below '
+            f'{100 * min_coverage:.0f}%) come from the source: is it a checkpoint of this '
+            f'family?{hint} Nothing was written. Pass '
             '--allow-partial to write a mostly randomly initialised checkpoint anyway.')
