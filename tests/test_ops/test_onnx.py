@@ -82,3 +82,65 @@ def test_parc_net_xs_exports_at_a_fixed_size(tmp_path):
     sess = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
     (out, ) = sess.run(None, {'x': x.numpy()})
     torch.testing.assert_close(torch.from_numpy(out), ref, rtol=1e-4, atol=1e-4)
+
+
+def _data_dependent(graph, input_name='x'):
+    """Names of the tensors computed from the graph input (not from weights / constants)."""
+    dep = {input_name}
+    for node in graph.node:  # ONNX nodes are topologically sorted
+        if any(i in dep for i in node.input):
+            dep.update(node.output)
+    return dep
+
+
+@pytest.mark.parametrize('impl', ['direct', 'gemm'])
+@pytest.mark.parametrize('family', ['vit', 'swin'])
+def test_parc_vit_and_swin_export_as_pure_convnets(tmp_path, family, impl):
+    """Exported (opset 17), ParC-ViT / ParC-Swin hold no attention: no Softmax and no product
+    of two input-dependent tensors (the QK^T and AV of attention); every MatMul has a weight
+    (or a circulant matrix built from one) on one side. ONNX Runtime matches PyTorch."""
+    from parc_mm.models import ParCSwin, ParCViT
+    torch.manual_seed(0)
+    if family == 'vit':
+        model = ParCViT(arch=dict(embed_dims=32, num_layers=3, num_heads=2,
+                                  feedforward_channels=64), out_type='featmap',
+                        out_indices=(1, 2))
+    else:
+        model = ParCSwin(arch=dict(embed_dims=16, depths=[2, 2, 2, 1], num_heads=[1, 2, 2, 4]),
+                         out_indices=(0, 1, 2, 3))
+    model.eval()
+    size = (64, 96)
+    x = torch.randn(1, 3, *size)
+    with torch.no_grad():
+        ref = model(x)
+    fix_input_size(model, size, impl=impl)
+    path = str(tmp_path / f'{family}.onnx')
+    torch.onnx.export(model, (x, ), path, input_names=['x'], opset_version=17, dynamo=False)
+    graph = onnx.load(path).graph
+    ops = [n.op_type for n in graph.node]
+    assert 'Softmax' not in ops and 'Resize' not in ops
+    dep = _data_dependent(graph)
+    token_products = [n.name for n in graph.node if n.op_type in ('MatMul', 'Gemm', 'Einsum')
+                      and sum(i in dep for i in n.input) >= 2]
+    assert not token_products, token_products
+    assert ops.count('MatMul') >= 3  # the Linear layers are there (the check sees MatMuls)
+    sess = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    outs = sess.run(None, {'x': x.numpy()})
+    assert len(outs) == len(ref)
+    for o, r in zip(outs, ref):
+        torch.testing.assert_close(torch.from_numpy(o), r, rtol=1e-4, atol=1e-4)
+
+
+def test_attention_is_detected_by_the_export_check(tmp_path):
+    """The check above is not vacuous: mmpretrain's own ViT fails it."""
+    from mmpretrain.models import VisionTransformer
+    model = VisionTransformer(arch=dict(embed_dims=32, num_layers=1, num_heads=2,
+                                        feedforward_channels=64), img_size=64)
+    model.eval()
+    path = str(tmp_path / 'vit.onnx')
+    torch.onnx.export(model, (torch.randn(1, 3, 64, 64), ), path, input_names=['x'],
+                      opset_version=17, dynamo=False)
+    graph = onnx.load(path).graph
+    dep = _data_dependent(graph)
+    assert 'Softmax' in [n.op_type for n in graph.node]
+    assert [n for n in graph.node if n.op_type == 'MatMul' and sum(i in dep for i in n.input) >= 2]
