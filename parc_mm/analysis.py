@@ -1,6 +1,7 @@
 """Params / FLOPs (mmengine's FlopAnalyzer, ParC-aware) and effective receptive fields.
 
-FLOPs follow mmengine's convention (one multiply-add = 1). ParC costs what its
+FLOPs follow mmengine's convention (one multiply-add = 1); fused attention
+(``scaled_dot_product_attention``, mmpretrain's ViT) is counted as its two matrix products. ParC costs what its
 implementation computes: ``direct`` a conv with an n-tap kernel (counted by mmengine),
 ``gemm`` the circulant matmul (counted by mmengine), ``fft`` rfft / irfft and the complex
 spectrum product, which mmengine does not know: we count a real FFT of length n as
@@ -46,7 +47,19 @@ def _free(inputs: List[Any], outputs: List[Any]) -> int:
     return 0
 
 
+def _sdpa_handle(inputs: List[Any], outputs: List[Any]) -> int:
+    # aten::scaled_dot_product_attention(q (..., L, E), k (..., S, E), v (..., S, Ev)):
+    # QK^T and the weighted sum of V, which mmengine does not count (attention would look
+    # free next to the ParC mixer that replaces it)
+    q, k, v = (_shape(i) for i in inputs[:3])
+    if not (q and k and v):
+        return 0
+    batch = int(np.prod(q[:-2]))
+    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
 PARC_HANDLES = {
+    'aten::scaled_dot_product_attention': _sdpa_handle,
     'aten::_conj': _free,  # a lazy conjugation flag, no arithmetic
     'aten::fft_rfft': _fft_handle,
     'aten::fft_irfft': _fft_handle,

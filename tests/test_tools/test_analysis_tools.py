@@ -171,3 +171,18 @@ def test_model_benchmark_statistics_and_rows():
     mem = {r.variant: r.saved_mb for r in rows if r.mode == 'fwd+bwd'}
     assert all(v > 0 for v in mem.values()) and len(mem) == 3
     assert '≈' in table(rows) or 'x [' in table(rows)
+
+
+def test_fused_attention_is_counted():
+    """mmengine does not count scaled_dot_product_attention; ours counts QK^T and AV, so
+    attention baselines are not flattered next to the ParC mixers that replace them."""
+    import torch.nn.functional as F
+
+    from parc_mm.analysis import complexity
+
+    class Attn(torch.nn.Module):
+        def forward(self, x):  # x: (1, 3, 8, 8) -> q, k, v (2 heads, 16 tokens, 5 dims)
+            q = x.new_ones(1, 2, 16, 5)
+            return F.scaled_dot_product_attention(q + x.mean(), q, q.new_ones(1, 2, 16, 7))
+
+    assert complexity(Attn(), (3, 8, 8), task='none')['flops'] == 2 * 16 * 16 * (5 + 7)
