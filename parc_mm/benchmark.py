@@ -46,6 +46,22 @@ def _mobilevit():
     return lambda: MobileViT(arch='small', out_indices=(4, ))
 
 
+def _deit(parc: bool):
+    from mmpretrain.models import VisionTransformer
+
+    from parc_mm.models import ParCViT
+    cls = ParCViT if parc else VisionTransformer
+    return lambda: cls(arch='deit-small', out_type='featmap', out_indices=[11])
+
+
+def _swin(parc: bool):
+    from mmpretrain.models import SwinTransformer
+
+    from parc_mm.models import ParCSwin
+    cls = ParCSwin if parc else SwinTransformer
+    return lambda: cls(arch='tiny', out_indices=(3, ))
+
+
 # name -> (ParC model, baseline): builders
 MODELS: Dict[str, Tuple[Callable, Callable]] = {
     'ParC-ConvNeXt-XT (paper)': (_convnext('xt', 'paper'), _convnext('xt', 'none')),
@@ -55,6 +71,9 @@ MODELS: Dict[str, Tuple[Callable, Callable]] = {
     'ParC-ResNet50 (paper)': (_resnet('paper'), _resnet('none')),
     'ParC-MobileNetV2 (paper)': (_mv2('paper'), _mv2('none')),
     'ParC-Net-S': (_parcnet(), _mobilevit()),
+    # the ViT -> ConvNet conversions against the attention models they replace
+    'ParC-DeiT-S': (_deit(True), _deit(False)),
+    'ParC-Swin-T': (_swin(True), _swin(False)),
 }
 INPUTS = {'224': (224, 224), '512': (512, 512), 'det': (800, 1333)}
 

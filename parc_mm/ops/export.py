@@ -42,8 +42,11 @@ def fix_input_size(module: nn.Module, size: Tuple[int, int], impl: str = 'direct
     param = next(module.parameters())
     was_training = module.training
     module.eval()
+    from .config import parc_impl
     try:
-        with torch.no_grad():
+        # one ParC layer per call (fused paths, e.g. the token mixer's 2-D FFT, skip the
+        # layers' forward and so the hooks that record their sizes)
+        with torch.no_grad(), parc_impl('direct'):
             module(torch.zeros(1, 3, *size, device=param.device, dtype=param.dtype))
     finally:
         for h in hooks:

@@ -4,7 +4,8 @@
 A metafile model that reproduces a paper row has ``Metadata: Paper Model`` (the row's label),
 optionally ``Paper Parameters (M)`` / ``Paper FLOPs (G)`` / ``Test Size`` (``'HxW'``), and
 ``Results`` with ``Source: paper``. ``Paper Baseline Without Config`` records a paper baseline
-we ship no config for, and why.
+we ship no config for, and why. A model without paper numbers (the ViT -> ConvNet
+conversions) names the config it is compared with in ``Metadata: Baseline``.
 """
 from __future__ import annotations
 
@@ -58,6 +59,23 @@ def paper_rows(task: Optional[str] = None, root: Optional[str] = None) -> List[D
                                  params=None, flops=None, why=base['Why'],
                                  metrics={METRIC_KEYS[k]: v
                                           for k, v in base['Metrics'].items()}))
+    return [r for r in rows if task is None or r['task'] == task]
+
+
+DATA_TASKS = {'ImageNet-1k': 'cls', 'COCO': 'det', 'ADE20K': 'seg'}
+
+
+def conversion_rows(task: Optional[str] = None, root: Optional[str] = None) -> List[Dict]:
+    """One dict per model with a ``Baseline`` (and no paper row): ``family``, ``task``,
+    ``config``, ``baseline`` (config paths)."""
+    rows = []
+    for mf in metafiles(root):
+        for m in _load(mf).get('Models', []):
+            md = m.get('Metadata') or {}
+            if 'Baseline' in md and 'Paper Model' not in md:
+                rows.append(dict(family=osp.basename(osp.dirname(mf)),
+                                 task=DATA_TASKS[md['Training Data']], config=m['Config'],
+                                 baseline=md['Baseline']))
     return [r for r in rows if task is None or r['task'] == task]
 
 

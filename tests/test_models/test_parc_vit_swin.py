@@ -323,3 +323,37 @@ def test_pretrained_init_cfg_loads_a_converted_checkpoint(tmp_path):
     model.init_weights()
     for k, v in model.state_dict().items():
         assert torch.equal(v, out['backbone.' + k]), k
+
+
+@pytest.mark.parametrize('hw', [(14, 14), (5, 9), (30, 31)])
+def test_fused_fft_mixer_equals_the_per_layer_path(hw):
+    """The one-2-D-FFT mixer (impl 'fft', and 'auto' on small CPU grids) gives the per-layer
+    path's outputs and gradients, and its dtype under autocast."""
+    from parc_mm.ops import separable_circular_conv2d  # noqa: F401  (public)
+    torch.manual_seed(0)
+    mixer = ParCTokenMixer(16, base_size=(7, 9))
+    for p in mixer.parameters():
+        nn.init.normal_(p, std=0.3)
+    x = torch.randn(2, hw[0] * hw[1], 16)
+    grads, outs = {}, {}
+    for impl in ('fft', 'direct'):
+        with parc_impl(impl):
+            assert mixer._fused(x.new_empty(1, 16, *hw)) == (impl == 'fft')
+            xi = x.clone().requires_grad_()
+            out = mixer(xi, hw)
+            out.square().sum().backward()
+        outs[impl], grads[impl] = out.detach(), (xi.grad, [p.grad.clone() for p in
+                                                           mixer.parameters()])
+        mixer.zero_grad()
+    torch.testing.assert_close(outs['fft'], outs['direct'], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(grads['fft'][0], grads['direct'][0], rtol=1e-4, atol=1e-4)
+    for a, b in zip(grads['fft'][1], grads['direct'][1]):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
+    assert mixer._fused(x.new_empty(1, 16, 14, 14)) and not mixer._fused(
+        x.new_empty(1, 16, 40, 40))  # auto on CPU: fused on small grids only
+    with torch.autocast('cpu', dtype=torch.bfloat16), torch.no_grad():
+        dtypes = set()
+        for impl in ('fft', 'direct'):
+            with parc_impl(impl):
+                dtypes.add(mixer(x, hw).dtype)
+    assert dtypes == {torch.bfloat16}

@@ -54,6 +54,10 @@ def test_paper_tables_cls(tmp_path):
     text = paper_tables.main(['--tasks', 'cls', '--out', str(out)])
     assert '| ParC-ConvNeXt-XT | parc-convnext-xt_32xb128_in1k.py | 224x224 | 7.41 | 7.4 |' in text
     assert '| ParC-Net-S | parc-net-s_8xb128-ms-300e_in1k.py | 256x256 | 5.04 | 5.0 |' in text
+    # the ViT -> ConvNet conversions beside their attention baselines (attention FLOPs counted)
+    assert '| parc-deit-small_4xb256_in1k.py | deit-small_4xb256_in1k.py | 16.80 / 22.05 | ' \
+        '3.21 / 4.61 | 0.70x |' in text
+    assert '| parc-swin-tiny_16xb64_in1k.py | swin-tiny_16xb64_in1k.py | 21.96 / 28.29 |' in text
     assert out.read_text().strip() == text.strip()
 
 

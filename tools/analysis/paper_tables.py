@@ -1,6 +1,8 @@
 """Params / FLOPs of every paper row's config beside the paper's numbers, and (given work
 dirs) the measured metrics beside the paper's, as markdown tables. The paper's numbers come
-from the configs' metafiles (model-index.yml), the only place that holds them.
+from the configs' metafiles (model-index.yml), the only place that holds them. Then the
+ViT -> ConvNet conversions (ParC-DeiT, ParC-Swin: no paper numbers) beside their attention
+baselines.
 
     python tools/analysis/paper_tables.py [--tasks cls det seg] [--work-dirs work_dirs]
 """
@@ -27,6 +29,35 @@ def measured_metrics(work_dirs, config):
 
 def fmt(v, nd=2):
     return '-' if v is None else f'{v:.{nd}f}'
+
+
+def conversion_table(task):
+    """Rows of the ParC conversions of attention models (metafile ``Baseline``) of ``task``:
+    params / FLOPs of each beside its baseline config's, at the task's test size."""
+    from parc_mm.analysis import build_from_config, complexity
+    from parc_mm.ops import set_impl
+    from parc_mm.utils.config import TASKS
+    from parc_mm.utils.model_index import conversion_rows
+    rows = conversion_rows(task)
+    if not rows:
+        return []
+    h, w = TASKS[task].test_size
+    lines = [f'\n### {task}: attention -> ParC conversions (no paper numbers; {h}x{w})\n',
+             '| config | baseline | params (M) ours / baseline | FLOPs (G) ours / baseline | '
+             'FLOPs ratio |', '|---|---|---|---|---|']
+    for r in rows:
+        got = []
+        for cfg in (r['config'], r['baseline']):
+            model, t, _ = build_from_config(cfg)
+            set_impl(model, 'direct')
+            got.append(complexity(model, (3, h, w), t))
+        (a, b) = got
+        lines.append(f'| {osp.basename(r["config"])} | {osp.basename(r["baseline"])} | '
+                     f'{a["params"] / 1e6:.2f} / {b["params"] / 1e6:.2f} | '
+                     f'{a["flops"] / 1e9:.2f} / {b["flops"] / 1e9:.2f} | '
+                     f'{a["flops"] / b["flops"]:.2f}x |')
+        print(lines[-1], flush=True)
+    return lines
 
 
 def main(argv=None):
@@ -76,6 +107,7 @@ def main(argv=None):
                 f'{c["params"] / 1e6:.2f} | {fmt(r["params"], 1)} | {c["flops"] / 1e9:.2f} | '
                 f'{fmt(r["flops"], 1)} | {paper} | {meas} |')
             print(lines[-1], flush=True)
+        lines += conversion_table(task)
     text = '\n'.join(lines)
     print(text)
     if a.out:
