@@ -1,12 +1,12 @@
 """Params / FLOPs (mmengine's FlopAnalyzer, ParC-aware) and effective receptive fields.
 
 FLOPs follow mmengine's convention (one multiply-add = 1); fused attention
-(``scaled_dot_product_attention``, mmpretrain's ViT) is counted as its two matrix products. ParC costs what its
-implementation computes: ``direct`` a conv with an n-tap kernel (counted by mmengine),
-``gemm`` the circulant matmul (counted by mmengine), ``fft`` rfft / irfft and the complex
-spectrum product, which mmengine does not know: we count a real FFT of length n as
-``n/2 * log2(n)`` complex multiply-adds = ``2 n log2 n`` real ones, and a complex product as
-4 multiply-adds per element.
+(``scaled_dot_product_attention``, mmpretrain's ViT) is counted as its two matrix products.
+ParC costs what its implementation computes: ``direct`` a conv with an n-tap kernel
+(counted by mmengine), ``gemm`` the circulant matmul (counted by mmengine), ``fft`` rfft /
+irfft and the complex spectrum product, which mmengine does not know: we count a real FFT
+of length n as ``n/2 * log2(n)`` complex multiply-adds = ``2 n log2 n`` real ones, and a
+complex product as 4 multiply-adds per element.
 """
 from __future__ import annotations
 
