@@ -10,6 +10,7 @@ on CUDA the peak allocation is reported as well.
 """
 from __future__ import annotations
 
+import contextlib
 import random
 import statistics
 import time
@@ -83,7 +84,7 @@ class Row:
     model: str
     input: Tuple[int, int]
     mode: str  # 'fwd' | 'fwd+bwd'
-    variant: str  # 'baseline' | 'auto' | 'direct' | 'fft' | 'gemm'
+    variant: str  # 'baseline' | 'auto' | 'direct' | 'fft' | 'gemm' | an ABLATIONS key
     ms: float  # median over rounds
     ratio: float = 1.0  # median of the per-round ratios to the baseline
     ci: Tuple[float, float] = (1.0, 1.0)
@@ -125,6 +126,21 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def _no_inference_cache():
+    from unittest import mock
+    return mock.patch('parc_mm.models.layers.parc._inference_cache', lambda *a, **k: None)
+
+
+def _no_finite_guard():
+    from unittest import mock
+    return mock.patch('parc_mm.ops.functional._nan_where_not_finite', lambda y, *a: y)
+
+
+# ablation variants of 'auto': what a feature costs or saves, timed in the same rounds
+ABLATIONS: Dict[str, Callable] = {'auto-nocache': _no_inference_cache,
+                                  'auto-noguard': _no_finite_guard}
+
+
 def run_model(name: str, size: Tuple[int, int], device: torch.device, dtype: torch.dtype,
               modes: Sequence[str] = ('fwd', 'fwd+bwd'), rounds: int = 10, batch: int = 1,
               compile_: bool = False, impls: Sequence[str] = ('auto', 'direct', 'fft', 'gemm'),
@@ -136,7 +152,7 @@ def run_model(name: str, size: Tuple[int, int], device: torch.device, dtype: tor
     nets = {'baseline': build_base()}
     for impl in impls:
         torch.manual_seed(0)
-        nets[impl] = set_impl(build_parc(), impl)
+        nets[impl] = set_impl(build_parc(), 'auto' if impl in ABLATIONS else impl)
     amp = dtype != torch.float32
     x = torch.randn(batch, 3, *size, device=device)
     rows = []
@@ -152,8 +168,9 @@ def run_model(name: str, size: Tuple[int, int], device: torch.device, dtype: tor
                     m, nn.modules.batchnorm._BatchNorm) else None)  # batch 1: BN stats frozen
             f = torch.compile(net) if compile_ else net
 
-            def call(f=f, train=train):
-                with torch.autocast(device.type, dtype=dtype, enabled=amp):
+            def call(f=f, train=train, v=v):
+                ablate = ABLATIONS[v]() if v in ABLATIONS else contextlib.nullcontext()
+                with ablate, torch.autocast(device.type, dtype=dtype, enabled=amp):
                     out = f(x)[-1]
                 if train:
                     out.float().mean().backward()

@@ -46,7 +46,7 @@ def parc_impl(impl: Optional[str]) -> Iterator[None]:
 
 
 def select_impl(n: int, other: int, channels: int, device: torch.device,
-                dtype: torch.dtype, dense: bool = False) -> str:
+                dtype: torch.dtype, dense: bool = False, cached: bool = False) -> str:
     """The fastest exact implementation for one ParC call (``impl='auto'``).
 
     Args:
@@ -54,19 +54,23 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
         other: length of the other spatial axis.
         channels: input channels of this ParC call.
         dense: True for dense (groups=1) kernels as ParC-ResNet50 uses.
+        cached: the kernel's transform is cached (eval-mode inference of a ParC layer: the
+            circulant matrix / spectrum is built once per input size, not per call).
 
     The rule is measured (``tools/analysis/benchmark_parc.py``; README "Choosing the
     implementation"), not guessed:
 
-    * CPU (2-core x86, torch 2.14, fp32; sweep in the README): for global lengths
-      ``n >= 24`` the FFT is fastest (2-3x over direct at n=96-128, 10x for dense kernels);
-      below that the three are within ~20%: the circulant GEMM wins on small maps
-      (``channels * n * other <= 20k``), oneDNN's direct conv on larger ones. Dense kernels
-      (C x C x n): direct below 24, FFT above (the dense GEMM is 10-80x slower).
+    * CPU (2-core x86, torch 2.14, fp32, the depthwise shapes of ParC-ConvNeXt XT / T at 224
+      and at a 384x640 detection input): in training (forward + backward, nothing cached) the
+      FFT is fastest or within ~20% of the fastest on every shape, the circulant GEMM up to 3x
+      slower; in cached inference the GEMM with its stored circulant matrix is fastest up to a
+      global length of ~128 (1.3-2.4x faster than the FFT), the FFT beyond. Dense kernels
+      (C x C x n): direct below 24, FFT above (the dense GEMM is 2-5x slower).
     * CUDA: cuDNN direct wins on small maps (launch-bound); FFT/GEMM have a ~0.18 ms
       floor, so they win once ``n * other * channels`` is large (stage 1-2 of detection
       inputs). GEMM is preferred in reduced precision (tensor cores; cuFFT half needs
-      power-of-two sizes, so the FFT path runs in float32 anyway).
+      power-of-two sizes, so the FFT path runs in float32 anyway). Not re-measured on a GPU
+      by this project: the autotuner (:mod:`.autotuner`) measures instead of trusting it.
     """
     if _GLOBAL_IMPL is not None:
         return _GLOBAL_IMPL
@@ -78,8 +82,8 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
             return 'gemm'
         return 'fft' if (n >= 128 or dense) else 'gemm'
     # CPU (and anything else)
-    if n >= 24:
-        return 'fft'
     if dense:
-        return 'direct'
-    return 'gemm' if channels * n * other <= 20_000 else 'direct'
+        return 'fft' if n >= 24 else 'direct'
+    if cached:
+        return 'gemm' if n <= 128 else 'fft'
+    return 'fft'

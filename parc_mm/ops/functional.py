@@ -168,7 +168,8 @@ def circular_conv(x: torch.Tensor,
             x, weight, groups, direction,
             lambda i: _compute(i, x, weight, groups, direction, ax, out_dtype,
                                kernel_cache)) or select_impl(
-                n, x.shape[5 - ax], x.shape[1], x.device, x.dtype, dense=weight.shape[1] > 1)
+                n, x.shape[5 - ax], x.shape[1], x.device, x.dtype, dense=weight.shape[1] > 1,
+                cached=kernel_cache is not None)
     y = _compute(impl, x, weight, groups, direction, ax, out_dtype, kernel_cache)
     if bias is not None:
         y = y + bias.to(y.dtype).view(1, -1, 1, 1)

@@ -212,6 +212,30 @@ def test_deit_from_timm():
     model.load_state_dict({k[9:]: v for k, v in out.items() if k.startswith('backbone.')})
 
 
+def test_vit_from_an_mmseg_segmentor():
+    """mmseg's own ViT (mmcv attention: attn.attn.in_proj_weight) in a whole UperNet
+    checkpoint: attention dropped, the rest (and the decode head) carried."""
+    from mmseg.models.backbones import VisionTransformer as SegViT
+    vit = SegViT(img_size=(64, 64), embed_dims=32, num_layers=3, num_heads=2, mlp_ratio=2,
+                 out_indices=(0, 2), final_norm=True)
+    src = {'backbone.' + k: v for k, v in vit.state_dict().items()}
+    src['decode_head.conv_seg.weight'] = torch.randn(5, 8, 1, 1)
+    out, rep = to_parc('deit', src, arch=TINY_VIT)
+    assert not rep.unused and not rep.mismatched, (rep.unused, rep.mismatched)
+    assert {k for k in rep.dropped if '.attn.' in k} == {k for k in src if '.attn.' in k}
+    _carried(src, out, rep)
+    assert 'decode_head.conv_seg.weight' in out
+
+
+def test_every_arch_builds():
+    for arch in ('deit-tiny', 'deit-small', 'deit-base', 'base'):
+        m = ParCViT(arch=arch)
+        assert len(m.parc_blocks[0]) == 12 and not _attention_modules(m)
+    for arch in ('tiny', 'small', 'base'):
+        m = ParCSwin(arch=arch)
+        assert [len(b) for b in m.parc_blocks] == list(m.depths) and not _attention_modules(m)
+
+
 def test_vit_from_mmpretrain_and_layer_scale_from_timm():
     vit = VisionTransformer(arch=TINY_VIT, layer_scale_init_value=0.5)
     src = {'backbone.' + k: v for k, v in vit.state_dict().items()}
@@ -338,7 +362,7 @@ def test_fused_fft_mixer_equals_the_per_layer_path(hw):
     grads, outs = {}, {}
     for impl in ('fft', 'direct'):
         with parc_impl(impl):
-            assert mixer._fused(x.new_empty(1, 16, *hw)) == (impl == 'fft')
+            assert (mixer._plan(x.new_empty(1, 16, *hw)) == 'fused') == (impl == 'fft')
             xi = x.clone().requires_grad_()
             out = mixer(xi, hw)
             out.square().sum().backward()
@@ -349,11 +373,46 @@ def test_fused_fft_mixer_equals_the_per_layer_path(hw):
     torch.testing.assert_close(grads['fft'][0], grads['direct'][0], rtol=1e-4, atol=1e-4)
     for a, b in zip(grads['fft'][1], grads['direct'][1]):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
-    assert mixer._fused(x.new_empty(1, 16, 14, 14)) and not mixer._fused(
-        x.new_empty(1, 16, 40, 40))  # auto on CPU: fused on small grids only
+    # auto on CPU: fused on small grids, the per-layer circulant GEMM on large ones
+    assert mixer._plan(x.new_empty(1, 16, 14, 14)) == 'fused'
+    assert mixer._plan(x.new_empty(1, 16, 40, 40)) == 'gemm'
     with torch.autocast('cpu', dtype=torch.bfloat16), torch.no_grad():
         dtypes = set()
         for impl in ('fft', 'direct'):
             with parc_impl(impl):
                 dtypes.add(mixer(x, hw).dtype)
     assert dtypes == {torch.bfloat16}
+
+
+def test_to_parc_command_and_configs_load_the_result(tmp_path, capsys):
+    """`to_parc.py deit|swin` writes checkpoints the shipped configs fine-tune from
+    (init_cfg Pretrained, prefix backbone.); every kept tensor arrives unchanged."""
+    import os.path as osp
+    import sys
+
+    from mmengine.config import Config
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    sys.path.insert(0, root)
+    from tools.model_converters import to_parc
+    timm = pytest.importorskip('timm')
+    deit = timm.create_model('deit_small_patch16_224', pretrained=False).state_dict()
+    swin = {'backbone.' + k: v for k, v in SwinTransformer(arch='tiny').state_dict().items()}
+    for family, src, cfg_path, key in (
+            ('deit', deit, 'configs/parc_deit/upernet_parc-deit-s_8xb2-160k_ade20k-512x512.py',
+             ('blocks.3.mlp.fc1.weight', 'layers.3.ffn.layers.0.0.weight')),
+            ('swin', swin, 'configs/parc_swin/mask-rcnn_parc-swin-t_fpn_1x_coco.py',
+             ('backbone.stages.2.downsample.reduction.weight',
+              'stages.2.downsample.reduction.weight'))):
+        torch.save({'model': src}, tmp_path / f'{family}.pth')
+        dst = tmp_path / 'checkpoints' / f'parc-{family}.pth'
+        assert to_parc.main([family, str(tmp_path / f'{family}.pth'), str(dst)]) == 0
+        out = capsys.readouterr().out
+        assert 'dropped on purpose' in out and 'NOT used' not in out
+        cfg = Config.fromfile(osp.join(root, cfg_path))
+        bb = dict(cfg.model.backbone)
+        bb.pop('_delete_', None)
+        bb['init_cfg']['checkpoint'] = str(dst)
+        from parc_mm.registry import MODELS
+        model = MODELS.build(bb)
+        model.init_weights()
+        torch.testing.assert_close(model.state_dict()[key[1]], src[key[0]], rtol=0, atol=0)

@@ -214,9 +214,12 @@ def test_auto_selection_and_overrides(monkeypatch):
 
 def test_select_impl_rule_cpu():
     cpu = torch.device('cpu')
-    assert select_impl(14, 14, 384, cpu, torch.float32) == 'direct'
-    assert select_impl(7, 7, 192, cpu, torch.float32) == 'gemm'
+    # training / uncached: the FFT; cached inference: the stored circulant up to n=128
+    assert select_impl(14, 14, 384, cpu, torch.float32) == 'fft'
+    assert select_impl(7, 7, 192, cpu, torch.float32) == 'fft'
     assert select_impl(200, 334, 48, cpu, torch.float32) == 'fft'
+    assert select_impl(96, 160, 24, cpu, torch.float32, cached=True) == 'gemm'
+    assert select_impl(160, 96, 24, cpu, torch.float32, cached=True) == 'fft'
     assert select_impl(14, 14, 256, cpu, torch.float32, dense=True) == 'direct'
     assert select_impl(32, 32, 256, cpu, torch.float32, dense=True) == 'fft'
 
@@ -276,3 +279,25 @@ def test_torch_compile_fullgraph(impl):
     x = torch.randn(2, 8, 12, 10)
     compiled = torch.compile(m, fullgraph=True, backend='eager')
     torch.testing.assert_close(compiled(x), m(x), rtol=1e-5, atol=1e-5)
+
+
+def test_auto_uses_the_cached_rule_in_eval_inference(monkeypatch):
+    """auto in eval inference (the layer caches its circulant) picks what the cached rule
+    says; in training what the uncached one says."""
+    calls = []
+    for name in IMPLS:
+        orig = getattr(parc_mod, f'_{name}')
+
+        def spy(*a, _n=name, _o=orig):
+            calls.append(_n)
+            return _o(*a)
+
+        monkeypatch.setattr(parc_mod, f'_{name}', spy)
+    x = torch.randn(1, 8, 40, 16)
+    m = ParCConv2d(8, 'H', base_size=40)
+    m(x)
+    assert calls[-1] == select_impl(40, 16, 8, x.device, x.dtype) == 'fft'
+    m.eval()
+    with torch.no_grad():
+        m(x)
+    assert calls[-1] == select_impl(40, 16, 8, x.device, x.dtype, cached=True) == 'gemm'

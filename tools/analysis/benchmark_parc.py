@@ -263,7 +263,10 @@ def main(argv=None) -> None:
                    help="whole backbones vs baselines: 'all' or names of "
                         'parc_mm.benchmark.MODELS')
     p.add_argument('--inputs', nargs='+', default=['224', 'det'], choices=['224', '512', 'det'])
-    p.add_argument('--impls', nargs='+', default=['auto', 'direct', 'fft', 'gemm'])
+    p.add_argument('--impls', nargs='+', default=['auto', 'direct', 'fft', 'gemm'],
+                   help="variants of each ParC model (--models): impls, and the ablations "
+                        "'auto-nocache' (eval inference caches off) / 'auto-noguard' (the "
+                        "non-finite guard of direct / gemm off)")
     p.add_argument('--rounds', type=int, default=10, help='interleaved rounds (--models)')
     p.add_argument('--json', default=None, help='also write the --models rows as JSON')
     p.add_argument('--backbones', action='store_true',

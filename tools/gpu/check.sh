@@ -30,3 +30,12 @@ python3 tools/train.py configs/demo/shapes_det_parc-convnext_mask-rcnn.py --work
   train_cfg.max_iters=2 train_cfg.val_interval=2 default_hooks.logger.interval=1 \
   2>&1 | tee "$OUT/mask_rcnn_gpu_step.log" | grep -E "Iter\(train\)|bbox_mAP|Error" || true
 grep -q "Iter(train)" "$OUT/mask_rcnn_gpu_step.log"
+# model-level benchmark (issue targets: ConvNeXt-T every block <= 1.00x compiled bf16 at
+# 800x1333, paper placement <= 1.05x eager fp32) and the ViT -> ConvNet conversions
+python3 tools/analysis/benchmark_parc.py --device cuda --models "ParC-ConvNeXt-T (paper)" \
+  "ParC-ConvNeXt-T (all)" ParC-DeiT-S ParC-Swin-T --inputs 224 det --rounds 10 \
+  --json "$OUT/models_fp32.json" > "$OUT/models_fp32.md" 2>&1 || tail -20 "$OUT/models_fp32.md"
+python3 tools/analysis/benchmark_parc.py --device cuda --dtype bf16 --compile \
+  --models "ParC-ConvNeXt-T (all)" ParC-Swin-T --inputs det --rounds 10 --impls auto gemm \
+  --json "$OUT/models_bf16_compiled.json" > "$OUT/models_bf16_compiled.md" 2>&1 \
+  || tail -20 "$OUT/models_bf16_compiled.md"

@@ -26,7 +26,8 @@ _VIT_TIMM: List[Rule] = _DROP_VIT + [
     (r'fc_norm\.(weight|bias)', r'backbone.ln2.\1'),
     (r'head\.(weight|bias)', r'head.layers.head.\1'),
 ]
-_VIT_MMLAB: List[Rule] = _DROP_VIT + [(r'(backbone\..*|head\..*)', r'\1')]
+# mmpretrain / mmseg: the names are ours; a whole segmentor / detector keeps its neck and heads
+_VIT_MMLAB: List[Rule] = _DROP_VIT + [(r'(.*)', r'\1')]
 
 
 def detect_vit_layout(sd: StateDict) -> str:

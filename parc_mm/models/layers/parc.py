@@ -104,7 +104,9 @@ class ParCConv2d(nn.Module):
                 f'base_size={self.base_size}, groups={self.groups}, '
                 f'pe={self.pe is not None}, bias={self.bias is not None}, impl={self.impl}')
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, impl: Optional[str] = None) -> torch.Tensor:
+        """``impl``: this call's implementation instead of ``self.impl`` (a block that knows
+        better for its shapes, e.g. the token mixer)."""
         if x.dim() != 4:
             raise ValueError(f'ParCConv2d expects (B, C, H, W), got shape {tuple(x.shape)}')
         if x.shape[1] != self.in_channels:
@@ -119,7 +121,7 @@ class ParCConv2d(nn.Module):
             w, pe = cache['weight'], cache['pe']
         if pe is not None:
             x = x + pe.to(x.dtype)
-        return circular_conv(x, w, self.bias, self.direction, self.groups, self.impl,
+        return circular_conv(x, w, self.bias, self.direction, self.groups, impl or self.impl,
                              kernel_cache=cache)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,

@@ -13,9 +13,10 @@ from parc_mm.ops.resize import resize_to
 
 from .parc import ParCConv2d
 
-# CPU: the fused 2-D FFT beats the four per-layer calls of every impl on token grids up to
-# about 28x28 (ParC-DeiT at 224, ParC-Swin stages 2-4 at 224: 1.2 vs 1.6-2.7 ms for 384
-# channels on 14x14, 2 cores); on larger grids the per-layer circulant GEMM wins.
+# CPU `auto` for the mixer (measured, 2 cores, eval and training): the fused 2-D FFT beats
+# the four per-layer calls of every impl on token grids up to about 28x28 (ParC-DeiT at 224,
+# ParC-Swin stages 2-4 at 224: 1.2 vs 1.6-2.7 ms for 384 channels on 14x14); on larger grids
+# the per-layer circulant GEMM is fastest (50x82x384 fwd+bwd: 83 ms, fused FFT 87, FFT 116).
 FUSED_FFT_MAX_TOKENS = 800
 
 
@@ -102,23 +103,28 @@ class ParCTokenMixer(nn.Module):
             raise ValueError(f'ParCTokenMixer built for (B, H*W, {self.embed_dims}) tokens got '
                              f'{tuple(x.shape)} with grid {tuple(hw_shape)}')
         grid = x.transpose(1, 2).reshape(b, c, h, w)  # a view: no copy
-        if self._fused(grid):
+        plan = self._plan(grid)
+        if plan == 'fused':
             y = self._fused_fft(grid)
         else:
             a, z = torch.chunk(grid, 2, dim=1)
-            y = torch.cat([self.branch_hw(a), self.branch_wh(z)], dim=1)
+            (ha, wa), (wb, hb) = self.branch_hw, self.branch_wh
+            y = torch.cat([wa(ha(a, plan), plan), hb(wb(z, plan), plan)], dim=1)
         y = self.proj(y.flatten(2).transpose(1, 2))
         return self.drop_path(self.layer_scale(self.proj_drop(y)))
 
-    def _fused(self, grid: torch.Tensor) -> bool:
-        """Whether the four ParC convs run as one 2-D FFT: when their impl is ``fft`` (set
-        on them, e.g. by ``set_impl``, or forced globally), or ``auto`` on CPU on a small
-        grid (:data:`FUSED_FFT_MAX_TOKENS`); the autotuner times the per-layer calls."""
+    def _plan(self, grid: torch.Tensor) -> Optional[str]:
+        """``'fused'`` (the four ParC convs as one 2-D FFT), the impl to run them with, or
+        None (each as set). Fused when their impl is ``fft`` (set on them, e.g. by
+        ``set_impl``, or forced globally); ``auto`` on CPU: fused up to
+        :data:`FUSED_FFT_MAX_TOKENS` tokens, the circulant GEMM beyond; elsewhere, and when
+        autotuning (which times the per-layer calls), each layer's own ``auto``."""
         impl = global_impl() or self.branch_hw[0].impl
         if impl == 'fft':
-            return True
-        return (impl == 'auto' and not autotune_enabled() and grid.device.type == 'cpu'
-                and grid.shape[2] * grid.shape[3] <= FUSED_FFT_MAX_TOKENS)
+            return 'fused'
+        if impl != 'auto' or autotune_enabled() or grid.device.type != 'cpu':
+            return None
+        return 'fused' if grid.shape[2] * grid.shape[3] <= FUSED_FFT_MAX_TOKENS else 'gemm'
 
     def _fused_fft(self, x: torch.Tensor) -> torch.Tensor:
         """Both branches in one 2-D FFT (:func:`separable_circular_conv2d`): each branch is
