@@ -230,5 +230,39 @@ def table(rows: List[Row]) -> str:
     return '\n'.join(out)
 
 
+def summary(rows: List[Row]) -> str:
+    """Markdown, one line per (model, input, mode): ``auto`` against the baseline, the best
+    fixed impl, ``auto`` against that impl (per-round ratios, 95% interval: is auto
+    distinguishably slower than the best choice in hindsight?), the ablations, memory."""
+    out = ['| model | input | mode | baseline ms | auto / baseline [95% CI] | best fixed impl / '
+           'baseline | auto / best fixed [95% CI] | auto, caches off | auto, guard off | '
+           'saved for backward (auto / baseline) |', '|---|---|---|---|---|---|---|---|---|---|']
+
+    def ci(r_or_ratios):
+        vals = r_or_ratios
+        med = statistics.median(vals)
+        lo, hi = bootstrap_ci(vals)
+        return f'{med:.3f}x [{lo:.3f}, {hi:.3f}]' + ('' if lo > 1.0 or hi < 1.0 else ' ≈')
+
+    groups: Dict[tuple, Dict[str, Row]] = {}
+    for r in rows:
+        groups.setdefault((r.model, r.input, r.mode), {})[r.variant] = r
+    for (model, inp, mode), g in groups.items():
+        base, auto = g.get('baseline'), g.get('auto')
+        if base is None or auto is None:
+            continue
+        fixed = [g[v] for v in ('direct', 'fft', 'gemm') if v in g]
+        best = min(fixed, key=lambda r: r.ratio) if fixed else None
+        vs_best = ci([a / b for a, b in zip(auto.rounds, best.rounds)]) if best else '-'
+        best_s = f'{best.variant} {best.ratio:.3f}x' if best else '-'
+        abl = [f'{g[v].ratio:.3f}x' if v in g else '-' for v in ('auto-nocache', 'auto-noguard')]
+        mem = (f'{auto.saved_mb / base.saved_mb:.3f}x' if auto.saved_mb and base.saved_mb
+               else '-')
+        out.append(f'| {model} | {inp[0]}x{inp[1]} | {mode} | {base.ms:.1f} | '
+                   f'{ci([a / b for a, b in zip(auto.rounds, base.rounds)])} | {best_s} | '
+                   f'{vs_best} | {abl[0]} | {abl[1]} | {mem} |')
+    return '\n'.join(out)
+
+
 def to_json(rows: List[Row]) -> List[dict]:
     return [dict(asdict(r), distinguishable=r.distinguishable) for r in rows]

@@ -175,6 +175,10 @@ def test_model_benchmark_statistics_and_rows():
     mem = {r.variant: r.saved_mb for r in rows if r.mode == 'fwd+bwd'}
     assert all(v > 0 for v in mem.values()) and len(mem) == 3
     assert '≈' in table(rows) or 'x [' in table(rows)
+    from parc_mm.benchmark import summary
+    lines = summary(rows).splitlines()
+    assert len(lines) == 2 + 2 and 'auto / best fixed' in lines[0]  # header + fwd, fwd+bwd
+    assert all(line.count('|') == lines[0].count('|') for line in lines)
     # the ablations switch their feature off only inside their own calls
     from parc_mm.models.layers import parc as parc_layers
     from parc_mm.ops import functional

@@ -213,7 +213,7 @@ def models_table(args, device, dtype) -> None:
     interleaved rounds, median ratio with a 95% bootstrap interval, training memory."""
     import json
 
-    from parc_mm.benchmark import INPUTS, MODELS, table, to_json
+    from parc_mm.benchmark import INPUTS, MODELS, summary, table, to_json
     names = list(MODELS) if args.models == ['all'] else args.models
     unknown = set(names) - set(MODELS)
     if unknown:
@@ -231,6 +231,8 @@ def models_table(args, device, dtype) -> None:
     print(f'\n### all rows ({device}, {args.dtype}, batch {args.batch}, {args.rounds} rounds, '
           f'compile={args.compile})\n')
     print(table(rows))
+    print('\n### summary: auto against the baseline and against the best fixed impl\n')
+    print(summary(rows))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(device=str(device), dtype=args.dtype, batch=args.batch,
