@@ -206,7 +206,7 @@ def test_converter_creates_the_folder_and_explains_counts(tmp_path):
                         str(src), str(dst)], capture_output=True, text=True, env=ENV, cwd=ROOT)
     assert p.returncode == 0, p.stderr
     assert dst.exists()
-    assert 'from the source (100.0%)' in p.stdout
+    assert 'from the source (100.0% of its parameters)' in p.stdout
     assert f'wrote {dst}' in p.stdout
 
 
