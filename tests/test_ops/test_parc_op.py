@@ -184,7 +184,9 @@ def test_float64_and_half_inputs():
     assert m(torch.randn(1, 2, 5, 3, dtype=torch.bfloat16)).dtype == torch.bfloat16
 
 
-def test_auto_selection_and_overrides(monkeypatch):
+@pytest.fixture
+def impl_calls(monkeypatch):
+    """The names of the impls that ran, in order."""
     calls = []
     for name in IMPLS:
         orig = getattr(parc_mod, f'_{name}')
@@ -194,6 +196,11 @@ def test_auto_selection_and_overrides(monkeypatch):
             return _o(*a)
 
         monkeypatch.setattr(parc_mod, f'_{name}', spy)
+    return calls
+
+
+def test_auto_selection_and_overrides(impl_calls):
+    calls = impl_calls
     x = torch.randn(1, 4, 8, 8)
     m = ParCConv2d(4, 'H', base_size=8)
     m(x)
@@ -281,18 +288,10 @@ def test_torch_compile_fullgraph(impl):
     torch.testing.assert_close(compiled(x), m(x), rtol=1e-5, atol=1e-5)
 
 
-def test_auto_uses_the_cached_rule_in_eval_inference(monkeypatch):
+def test_auto_uses_the_cached_rule_in_eval_inference(impl_calls):
     """auto in eval inference (the layer caches its circulant) picks what the cached rule
     says; in training what the uncached one says."""
-    calls = []
-    for name in IMPLS:
-        orig = getattr(parc_mod, f'_{name}')
-
-        def spy(*a, _n=name, _o=orig):
-            calls.append(_n)
-            return _o(*a)
-
-        monkeypatch.setattr(parc_mod, f'_{name}', spy)
+    calls = impl_calls
     x = torch.randn(1, 8, 40, 16)
     m = ParCConv2d(8, 'H', base_size=40)
     m(x)
