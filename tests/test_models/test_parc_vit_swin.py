@@ -416,3 +416,25 @@ def test_to_parc_command_and_configs_load_the_result(tmp_path, capsys):
         model = MODELS.build(bb)
         model.init_weights()
         torch.testing.assert_close(model.state_dict()[key[1]], src[key[0]], rtol=0, atol=0)
+
+
+def test_layer_decay_constructor_accepts_the_parc_models():
+    """mmpretrain's layer-wise lr decay (the DeiT / BEiT fine-tuning recipe) reads the ParC
+    models through their classifiers' get_layer_depth: mixer parameters get their layer's
+    scale, like the FFN beside them."""
+    from mmpretrain.engine.optimizers import LearningRateDecayOptimWrapperConstructor
+    from mmpretrain.models import ImageClassifier
+    for backbone, layer_key in ((dict(type='parc_mm.ParCViT', arch=TINY_VIT), 'layers.1.'),
+                                (dict(type='parc_mm.ParCSwin', arch=TINY_SWIN),
+                                 'stages.1.blocks.0.')):
+        model = ImageClassifier(backbone=backbone, neck=None,
+                                head=dict(type='LinearClsHead', num_classes=5, in_channels=32))
+        ctor = LearningRateDecayOptimWrapperConstructor(
+            dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05)),
+            dict(layer_decay_rate=0.5))
+        groups = ctor(model).optimizer.param_groups
+        scale = {g['param_name']: g['lr_scale'] for g in groups}
+        mixer = [v for k, v in scale.items() if layer_key + 'attn.' in k]
+        ffn = [v for k, v in scale.items() if layer_key + 'ffn.' in k]
+        assert mixer and set(mixer) == set(ffn) and len(set(mixer)) == 1
+        assert min(scale.values()) < max(scale.values())
