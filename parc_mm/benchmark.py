@@ -210,6 +210,11 @@ def run_model(name: str, size: Tuple[int, int], device: torch.device, dtype: tor
     return rows
 
 
+def _ratio(median: float, ci: Tuple[float, float]) -> str:
+    """``1.023x [0.981, 1.060] ≈`` (``≈``: the interval holds 1.0)."""
+    return f'{median:.3f}x [{ci[0]:.3f}, {ci[1]:.3f}]' + (' ≈' if ci[0] <= 1.0 <= ci[1] else '')
+
+
 def table(rows: List[Row]) -> str:
     """Markdown: one line per (model, input, mode, variant)."""
     out = ['| model | input | mode | variant | ms | ratio to baseline [95% CI] | '
@@ -219,8 +224,7 @@ def table(rows: List[Row]) -> str:
         if r.variant == 'baseline':
             ratio = '1 (baseline)'
         else:
-            mark = '' if r.distinguishable else ' ≈'
-            ratio = f'{r.ratio:.3f}x [{r.ci[0]:.3f}, {r.ci[1]:.3f}]{mark}'
+            ratio = _ratio(r.ratio, r.ci)
         mem = '-'
         if r.saved_mb is not None:
             b = base_mem[(r.model, r.input, r.mode)]
@@ -238,12 +242,6 @@ def summary(rows: List[Row]) -> str:
            'baseline | auto / best fixed [95% CI] | auto, caches off | auto, guard off | '
            'saved for backward (auto / baseline) |', '|---|---|---|---|---|---|---|---|---|---|']
 
-    def ci(r_or_ratios):
-        vals = r_or_ratios
-        med = statistics.median(vals)
-        lo, hi = bootstrap_ci(vals)
-        return f'{med:.3f}x [{lo:.3f}, {hi:.3f}]' + ('' if lo > 1.0 or hi < 1.0 else ' ≈')
-
     groups: Dict[tuple, Dict[str, Row]] = {}
     for r in rows:
         groups.setdefault((r.model, r.input, r.mode), {})[r.variant] = r
@@ -253,13 +251,17 @@ def summary(rows: List[Row]) -> str:
             continue
         fixed = [g[v] for v in ('direct', 'fft', 'gemm') if v in g]
         best = min(fixed, key=lambda r: r.ratio) if fixed else None
-        vs_best = ci([a / b for a, b in zip(auto.rounds, best.rounds)]) if best else '-'
+        if best:
+            per_round = [a / b for a, b in zip(auto.rounds, best.rounds)]
+            vs_best = _ratio(statistics.median(per_round), bootstrap_ci(per_round))
+        else:
+            vs_best = '-'
         best_s = f'{best.variant} {best.ratio:.3f}x' if best else '-'
         abl = [f'{g[v].ratio:.3f}x' if v in g else '-' for v in ('auto-nocache', 'auto-noguard')]
         mem = (f'{auto.saved_mb / base.saved_mb:.3f}x' if auto.saved_mb and base.saved_mb
                else '-')
         out.append(f'| {model} | {inp[0]}x{inp[1]} | {mode} | {base.ms:.1f} | '
-                   f'{ci([a / b for a, b in zip(auto.rounds, base.rounds)])} | {best_s} | '
+                   f'{_ratio(auto.ratio, auto.ci)} | {best_s} | '
                    f'{vs_best} | {abl[0]} | {abl[1]} | {mem} |')
     return '\n'.join(out)
 

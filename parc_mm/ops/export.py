@@ -7,7 +7,7 @@ from typing import Tuple
 import torch
 import torch.nn as nn
 
-from .config import check_impl
+from .config import check_impl, parc_impl
 from .resize import axis
 
 
@@ -42,7 +42,6 @@ def fix_input_size(module: nn.Module, size: Tuple[int, int], impl: str = 'direct
     param = next(module.parameters())
     was_training = module.training
     module.eval()
-    from .config import parc_impl
     try:
         # one ParC layer per call (fused paths, e.g. the token mixer's 2-D FFT, skip the
         # layers' forward and so the hooks that record their sizes)

@@ -31,11 +31,18 @@ def fmt(v, nd=2):
     return '-' if v is None else f'{v:.{nd}f}'
 
 
+def measure(config, h, w):
+    """Params / FLOPs of a config's model at 3 x h x w (ParC counted as direct conv)."""
+    from parc_mm.analysis import build_from_config, complexity
+    from parc_mm.ops import set_impl
+    model, task, _ = build_from_config(config)
+    set_impl(model, 'direct')
+    return complexity(model, (3, h, w), task)
+
+
 def conversion_table(task):
     """Rows of the ParC conversions of attention models (metafile ``Baseline``) of ``task``:
     params / FLOPs of each beside its baseline config's, at the task's test size."""
-    from parc_mm.analysis import build_from_config, complexity
-    from parc_mm.ops import set_impl
     from parc_mm.utils.config import TASKS
     from parc_mm.utils.model_index import conversion_rows
     rows = conversion_rows(task)
@@ -46,12 +53,7 @@ def conversion_table(task):
              '| config | baseline | params (M) ours / baseline | FLOPs (G) ours / baseline | '
              'FLOPs ratio |', '|---|---|---|---|---|']
     for r in rows:
-        got = []
-        for cfg in (r['config'], r['baseline']):
-            model, t, _ = build_from_config(cfg)
-            set_impl(model, 'direct')
-            got.append(complexity(model, (3, h, w), t))
-        (a, b) = got
+        a, b = measure(r['config'], h, w), measure(r['baseline'], h, w)
         lines.append(f'| {osp.basename(r["config"])} | {osp.basename(r["baseline"])} | '
                      f'{a["params"] / 1e6:.2f} / {b["params"] / 1e6:.2f} | '
                      f'{a["flops"] / 1e9:.2f} / {b["flops"] / 1e9:.2f} | '
@@ -78,8 +80,6 @@ def main(argv=None):
             changed = update_readme(osp.dirname(mf), root)
             print(f'{osp.dirname(mf)}/README.md: {"updated" if changed else "up to date"}')
         return None
-    from parc_mm.analysis import build_from_config, complexity
-    from parc_mm.ops import set_impl
     from parc_mm.utils.config import TASKS
     from parc_mm.utils.model_index import paper_rows
     lines = []
@@ -97,9 +97,7 @@ def main(argv=None):
                              f'| - | {fmt(r["flops"], 1)} | {paper} | - |')
                 continue
             h, w = r.get('size', TASKS[task].test_size)
-            model, t, _ = build_from_config(r['config'])
-            set_impl(model, 'direct')
-            c = complexity(model, (3, h, w), t)
+            c = measure(r['config'], h, w)
             got = measured_metrics(a.work_dirs, r['config']) if a.work_dirs else {}
             meas = ' / '.join(fmt(got.get('val/' + k, got.get(k))) for k in r['metrics'])
             lines.append(

@@ -71,17 +71,26 @@ def apply_rules(sd: StateDict, rules: Sequence[Rule]) -> Tuple[StateDict, Conver
     compiled = [(re.compile(p), r) for p, r in rules]
     for k, v in sd.items():
         for pat, repl in compiled:
-            if pat.fullmatch(k) and repl is None:
+            if not pat.fullmatch(k):
+                continue
+            if repl is None:
                 rep.dropped.append(k)
-                break
-            if pat.fullmatch(k):
+            else:
                 nk = pat.sub(repl, k)
                 out[nk] = v
                 rep.converted.append((k, nk))
-                break
+            break
         else:
             rep.unused.append(k)
     return out, rep
+
+
+def with_backbone_prefix(sd: StateDict) -> StateDict:
+    """``sd`` with ``backbone.`` before every key when it is a bare backbone state dict (no
+    key has the prefix); unchanged otherwise (a classifier / detector / segmentor)."""
+    if any(k.startswith('backbone.') for k in sd):
+        return sd
+    return {'backbone.' + k: v for k, v in sd.items()}
 
 
 def unwrap_checkpoint(ckpt) -> StateDict:

@@ -10,7 +10,7 @@ from typing import List, Optional, Tuple, Union
 
 import torch
 
-from .core import ConversionReport, Rule, StateDict, apply_rules, finish
+from .core import ConversionReport, Rule, StateDict, apply_rules, finish, with_backbone_prefix
 
 _ATTN = r'\.attn\..*|\.attn_mask'
 _SWIN_ORIGINAL: List[Rule] = [
@@ -75,9 +75,7 @@ def convert_swin(sd: StateDict, layout: Optional[str] = None
                          "mmpretrain's unfold order")
         return out, rep
     if layout == 'mmlab':
-        if not any(k.startswith('backbone.') for k in sd):  # a bare backbone state dict
-            sd = {'backbone.' + k: v for k, v in sd.items()}
-        return apply_rules(sd, _SWIN_MMLAB)
+        return apply_rules(with_backbone_prefix(sd), _SWIN_MMLAB)
     raise ValueError(f"Unknown Swin layout {layout!r}; 'original' or 'mmlab'")
 
 

@@ -8,7 +8,7 @@ from typing import List, Optional, Tuple, Union
 
 import torch
 
-from .core import ConversionReport, Rule, StateDict, apply_rules, finish
+from .core import ConversionReport, Rule, StateDict, apply_rules, finish, with_backbone_prefix
 
 # what attention (and the token-sequence machinery a ConvNet does not have) leaves behind
 _DROP_VIT: List[Rule] = [
@@ -46,9 +46,9 @@ def convert_vit(sd: StateDict, layout: Optional[str] = None
     layout = layout or detect_vit_layout(sd)
     if layout not in ('timm', 'mmpretrain'):
         raise ValueError(f"Unknown ViT layout {layout!r}; 'timm' or 'mmpretrain'")
-    if layout == 'mmpretrain' and not any(k.startswith('backbone.') for k in sd):
-        sd = {'backbone.' + k: v for k, v in sd.items()}  # a bare backbone state dict
-    return apply_rules(sd, _VIT_TIMM if layout == 'timm' else _VIT_MMLAB)
+    if layout == 'timm':
+        return apply_rules(sd, _VIT_TIMM)
+    return apply_rules(with_backbone_prefix(sd), _VIT_MMLAB)
 
 
 def infer_vit_arch(sd: StateDict) -> Union[str, dict]:
