@@ -422,13 +422,18 @@ def test_layer_decay_constructor_accepts_the_parc_models():
     """mmpretrain's layer-wise lr decay (the DeiT / BEiT fine-tuning recipe) reads the ParC
     models through their classifiers' get_layer_depth: mixer parameters get their layer's
     scale, like the FFN beside them."""
+    from mmengine.registry import DefaultScope
     from mmpretrain.engine.optimizers import LearningRateDecayOptimWrapperConstructor
     from mmpretrain.models import ImageClassifier
     for backbone, layer_key in ((dict(type='parc_mm.ParCViT', arch=TINY_VIT), 'layers.1.'),
                                 (dict(type='parc_mm.ParCSwin', arch=TINY_SWIN),
                                  'stages.1.blocks.0.')):
-        model = ImageClassifier(backbone=backbone, neck=None,
-                                head=dict(type='LinearClsHead', num_classes=5, in_channels=32))
+        # The classifier builds its data preprocessor in the current default scope, which an
+        # earlier test (or user code) may have set to mmdet / mmseg.
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            model = ImageClassifier(
+                backbone=backbone, neck=None,
+                head=dict(type='LinearClsHead', num_classes=5, in_channels=32))
         ctor = LearningRateDecayOptimWrapperConstructor(
             dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05)),
             dict(layer_decay_rate=0.5))
