@@ -32,12 +32,26 @@ _ENABLED = os.environ.get('PARC_AUTOTUNE', '0') == '1'
 _CACHE: Dict[str, str] = {}
 _DEVICE_NAMES: Dict[str, str] = {}
 _REPEATS = 3
+# Bumped whenever a choice can change (on/off, entries added, cleared, loaded, synced): a layer
+# that stores its resolved impl (eval-mode inference plans) re-resolves when it differs.
+_GENERATION = 0
+
+
+def _changed() -> None:
+    global _GENERATION
+    _GENERATION += 1
+
+
+def state() -> tuple:
+    """(enabled, generation): equal states give equal choices for every configuration."""
+    return _ENABLED, _GENERATION
 
 
 def enable_autotune(enabled: bool = True) -> None:
     """Turn autotuning of ``impl='auto'`` on or off (the cache is kept)."""
     global _ENABLED
     _ENABLED = bool(enabled)
+    _changed()
 
 
 def autotune_enabled() -> bool:
@@ -57,6 +71,7 @@ def autotune(enabled: bool = True) -> Iterator[None]:
 
 def clear_autotune_cache() -> None:
     _CACHE.clear()
+    _changed()
 
 
 def autotune_cache() -> Dict[str, str]:
@@ -126,6 +141,7 @@ def choose(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
     with torch.no_grad():
         times = {impl: _timed(lambda i=impl: run(i), x.device) for impl in IMPLS}
     _CACHE[key] = min(times, key=times.get)
+    _changed()
     return _CACHE[key]
 
 
@@ -153,6 +169,7 @@ def load_autotune_cache(path: Optional[str] = None) -> int:
     if bad:
         raise ValueError(f'{path}: unknown impls {sorted(set(bad.values()))} (expected {IMPLS})')
     _CACHE.update(entries)
+    _changed()
     return len(entries)
 
 
@@ -165,3 +182,4 @@ def sync_autotune_cache(src: int = 0) -> None:
     dist.broadcast_object_list(obj, src=src)
     _CACHE.clear()
     _CACHE.update(obj[0])
+    _changed()

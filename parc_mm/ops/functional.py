@@ -86,13 +86,15 @@ def _gemm(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str,
     b, c, h, wd = x.shape
     o, ci = w.shape[0], w.shape[1]
     n = h if direction == 'H' else wd
+    if ci == 1 and o == c:  # depthwise: a batch of (n x n) matrices, one per channel
+        if direction == 'H':
+            return torch.matmul(_cached(cache, ('gemm', w.dtype),
+                                        lambda: _circulant(w.reshape(o, n))), x)
+        # y = x @ M^T, with M^T stored contiguous (~5% faster than a transposed view)
+        return torch.matmul(x, _cached(cache, ('gemmT', w.dtype), lambda: _circulant(
+            w.reshape(o, n)).transpose(-1, -2).contiguous()))
     m = _cached(cache, ('gemm', w.dtype),  # (O, Ci, n_i, n_j)
                 lambda: _circulant(w.reshape(o, ci, n)))
-    if ci == 1 and o == c:  # depthwise: a batch of (n x n) matrices, one per channel
-        m = m.reshape(o, n, n)
-        if direction == 'H':
-            return torch.matmul(m, x)
-        return torch.matmul(x, m.transpose(-1, -2))
     co = o // groups
     # (G, Co*n_i, Ci*n_j)
     m = m.reshape(groups, co, ci, n, n).permute(0, 1, 3, 2, 4).reshape(groups, co * n, ci * n)
@@ -163,17 +165,26 @@ def circular_conv(x: torch.Tensor,
     out_dtype = _autocast_out_dtype(x, weight)
     if x.shape[0] == 0:  # empty batch: every impl returns an empty tensor
         return x.new_zeros((0, weight.shape[0], x.shape[2], x.shape[3]), dtype=out_dtype)
-    if impl == 'auto':
-        impl = config.global_impl() or autotuner.choose(
-            x, weight, groups, direction,
-            lambda i: _compute(i, x, weight, groups, direction, ax, out_dtype,
-                               kernel_cache)) or select_impl(
-                n, x.shape[5 - ax], x.shape[1], x.device, x.dtype, dense=weight.shape[1] > 1,
-                cached=kernel_cache is not None)
+    impl = resolve_impl(impl, x, weight, groups, direction, out_dtype, kernel_cache)
     y = _compute(impl, x, weight, groups, direction, ax, out_dtype, kernel_cache)
     if bias is not None:
         y = y + bias.to(y.dtype).view(1, -1, 1, 1)
     return y
+
+
+def resolve_impl(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
+                 out_dtype: torch.dtype, kernel_cache: Optional[dict] = None) -> str:
+    """The exact implementation a (validated) :func:`circular_conv` call runs: ``impl`` itself,
+    or for ``'auto'`` the global override, else the autotuned choice, else the rule."""
+    if impl != 'auto':
+        return impl
+    ax = axis(direction)
+    return config.global_impl() or autotuner.choose(
+        x, weight, groups, direction,
+        lambda i: _compute(i, x, weight, groups, direction, ax, out_dtype,
+                           kernel_cache)) or select_impl(
+            x.shape[ax], x.shape[5 - ax], x.shape[1], x.device, x.dtype,
+            dense=weight.shape[1] > 1, cached=kernel_cache is not None)
 
 
 def separable_circular_conv2d(x: torch.Tensor, kh: torch.Tensor, kw: torch.Tensor

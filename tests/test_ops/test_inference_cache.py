@@ -3,6 +3,7 @@ computed once per input size in eval mode, fresh after a weight update, a new si
 import pytest
 import torch
 
+from parc_mm.models.layers import parc as L_
 from parc_mm.ops import ParCConv2d, ParCHW, ParCPosEmbed
 from parc_mm.ops import functional as F_
 from parc_mm.ops import resize as R_
@@ -34,8 +35,8 @@ def test_eval_results_equal_and_kernels_computed_once(monkeypatch, impl):
         b = m(x)
     torch.testing.assert_close(a, ref)
     assert torch.equal(a, b)
-    if impl == 'fft':  # first call: input + kernel spectra; second: the input's only
-        assert n_after_first[0] == 2 and len(spectrum) == 3
+    if impl == 'fft':  # first call: input, kernel and (for the constant) PE spectra;
+        assert n_after_first[0] == 3 and len(spectrum) == 4  # second: the input's only
     if impl == 'gemm':
         assert n_after_first[1] == 1 and len(circ) == 1
 
@@ -77,3 +78,77 @@ def test_channels_last_input_same_result(impl):
     m = ParCHW(8, (9, 11), impl=impl)
     x = torch.randn(2, 8, 9, 11)
     torch.testing.assert_close(m(x.to(memory_format=torch.channels_last)), m(x))
+
+
+@pytest.mark.parametrize('impl', ['fft', 'gemm', 'direct'])
+@pytest.mark.parametrize('direction', ['H', 'W'])
+@pytest.mark.parametrize('use_pe,bias,groups', [(True, True, None), (False, True, None),
+                                                (True, False, None), (False, False, None),
+                                                (True, True, 1), (True, True, 2)])
+def test_eval_plan_folds_pe_and_bias_exactly(impl, direction, use_pe, bias, groups):
+    """In eval inference the layer computes conv(x) + (conv(pe) + b): the same values as the
+    training-mode conv(x + pe) + b, for every impl, direction, depthwise / grouped / dense,
+    with and without PE and bias, on odd, non-square, batched inputs, call after call."""
+    torch.manual_seed(2)
+    m = ParCConv2d(4, direction, base_size=6, groups=groups, use_pe=use_pe, bias=bias,
+                   impl=impl)
+    with torch.no_grad():  # non-trivial PE and bias
+        if m.bias is not None:
+            m.bias.normal_()
+        if m.pe is not None:
+            m.pe.normal_()
+    for shape in [(3, 4, 7, 5), (1, 4, 1, 9), (2, 4, 5, 1)]:
+        x = torch.randn(*shape, dtype=torch.float64)
+        m.double().train()
+        ref = m(x)  # uncached: conv(x + pe) + b
+        m.eval()
+        with torch.no_grad():
+            a, b = m(x), m(x)
+        torch.testing.assert_close(a, ref, rtol=1e-12, atol=1e-12)
+        assert torch.equal(a, b)
+
+
+def test_eval_plan_follows_the_global_impl_and_the_autotuner(monkeypatch):
+    """The plan stores the impl 'auto' resolved to; a global override or an autotuner change
+    afterwards is followed, not shadowed by the stored choice."""
+    from parc_mm.ops import autotune, clear_autotune_cache, parc_impl
+    ran = []
+    orig = F_._compute
+    for module in (F_, L_):  # the op and the layer's eval plan both call it
+        monkeypatch.setattr(module, '_compute',
+                            lambda impl, *a: ran.append(impl) or orig(impl, *a))
+    m = ParCConv2d(4, 'H', base_size=8).eval()
+    x = torch.randn(1, 4, 8, 8)
+    with torch.no_grad():
+        ref = m(x)
+        assert ran[-1] == 'gemm'  # the cached-inference rule at length 8
+        with parc_impl('direct'):
+            torch.testing.assert_close(m(x), ref)
+            assert ran[-1] == 'direct'
+        m(x)
+        assert ran[-1] == 'gemm'
+        clear_autotune_cache()
+        try:
+            with autotune():
+                timed = len(ran)
+                m(x)
+                assert len(ran) > timed + 1  # timed every impl, then ran the winner
+                choice = ran[-1]
+                m(x)
+                assert ran[-1] == choice
+        finally:
+            clear_autotune_cache()
+
+
+def test_eval_plan_keeps_non_finite_semantics_and_autocast_dtype():
+    m = ParCConv2d(4, 'W', base_size=6, impl='gemm').eval()
+    x = torch.randn(2, 4, 3, 6)
+    x[1, 2, 0, 4] = float('inf')
+    with torch.no_grad():
+        y = m(x)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            z = m(x[:1])
+    assert torch.isnan(y[1, 2, 0]).all() and torch.isfinite(y[1, 2, 1:]).all()
+    assert torch.isfinite(y[0]).all() and torch.isfinite(y[1, [0, 1, 3]]).all()
+    assert z.dtype == torch.bfloat16
+    torch.testing.assert_close(z.float(), y[:1], rtol=2e-2, atol=2e-2)
