@@ -20,6 +20,7 @@ author's detection/segmentation code does; ImageNet checkpoints therefore load u
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -243,7 +244,8 @@ def _nan_where_not_finite(y: torch.Tensor, x: torch.Tensor, groups: int, ax: int
         # fast path: one reduction says the input is finite (a sum that overflows only sends
         # us to the exact check below). No sync to avoid on CPU; on GPUs and under
         # torch.compile the masked form below is used unconditionally (no host sync).
-        if bool(torch.isfinite(x.sum(dtype=torch.promote_types(x.dtype, torch.float32)))):
+        # (.item() + math.isfinite: half the cost of bool(torch.isfinite(...)) on a 0-d tensor)
+        if math.isfinite(x.sum(dtype=torch.promote_types(x.dtype, torch.float32)).item()):
             return y
     finite = torch.isfinite(x).all(dim=ax, keepdim=True)  # (B, C, 1, W) or (B, C, H, 1)
     b, c = x.shape[:2]
