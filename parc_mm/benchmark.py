@@ -128,7 +128,7 @@ def _sync(device: torch.device) -> None:
 
 def _no_inference_cache():
     from unittest import mock
-    return mock.patch('parc_mm.models.layers.parc._inference_cache', lambda *a, **k: None)
+    return mock.patch('parc_mm.models.layers.parc._eval_cache', lambda *a, **k: None)
 
 
 def _no_finite_guard():

@@ -188,13 +188,15 @@ def resolve_impl(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, 
             dense=weight.shape[1] > 1, cached=kernel_cache is not None)
 
 
-def separable_circular_conv2d(x: torch.Tensor, kh: torch.Tensor, kw: torch.Tensor
-                              ) -> torch.Tensor:
+def separable_circular_conv2d(x: torch.Tensor, kh: torch.Tensor, kw: torch.Tensor,
+                              spectrum: Optional[torch.Tensor] = None) -> torch.Tensor:
     """A depthwise ParC-H followed by ParC-W (no bias, no PE) in one 2-D FFT round trip.
 
     Args:
         x: ``(B, C, H, W)``.
         kh: ``(C, H)``, the per-channel H kernels; kw: ``(C, W)``, the W kernels.
+        spectrum: ``separable_spectrum(kh, kw, dtype)`` computed before (a caller that
+            keeps it across calls, in eval mode), or None.
 
     The two circular cross-correlations commute and compose to one with the separable 2-D
     kernel ``kh[:, :, None] * kw[:, None, :]``, whose spectrum is the outer product of the
@@ -206,12 +208,25 @@ def separable_circular_conv2d(x: torch.Tensor, kh: torch.Tensor, kw: torch.Tenso
         raise ValueError(f'separable ParC: kernels {tuple(kh.shape)} / {tuple(kw.shape)} do not '
                          f'fit input {tuple(x.shape)}: expected ({c}, {h}) / ({c}, {w})')
     out_dtype = _autocast_out_dtype(x, kh)
-    cdt = torch.float64 if torch.float64 in (x.dtype, kh.dtype) else torch.float32
+    cdt = separable_dtype(x, kh)
     with torch.autocast(x.device.type, enabled=False):
-        spec = torch.fft.fft(kh.to(cdt), dim=-1).conj()[:, :, None] * \
-            torch.fft.rfft(kw.to(cdt), dim=-1).conj()[:, None, :]
+        spec = separable_spectrum(kh, kw, cdt) if spectrum is None else spectrum
         y = torch.fft.irfft2(torch.fft.rfft2(x.to(cdt)) * spec, s=(h, w))
     return y.to(out_dtype)
+
+
+def separable_dtype(x: torch.Tensor, kh: torch.Tensor) -> torch.dtype:
+    """The dtype :func:`separable_circular_conv2d` computes in: float64 if either is, else
+    float32 (also under autocast)."""
+    return torch.float64 if torch.float64 in (x.dtype, kh.dtype) else torch.float32
+
+
+def separable_spectrum(kh: torch.Tensor, kw: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``(C, H, W // 2 + 1)``: the spectrum of the separable kernel ``kh x kw`` (conjugated:
+    a correlation)."""
+    with torch.autocast(kh.device.type, enabled=False):
+        return torch.fft.fft(kh.to(dtype), dim=-1).conj()[:, :, None] * \
+            torch.fft.rfft(kw.to(dtype), dim=-1).conj()[:, None, :]
 
 
 def _compute(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,

@@ -152,3 +152,34 @@ def test_eval_plan_keeps_non_finite_semantics_and_autocast_dtype():
     assert torch.isfinite(y[0]).all() and torch.isfinite(y[1, [0, 1, 3]]).all()
     assert z.dtype == torch.bfloat16
     torch.testing.assert_close(z.float(), y[:1], rtol=2e-2, atol=2e-2)
+
+
+def test_fused_token_mixer_eval_cache(monkeypatch):
+    """The ParC-ViT / Swin mixer's fused 2-D FFT in eval: kernels' spectrum and the constant
+    fused(0) kept per grid, same values as the training-mode path, fresh after a weight
+    update or on another grid; a repeated call transforms only its input."""
+    from parc_mm.models.layers.token_mixer import ParCTokenMixer
+    torch.manual_seed(3)
+    m = ParCTokenMixer(8, (5, 6), impl='fft').double()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_()
+    x = torch.randn(2, 5 * 6, 8, dtype=torch.float64)
+    ref = m(x, (5, 6))  # training mode: computed afresh
+    m.eval()
+    fft2 = _count(monkeypatch, torch.fft, 'rfft2')
+    with torch.no_grad():
+        a = m(x, (5, 6))
+        first = len(fft2)
+        b = m(x, (5, 6))
+        assert first == 2 and len(fft2) == 3  # input + fused(0); then the input only
+        torch.testing.assert_close(a, ref, rtol=1e-12, atol=1e-12)
+        assert torch.equal(a, b)
+        m.branch_wh[1].bias.add_(1.0)  # a parameter of the constant only
+        c = m(x, (5, 6))
+        assert not torch.allclose(c, a)
+        y = torch.randn(1, 7 * 3, 8, dtype=torch.float64)
+        d = m(y, (7, 3))
+    m.train()
+    torch.testing.assert_close(m(x, (5, 6)), c, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(m(y, (7, 3)), d, rtol=1e-12, atol=1e-12)

@@ -15,21 +15,29 @@ from parc_mm.ops.functional import _autocast_out_dtype, _compute, circular_conv,
 from parc_mm.ops.resize import DIRECTIONS, axis, resize_on_load, resize_to, resized_param
 
 
-def _inference_cache(layer: nn.Module, n: int, x: torch.Tensor, names) -> Optional[dict]:
-    """In eval mode without autograd: the layer's parameters resized to length ``n`` (and,
-    filled by :func:`circular_conv`, the kernel's spectrum / circulant matrix), computed once
-    and reused until a parameter changes (version counter, storage) or the input length,
-    dtype or device does. None (compute afresh) when training, under autograd or tracing."""
-    if layer.training or torch.is_grad_enabled() or compiling():
+def _eval_cache(owner: nn.Module, key: tuple, params, build) -> Optional[dict]:
+    """In eval mode without autograd: ``build()`` (a dict of tensors derived from ``params``),
+    computed once and reused until a parameter changes (version counter, storage, dtype) or
+    ``key`` does (input size, dtype, device). None (compute afresh) when training, under
+    autograd or tracing. The one switch of every ParC inference cache."""
+    if owner.training or torch.is_grad_enabled() or compiling():
         return None
+    stamp = key + tuple(None if p is None else (p._version, p.data_ptr(), p.dtype)
+                        for p in params)
+    if getattr(owner, '_cache_stamp', None) != stamp:
+        owner._cache = build()
+        owner._cache_stamp = stamp
+    return owner._cache
+
+
+def _inference_cache(layer: nn.Module, n: int, x: torch.Tensor, names) -> Optional[dict]:
+    """A ParC layer's parameters ``names`` resized to length ``n`` (and, filled by
+    :func:`circular_conv` and the eval plan, the kernel's spectrum / circulant matrix and the
+    folded constant), kept as :func:`_eval_cache` says."""
     params = [getattr(layer, name) for name in names]
-    stamp = (n, x.dtype, x.device) + tuple(
-        None if p is None else (p._version, p.data_ptr(), p.dtype) for p in params)
-    if getattr(layer, '_cache_stamp', None) != stamp:
-        layer._cache = {name: None if p is None else resize_to(p, n, layer.direction)
-                        for name, p in zip(names, params)}
-        layer._cache_stamp = stamp
-    return layer._cache
+    return _eval_cache(layer, (n, x.dtype, x.device), params, lambda: {
+        name: None if p is None else resize_to(p, n, layer.direction)
+        for name, p in zip(names, params)})
 
 
 class ParCConv2d(nn.Module):

@@ -8,9 +8,16 @@ import torch.nn as nn
 
 from parc_mm.ops.autotuner import autotune_enabled
 from parc_mm.ops.config import global_impl
-from parc_mm.ops.functional import circular_conv, separable_circular_conv2d
+from parc_mm.ops.functional import (
+    _autocast_out_dtype,
+    circular_conv,
+    separable_circular_conv2d,
+    separable_dtype,
+    separable_spectrum,
+)
 from parc_mm.ops.resize import resize_to
 
+from . import parc as _parc
 from .parc import ParCConv2d
 
 # CPU `auto` for the mixer (measured, 2 cores, eval and training): the fused 2-D FFT beats
@@ -130,7 +137,35 @@ class ParCTokenMixer(nn.Module):
         """Both branches in one 2-D FFT (:func:`separable_circular_conv2d`): each branch is
         ``second(first(x + pe1) + b1 + pe2) + b2`` = ``second(first(x + pe1))`` (one
         separable 2-D correlation; the H and W kernels of all channels side by side) plus
-        ``second(b1 + pe2) + b2``, a constant row / column per channel."""
+        ``second(b1 + pe2) + b2``, a constant row / column per channel.
+
+        In eval mode without autograd the map is affine, ``S(x) + fused(0)``: the kernels'
+        spectrum and that constant are kept per grid size (until a parameter changes, as the
+        ParC layers' caches), so a call is one ``rfft2`` / ``irfft2`` pair and one add."""
+        cache = self._eval_cache(x)
+        if cache is None:
+            return self._fused_fft_fresh(x)
+        cdt = separable_dtype(x, cache['kh'])
+        key = (cdt, _autocast_out_dtype(x, cache['kh']))
+        if key not in cache:
+            spec = separable_spectrum(cache['kh'], cache['kw'], cdt)
+            cache[key] = spec, self._fused_fft_fresh(x.new_zeros((1, ) + x.shape[1:]))
+        spec, const = cache[key]
+        y = separable_circular_conv2d(x, cache['kh'], cache['kw'], spectrum=spec)
+        return y.add_(const.to(y.dtype))
+
+    def _eval_cache(self, x: torch.Tensor) -> Optional[dict]:
+        """The fused path's kernels for this grid, kept in eval mode (None: training,
+        autograd or tracing)."""
+        (ha, wa), (wb, hb) = self.branch_hw, self.branch_wh
+        h, w = x.shape[2:]
+        half = self.embed_dims // 2
+        params = [p for layer in (ha, wa, wb, hb) for p in (layer.weight, layer.pe, layer.bias)]
+        return _parc._eval_cache(self, (h, w, x.dtype, x.device), params, lambda: dict(
+            kh=torch.cat([resize_to(layer.weight, h, 'H').reshape(half, h) for layer in (ha, hb)]),
+            kw=torch.cat([resize_to(layer.weight, w, 'W').reshape(half, w) for layer in (wa, wb)])))
+
+    def _fused_fft_fresh(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[2:]
         half = self.embed_dims // 2
         (ha, wa), (wb, hb) = self.branch_hw, self.branch_wh
