@@ -57,6 +57,42 @@ def _cached(cache: Optional[dict], key, make):
     return cache[key]
 
 
+def _spectrum_view(kf: torch.Tensor, ax: int) -> torch.Tensor:
+    """(C, nf) -> broadcastable against a (B, C, H, W) spectrum along axis ``ax``."""
+    return kf.view(1, kf.shape[0], -1, 1) if ax == 2 else kf.view(1, kf.shape[0], 1, -1)
+
+
+class _DepthwiseFFTCorrelation(torch.autograd.Function):
+    """Depthwise circular correlation along ``ax`` by FFT, with the backward written out in
+    real FFTs: ``dx = irfft(rfft(g) * rfft(k))`` (the adjoint: a circular convolution) and
+    ``dk = irfft(sum_{batch, other axis} rfft(x) * conj(rfft(g)))``. Autograd through
+    ``rfft`` instead runs a full complex FFT of the zero-padded gradient plus copies: this is
+    ~2x cheaper in training. Saves ``x`` and ``k`` (the bytes autograd saved for the
+    spectrum); the backward is itself differentiable (double backward works)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, k: torch.Tensor, ax: int) -> torch.Tensor:
+        ctx.save_for_backward(x, k)
+        ctx.ax = ax
+        kf = _spectrum_view(torch.fft.rfft(k, dim=-1).conj(), ax)
+        return torch.fft.irfft(torch.fft.rfft(x, dim=ax) * kf, n=x.shape[ax], dim=ax)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        x, k = ctx.saved_tensors
+        ax = ctx.ax
+        n = x.shape[ax]
+        gf = torch.fft.rfft(g, dim=ax)
+        gx = gk = None
+        if ctx.needs_input_grad[0]:
+            kf = _spectrum_view(torch.fft.rfft(k, dim=-1), ax)
+            gx = torch.fft.irfft(gf * kf, n=n, dim=ax)
+        if ctx.needs_input_grad[1]:
+            cross = (torch.fft.rfft(x, dim=ax) * gf.conj()).sum(dim=(0, 5 - ax))  # (C, nf)
+            gk = torch.fft.irfft(cross, n=n, dim=-1)
+        return gx, gk, None
+
+
 def _fft(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str,
          cache: Optional[dict] = None) -> torch.Tensor:
     b, c, h, wd = x.shape
@@ -64,6 +100,9 @@ def _fft(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str,
     ax = axis(direction)
     n = x.shape[ax]
     k = w.reshape(o, ci, n)
+    if (ci == 1 and o == c and torch.is_grad_enabled() and (x.requires_grad or k.requires_grad)
+            and not autotuner.compiling()):
+        return _DepthwiseFFTCorrelation.apply(x, k.reshape(o, n), ax)
     xf = torch.fft.rfft(x, n=n, dim=ax)
     kf = _cached(cache, ('fft', k.dtype), lambda: torch.fft.rfft(k, n=n, dim=-1).conj())
     nf = kf.shape[-1]
