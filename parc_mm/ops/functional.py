@@ -249,9 +249,42 @@ def separable_circular_conv2d(x: torch.Tensor, kh: torch.Tensor, kw: torch.Tenso
     out_dtype = _autocast_out_dtype(x, kh)
     cdt = separable_dtype(x, kh)
     with torch.autocast(x.device.type, enabled=False):
-        spec = separable_spectrum(kh, kw, cdt) if spectrum is None else spectrum
-        y = torch.fft.irfft2(torch.fft.rfft2(x.to(cdt)) * spec, s=(h, w))
+        if (spectrum is None and torch.is_grad_enabled() and not autotuner.compiling()
+                and (x.requires_grad or kh.requires_grad or kw.requires_grad)):
+            y = _SeparableFFTCorrelation.apply(x.to(cdt), kh.to(cdt), kw.to(cdt))
+        else:
+            spec = separable_spectrum(kh, kw, cdt) if spectrum is None else spectrum
+            y = torch.fft.irfft2(torch.fft.rfft2(x.to(cdt)) * spec, s=(h, w))
     return y.to(out_dtype)
+
+
+class _SeparableFFTCorrelation(torch.autograd.Function):
+    """:func:`separable_circular_conv2d` for training, with the backward in real 2-D FFTs
+    (as :class:`_DepthwiseFFTCorrelation`): ``dx = irfft2(rfft2(g) * conj(S))``; the kernel
+    gradients contract the cross-correlation ``R = irfft2(sum_batch rfft2(x) conj(rfft2(g)))``
+    (C x H x W) with the other kernel: ``dkh = R @ kw``, ``dkw = R^T @ kh``."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, kh: torch.Tensor, kw: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, kh, kw)
+        spec = separable_spectrum(kh, kw, x.dtype)
+        return torch.fft.irfft2(torch.fft.rfft2(x) * spec, s=x.shape[2:])
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        x, kh, kw = ctx.saved_tensors
+        size = x.shape[2:]
+        gf = torch.fft.rfft2(g)
+        gx = gkh = gkw = None
+        if ctx.needs_input_grad[0]:
+            gx = torch.fft.irfft2(gf * separable_spectrum(kh, kw, x.dtype).conj(), s=size)
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            r = torch.fft.irfft2((torch.fft.rfft2(x) * gf.conj()).sum(0), s=size)  # (C, H, W)
+            if ctx.needs_input_grad[1]:
+                gkh = torch.einsum('chw,cw->ch', r, kw)
+            if ctx.needs_input_grad[2]:
+                gkw = torch.einsum('chw,ch->cw', r, kh)
+        return gx, gkh, gkw
 
 
 def separable_dtype(x: torch.Tensor, kh: torch.Tensor) -> torch.dtype:
