@@ -183,3 +183,13 @@ def test_fused_token_mixer_eval_cache(monkeypatch):
     m.train()
     torch.testing.assert_close(m(x, (5, 6)), c, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(m(y, (7, 3)), d, rtol=1e-12, atol=1e-12)
+
+
+def test_eval_plans_stay_bounded_over_many_input_shapes():
+    """A detector evaluates images of many widths with the same height: the per-layer eval
+    state holds one constant per impl / dtype and a bounded number of resolved impls."""
+    m = ParCConv2d(4, 'H', base_size=6).eval()
+    with torch.no_grad():
+        for width in range(1, 400):
+            m(torch.randn(1, 4, 6, width))
+    assert len(m._cache['consts']) <= 3 and len(m._cache['impls']) <= 256

@@ -137,25 +137,31 @@ class ParCConv2d(nn.Module):
 
     def _cached_forward(self, x: torch.Tensor, cache: dict, impl: str) -> torch.Tensor:
         """Eval-mode inference: ``conv(x + pe) + b = conv(x) + (conv(pe) + b)``, and the
-        second term is a constant of the layer. It is computed once per input configuration
-        together with the resolved impl (a *plan*), so each call is one conv and one add: the
-        PE and bias passes over the activation and the per-call dispatch are gone."""
+        second term is a constant of the layer, computed once per impl and dtype; the impl
+        ``auto`` resolves to is kept per input configuration. Each call is one conv and one
+        add: the PE and bias passes over the activation and the per-call dispatch are gone."""
         out_dtype = _autocast_out_dtype(x, self.weight)
-        key = ('plan', impl, global_impl(), autotuner.state(), x.shape, x.dtype, out_dtype)
-        plan = cache.get(key)
         w = cache['weight']
-        if plan is None:
-            impl = resolve_impl(impl, x, w, self.groups, self.direction, out_dtype, cache)
+        impls = cache.setdefault('impls', {})
+        key = (impl, global_impl(), autotuner.state(), x.shape, x.dtype, out_dtype)
+        resolved = impls.get(key)
+        if resolved is None:
+            if len(impls) >= 256:  # many input shapes (detection, stale autotuner states)
+                impls.clear()
+            resolved = impls[key] = resolve_impl(impl, x, w, self.groups, self.direction,
+                                                 out_dtype, cache)
+        consts = cache.setdefault('consts', {})
+        if (resolved, out_dtype) not in consts:
             pe, const = cache['pe'], None
             if pe is not None:  # (1, C, n, 1) / (1, C, 1, n): a valid input of the same conv
-                const = circular_conv(pe, w, self.bias, self.direction, self.groups, impl,
+                const = circular_conv(pe, w, self.bias, self.direction, self.groups, resolved,
                                       kernel_cache=cache)
             elif self.bias is not None:
                 const = self.bias.view(1, -1, 1, 1)
-            plan = cache[key] = (impl, None if const is None else const.to(out_dtype))
-        impl, const = plan
-        y = _compute(impl, x, w, self.groups, self.direction, axis(self.direction), out_dtype,
-                     cache)
+            consts[resolved, out_dtype] = None if const is None else const.to(out_dtype)
+        const = consts[resolved, out_dtype]
+        y = _compute(resolved, x, w, self.groups, self.direction, axis(self.direction),
+                     out_dtype, cache)
         return y if const is None else y.add_(const)  # y is this call's own fresh tensor
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
