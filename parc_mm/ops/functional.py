@@ -66,9 +66,10 @@ class _DepthwiseFFTCorrelation(torch.autograd.Function):
     """Depthwise circular correlation along ``ax`` by FFT, with the backward written out in
     real FFTs: ``dx = irfft(rfft(g) * rfft(k))`` (the adjoint: a circular convolution) and
     ``dk = irfft(sum_{batch, other axis} rfft(x) * conj(rfft(g)))``. Autograd through
-    ``rfft`` instead runs a full complex FFT of the zero-padded gradient plus copies: this is
-    ~2x cheaper in training. Saves ``x`` and ``k`` (the bytes autograd saved for the
-    spectrum); the backward is itself differentiable (double backward works)."""
+    ``rfft`` instead runs a full complex FFT of the zero-padded gradient plus copies (a
+    ``ParCHW`` forward + backward at 384 x 24 x 40: 3.7 instead of 4.8 ms). Saves ``x`` and
+    ``k`` (the bytes autograd saved for the spectrum); the backward is itself differentiable
+    (double backward works)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, k: torch.Tensor, ax: int) -> torch.Tensor:
@@ -107,8 +108,7 @@ def _fft(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str,
     kf = _cached(cache, ('fft', k.dtype), lambda: torch.fft.rfft(k, n=n, dim=-1).conj())
     nf = kf.shape[-1]
     if ci == 1 and o == c:  # depthwise: a broadcast product
-        kf = kf.reshape(1, o, nf, 1) if direction == 'H' else kf.reshape(1, o, 1, nf)
-        yf = xf * kf
+        yf = xf * _spectrum_view(kf.reshape(o, nf), ax)
     else:
         co = o // groups
         kf = kf.reshape(groups, co, ci, nf)
