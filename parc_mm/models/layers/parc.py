@@ -125,15 +125,12 @@ class ParCConv2d(nn.Module):
         cache = _inference_cache(self, n, x, ('weight', 'pe'))
         if cache is not None and x.shape[0]:
             return self._cached_forward(x, cache, impl or self.impl)
-        if cache is None:
-            w = resize_to(self.weight, n, self.direction)
-            pe = None if self.pe is None else resize_to(self.pe, n, self.direction)
-        else:
-            w, pe = cache['weight'], cache['pe']
+        # training, autograd or tracing (or an empty batch): resize and add the PE afresh
+        w = resize_to(self.weight, n, self.direction)
+        pe = None if self.pe is None else resize_to(self.pe, n, self.direction)
         if pe is not None:
             x = x + pe.to(x.dtype)
-        return circular_conv(x, w, self.bias, self.direction, self.groups, impl or self.impl,
-                             kernel_cache=cache)
+        return circular_conv(x, w, self.bias, self.direction, self.groups, impl or self.impl)
 
     def _cached_forward(self, x: torch.Tensor, cache: dict, impl: str) -> torch.Tensor:
         """Eval-mode inference: ``conv(x + pe) + b = conv(x) + (conv(pe) + b)``, and the

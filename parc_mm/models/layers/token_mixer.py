@@ -157,27 +157,33 @@ class ParCTokenMixer(nn.Module):
     def _eval_cache(self, x: torch.Tensor) -> Optional[dict]:
         """The fused path's kernels for this grid, kept in eval mode (None: training,
         autograd or tracing)."""
-        (ha, wa), (wb, hb) = self.branch_hw, self.branch_wh
         h, w = x.shape[2:]
-        half = self.embed_dims // 2
-        params = [p for layer in (ha, wa, wb, hb) for p in (layer.weight, layer.pe, layer.bias)]
-        return _parc._eval_cache(self, (h, w, x.dtype, x.device), params, lambda: dict(
-            kh=torch.cat([resize_to(layer.weight, h, 'H').reshape(half, h) for layer in (ha, hb)]),
-            kw=torch.cat([resize_to(layer.weight, w, 'W').reshape(half, w) for layer in (wa, wb)])))
+        params = [p for layer in (*self.branch_hw, *self.branch_wh)
+                  for p in (layer.weight, layer.pe, layer.bias)]
+        return _parc._eval_cache(self, (h, w, x.dtype, x.device), params,
+                                 lambda: dict(zip(('kh', 'kw'), self._kernels(h, w))))
 
-    def _fused_fft_fresh(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[2:]
+    def _kernels(self, h: int, w: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(C, h)`` H kernels and ``(C, w)`` W kernels of all channels, resized: the first
+        half's from ``branch_hw``, the second's from ``branch_wh``."""
         half = self.embed_dims // 2
         (ha, wa), (wb, hb) = self.branch_hw, self.branch_wh
 
         def kernel(layer, n):
             return resize_to(layer.weight, n, layer.direction).reshape(half, n)
 
+        return (torch.cat([kernel(ha, h), kernel(hb, h)]),
+                torch.cat([kernel(wa, w), kernel(wb, w)]))
+
+    def _fused_fft_fresh(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[2:]
+        half = self.embed_dims // 2
+        (ha, wa), (wb, hb) = self.branch_hw, self.branch_wh
+
         def expand(t):
             return t.expand(t.shape[0], half, h, w)
 
-        kh = torch.cat([kernel(ha, h), kernel(hb, h)])
-        kw = torch.cat([kernel(wa, w), kernel(wb, w)])
+        kh, kw = self._kernels(h, w)
         if ha.pe is not None:
             pe = torch.cat([expand(resize_to(ha.pe, h, 'H')), expand(resize_to(wb.pe, w, 'W'))], 1)
             x = x + pe.to(x.dtype)
