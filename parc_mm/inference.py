@@ -29,9 +29,6 @@ def list_images(inputs: Union[str, Sequence[str]]) -> List[str]:
             raise FileNotFoundError(f'Input {item} is neither an image file nor a folder')
     if not out:
         raise FileNotFoundError(f'No images ({", ".join(IMG_EXTS)}) in {inputs}')
-    for p in out:
-        if osp.getsize(p) == 0:
-            raise ValueError(f'Image {p} is empty (0 bytes)')
     return out
 
 
@@ -60,78 +57,225 @@ def _dump(obj: Any) -> Any:
     return obj
 
 
+def unique_names(images: Sequence[str]) -> List[str]:
+    """A distinct file stem for each image's drawing: its own stem, then with its extension
+    (``a.jpg`` / ``a.png``), then with its folder (class folders repeat names), then numbered."""
+    def stems(fn):
+        return [fn(p) for p in images]
+
+    names = stems(lambda p: osp.splitext(osp.basename(p))[0])
+    for fn in (lambda p: osp.basename(p).replace('.', '_'),
+               lambda p: f'{osp.basename(osp.dirname(osp.abspath(p)))}_'
+                         f'{osp.basename(p).replace(".", "_")}'):
+        if len(set(names)) == len(names):
+            break
+        alt = stems(fn)
+        names = [alt[i] if names.count(n) > 1 else n for i, n in enumerate(names)]
+    seen: Dict[str, int] = {}
+    out = []
+    for n in names:
+        k = seen.get(n, 0)
+        seen[n] = k + 1
+        out.append(n if k == 0 else f'{n}_{k}')
+    return out
+
+
+MAX_PIXELS = 64 * 2**20  # 8192 x 8192: beyond it a drawing alone takes gigabytes
+
+
+def check_image(path: str, max_pixels: int = MAX_PIXELS) -> Optional[str]:
+    """Why ``path`` cannot be used (None when it can): not decodable, or larger than
+    ``max_pixels`` (the pipelines resize after decoding the whole image)."""
+    import cv2
+    import numpy as np
+    if osp.getsize(path) == 0:
+        return 'is empty (0 bytes)'
+    try:
+        buf = np.fromfile(path, dtype=np.uint8)
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    except (OSError, ValueError, cv2.error) as e:
+        return f'cannot be read ({e})'
+    if img is None:
+        return 'is not a decodable image (damaged, empty or another format)'
+    h, w = img.shape[:2]
+    if h * w > max_pixels:
+        return (f'is {w} x {h} pixels, more than the {max_pixels / 2**20:.0f} MP limit: '
+                'downscale it, or raise the limit with --max-pixels')
+    return None
+
+
+def checkpoint_meta(checkpoint: Optional[str]) -> dict:
+    """The ``meta`` dict of a checkpoint file (empty when it has none)."""
+    if checkpoint is None:
+        return {}
+    from parc_mm.utils.checkpoint import load_checkpoint_file
+    ckpt = load_checkpoint_file(checkpoint, map_location='cpu')
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def config_classes(cfg) -> Optional[tuple]:
+    """The class names the config's test dataset declares (its ``metainfo``, else its dataset
+    class's ``METAINFO``), without building the dataset; None when it names none."""
+    import importlib
+    from parc_mm.utils.config import task_of
+    ds = (cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}).get('dataset', {})
+    while isinstance(ds, dict) and 'dataset' in ds and 'metainfo' not in ds:
+        ds = ds['dataset']  # dataset wrappers (RepeatDataset, ...)
+    if not isinstance(ds, dict):
+        return None
+    classes = (ds.get('metainfo') or {}).get('classes')
+    if classes is None and isinstance(ds.get('type'), str):
+        scope = {'det': 'mmdet', 'seg': 'mmseg', 'cls': 'mmpretrain'}[task_of(cfg)]
+        from mmengine.registry import DefaultScope
+        with DefaultScope.overwrite_default_scope(scope):
+            registry = importlib.import_module(f'{scope}.registry').DATASETS
+            cls = registry.get(ds['type'])
+        classes = getattr(cls, 'METAINFO', {}).get('classes') if cls is not None else None
+    return tuple(classes) if classes else None
+
+
+def _set_classes(inf, cfg, meta: dict) -> tuple:
+    """The model's and the visualizer's class names: from the checkpoint, else the config,
+    never another dataset's defaults (the Inferencers fall back to COCO / ImageNet names)."""
+    from mmengine.logging import print_log
+    ds_meta = dict(meta.get('dataset_meta') or {})
+    if not ds_meta.get('classes'):
+        classes = config_classes(cfg)
+        if classes is None:
+            n = _num_classes(cfg)
+            classes = tuple(f'class_{i}' for i in range(n)) if n else ()
+            print_log('infer: neither the checkpoint nor the config names the classes; '
+                      'using class_0, class_1, ...', logger='current', level=30)
+        ds_meta['classes'] = classes
+    old = dict(getattr(inf.model, 'dataset_meta', None) or {})
+    if old.get('palette') is not None and len(old['palette']) >= len(ds_meta['classes']):
+        ds_meta.setdefault('palette', old['palette'][:len(ds_meta['classes'])])
+    inf.model.dataset_meta = ds_meta
+    vis = getattr(inf, 'visualizer', None)
+    if vis is not None and hasattr(vis, 'dataset_meta'):
+        vis.dataset_meta = ds_meta
+    return tuple(ds_meta['classes'])
+
+
+def _num_classes(cfg) -> int:
+    from parc_mm.utils.config import iter_dicts
+    ns = [d['num_classes'] for d in iter_dicts(cfg.get('model', {}))
+          if isinstance(d.get('num_classes'), int)]
+    return max(ns) if ns else 0
+
+
+def _write_json(path: str, obj) -> None:
+    from parc_mm.utils.checkpoint import atomic_write
+    atomic_write(path, lambda f: json.dump(obj, f, indent=1), mode='w')
+
+
 def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[str]],
-          out_dir: str, device: str = 'cpu', score_thr: float = 0.3) -> List[Dict[str, Any]]:
+          out_dir: str, device: str = 'cpu', score_thr: float = 0.3,
+          allow_partial: bool = False, max_pixels: int = MAX_PIXELS,
+          skipped: Optional[List[Dict[str, str]]] = None) -> List[Dict[str, Any]]:
     """Run the config's model (weights from ``checkpoint``) on ``inputs``; save drawings to
     ``out_dir/vis`` and the results to ``out_dir/predictions.json``; return the results
-    (one dict per image: ``image``, ``task``, ``vis`` (the drawing) and the predictions)."""
+    (one dict per image: ``image``, ``task``, ``vis`` (the drawing) and the predictions).
+
+    A checkpoint that does not fit the model is refused (``allow_partial`` to run anyway);
+    images that cannot be decoded or exceed ``max_pixels`` are skipped, named in
+    ``skipped`` (and ``out_dir/skipped.json``), and every other image still gets its result.
+    Each drawing has its own file (``a.jpg`` and ``a.png`` do not overwrite each other).
+    ``predictions.json`` is rewritten after every image: a run stopped midway keeps what it
+    did."""
+    import shutil
+    import tempfile
+
+    from mmengine.logging import print_log
     from mmengine.registry import DefaultScope
 
+    from parc_mm.runner_setup import check_checkpoint_fits
     from parc_mm.utils.checkpoint import verify_checkpoint
     images = list_images(inputs)
     if checkpoint is not None:
         verify_checkpoint(checkpoint)
     cfg, task = _prepare(config)
+    meta = checkpoint_meta(checkpoint)
     vis_dir = osp.join(out_dir, 'vis')
     os.makedirs(vis_dir, exist_ok=True)
+    names = unique_names(images)
+    scope = {'det': 'mmdet', 'seg': 'mmseg', 'cls': 'mmpretrain'}[task]
+    skipped = [] if skipped is None else skipped
     results: List[Dict[str, Any]] = []
-    if task == 'det':
-        from mmdet.apis import DetInferencer
-        with DefaultScope.overwrite_default_scope('mmdet'):
+    with DefaultScope.overwrite_default_scope(scope):
+        if task == 'det':
+            from mmdet.apis import DetInferencer
             inf = DetInferencer(model=cfg, weights=checkpoint, device=device,
                                 show_progress=False)
-            out = inf(images, out_dir=out_dir, pred_score_thr=score_thr, no_save_pred=True)
-        classes = inf.model.dataset_meta.get('classes', ())
-        for img, pred in zip(images, out['predictions']):
-            keep = [i for i, s in enumerate(pred['scores']) if s >= score_thr]
-            results.append(dict(
-                image=img, task='det', vis=osp.join(vis_dir, osp.basename(img)),
-                labels=[pred['labels'][i] for i in keep],
-                classes=[classes[pred['labels'][i]] for i in keep],
-                scores=[pred['scores'][i] for i in keep],
-                bboxes=[pred['bboxes'][i] for i in keep]))
-    elif task == 'seg':
-        import cv2
-        import numpy as np
-        from mmseg.apis import MMSegInferencer
-        with DefaultScope.overwrite_default_scope('mmseg'):
+        elif task == 'seg':
+            from mmseg.apis import MMSegInferencer
             inf = MMSegInferencer(model=cfg, weights=checkpoint, device=device)
-            out = inf(images, out_dir=out_dir, img_out_dir='vis', pred_out_dir='')
-        masks = out['predictions'] if len(images) > 1 else [out['predictions']]
-        classes = inf.model.dataset_meta.get('classes', ())
-        os.makedirs(osp.join(out_dir, 'pred'), exist_ok=True)
-        for img, mask in zip(images, masks):
-            # the label map under the image's own name (mmseg numbers its files instead)
-            png = osp.join(out_dir, 'pred', osp.splitext(osp.basename(img))[0] + '.png')
-            cv2.imwrite(png, mask.astype(np.uint8))
-            ids, counts = np.unique(mask, return_counts=True)
-            results.append(dict(
-                image=img, task='seg', pred_png=png, vis=osp.join(vis_dir, osp.basename(img)),
-                class_fractions={classes[i] if i < len(classes) else str(i):
-                                 round(float(c) / mask.size, 5) for i, c in zip(ids, counts)}))
-    else:
-        import shutil
-        import tempfile
-
-        from mmpretrain.apis import ImageClassificationInferencer
-        stems = [osp.splitext(osp.basename(i))[0] for i in images]
-        unique = len(set(stems)) == len(stems)
-        with DefaultScope.overwrite_default_scope('mmpretrain'):
+        else:
+            from mmpretrain.apis import ImageClassificationInferencer
             inf = ImageClassificationInferencer(model=cfg, pretrained=checkpoint or False,
                                                 device=device)
-            for img, stem in zip(images, stems):
-                # mmpretrain names a drawing by the image's stem: class folders repeat stems
-                name = stem if unique else f'{osp.basename(osp.dirname(img))}_{stem}'
-                with tempfile.TemporaryDirectory() as tmp:
-                    pred = inf(img, show_dir=tmp)[0]
-                    drawn = glob.glob(osp.join(tmp, '*'))
-                    vis = osp.join(vis_dir, name + osp.splitext(drawn[0])[1])
-                    shutil.move(drawn[0], vis)
-                results.append(dict(image=img, task='cls', vis=vis,
-                                    pred_label=int(pred['pred_label']),
-                                    pred_class=pred.get('pred_class'),
-                                    pred_score=float(pred['pred_score'])))
-    results = _dump(results)
-    with open(osp.join(out_dir, 'predictions.json'), 'w') as f:
-        json.dump(results, f, indent=1)
+        if checkpoint is not None:
+            check_checkpoint_fits(inf.model, checkpoint, allow_partial)
+        classes = _set_classes(inf, cfg, meta)
+        from parc_mm.ops import inference_mode
+        inference_mode(inf.model, True)
+        for img, name in zip(images, names):
+            problem = check_image(img, max_pixels)
+            if problem is not None:
+                skipped.append(dict(image=img, reason=problem))
+                print_log(f'infer: skipping {img}: it {problem}', logger='current', level=30)
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    r = _infer_one(inf, task, img, tmp, score_thr, classes)
+                except Exception as e:  # noqa: BLE001 - one bad input must not lose the rest
+                    skipped.append(dict(image=img, reason=f'failed: {type(e).__name__}: {e}'))
+                    print_log(f'infer: skipping {img}: {type(e).__name__}: {e}',
+                              logger='current', level=30)
+                    continue
+                drawn = sorted(glob.glob(osp.join(tmp, 'vis', '*')))
+                if drawn:
+                    r['vis'] = osp.join(vis_dir, name + osp.splitext(drawn[0])[1])
+                    shutil.move(drawn[0], r['vis'])
+                if task == 'seg':
+                    import cv2
+                    import numpy as np
+                    os.makedirs(osp.join(out_dir, 'pred'), exist_ok=True)
+                    r['pred_png'] = osp.join(out_dir, 'pred', name + '.png')
+                    cv2.imwrite(r['pred_png'], r.pop('_mask').astype(np.uint8))
+            results.append(_dump(dict(image=img, task=task, **r)))
+            _write_json(osp.join(out_dir, 'predictions.json'), results)
+    _write_json(osp.join(out_dir, 'predictions.json'), results)
+    if skipped:
+        _write_json(osp.join(out_dir, 'skipped.json'), skipped)
     return results
+
+
+def _infer_one(inf, task: str, img: str, tmp: str, score_thr: float, classes: tuple) -> dict:
+    """One image through the Inferencer; its drawing goes to ``tmp/vis/``."""
+    vis = osp.join(tmp, 'vis')
+    if task == 'det':
+        pred = inf(img, out_dir=tmp, pred_score_thr=score_thr, no_save_pred=True)[
+            'predictions'][0]
+        keep = [i for i, s in enumerate(pred['scores']) if s >= score_thr]
+        return dict(labels=[pred['labels'][i] for i in keep],
+                    classes=[_name(classes, pred['labels'][i]) for i in keep],
+                    scores=[pred['scores'][i] for i in keep],
+                    bboxes=[pred['bboxes'][i] for i in keep])
+    if task == 'seg':
+        import numpy as np
+        mask = inf(img, out_dir=tmp, img_out_dir='vis', pred_out_dir='')['predictions']
+        ids, counts = np.unique(mask, return_counts=True)
+        return dict(_mask=mask, class_fractions={
+            _name(classes, i): round(float(c) / mask.size, 5) for i, c in zip(ids, counts)})
+    os.makedirs(vis, exist_ok=True)
+    pred = inf(img, show_dir=vis)[0]
+    label = int(pred['pred_label'])
+    return dict(pred_label=label, pred_class=_name(classes, label),
+                pred_score=float(pred['pred_score']))
+
+
+def _name(classes: tuple, i) -> str:
+    i = int(i)
+    return classes[i] if 0 <= i < len(classes) else str(i)

@@ -125,8 +125,8 @@ def check_checkpoint_fits(model, checkpoint: str, allow_partial: bool = False) -
     Raises a ValueError naming the missing / unexpected / mis-shaped tensors and the fix.
     """
     from parc_mm.models.converters import is_parc_resizable, parc_resizable_keys, unwrap_checkpoint
-    from parc_mm.utils.checkpoint import torch_load
-    sd = unwrap_checkpoint(torch_load(checkpoint))
+    from parc_mm.utils.checkpoint import load_checkpoint_file
+    sd = unwrap_checkpoint(load_checkpoint_file(checkpoint, map_location='cpu'))
     ours = model.state_dict()
     resizable = parc_resizable_keys(model)
     missing = [k for k in ours if k not in sd]

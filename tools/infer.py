@@ -23,13 +23,24 @@ def main(argv=None):
     p.add_argument('--out-dir', default='work_dirs/infer')
     p.add_argument('--device', default=None, help='cpu or cuda (default: cuda if available)')
     p.add_argument('--score-thr', type=float, default=0.3, help='detection score threshold')
+    p.add_argument('--allow-partial', action='store_true',
+                   help='run even if the checkpoint does not fit the model')
+    p.add_argument('--max-pixels', type=float, default=64,
+                   help='skip images larger than this many megapixels (default 64)')
+    p.add_argument('--trust-checkpoint', action='store_true',
+                   help='load the checkpoint with weights_only=False (trusted files only)')
     a = p.parse_args(argv)
     import torch
 
     from parc_mm.inference import infer
+    from parc_mm.utils.checkpoint import trust_checkpoints
+    trust_checkpoints(a.trust_checkpoint)
     device = a.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    skipped = []
     try:
-        results = infer(a.config, a.checkpoint, a.input, a.out_dir, device, a.score_thr)
+        results = infer(a.config, a.checkpoint, a.input, a.out_dir, device, a.score_thr,
+                        allow_partial=a.allow_partial, max_pixels=int(a.max_pixels * 2**20),
+                        skipped=skipped)
     except (FileNotFoundError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
@@ -42,8 +53,11 @@ def main(argv=None):
         else:
             top = sorted(r['class_fractions'].items(), key=lambda kv: -kv[1])[:3]
             print(f'{r["image"]}: ' + ', '.join(f'{k} {v:.1%}' for k, v in top))
-    print(f'wrote {a.out_dir}/vis/ and {a.out_dir}/predictions.json')
-    return 0
+    for s in skipped:
+        print(f'skipped {s["image"]}: {s["reason"]}', file=sys.stderr)
+    print(f'wrote {a.out_dir}/vis/ and {a.out_dir}/predictions.json' +
+          (f'; {len(skipped)} skipped (listed in {a.out_dir}/skipped.json)' if skipped else ''))
+    return 1 if skipped and not results else 0
 
 
 if __name__ == '__main__':

@@ -19,6 +19,9 @@ def parse_args(argv=None):
                    help='override config settings, key=value (mmengine DictAction)')
     p.add_argument('--allow-partial', action='store_true',
                    help='evaluate even if the checkpoint does not fit the model')
+    p.add_argument('--trust-checkpoint', action='store_true',
+                   help='load checkpoints with weights_only=False (pickled Python objects); '
+                        'only for files you trust')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = p.parse_args(argv)
@@ -39,8 +42,10 @@ def main(argv=None):
         init_cpu_distributed,
         load_config,
     )
+    from parc_mm.utils.checkpoint import trust_checkpoints
     from parc_mm.utils.compat import allow_mmengine_checkpoints
     allow_mmengine_checkpoints()
+    trust_checkpoints(args.trust_checkpoint)
 
     from parc_mm.utils.checkpoint import verify_checkpoint
     verify_checkpoint(args.checkpoint)  # missing / empty / damaged: refuse before building
@@ -51,6 +56,8 @@ def main(argv=None):
     init_cpu_distributed(args.launcher)
     runner = Runner.from_cfg(cfg)
     check_checkpoint_fits(runner.model, args.checkpoint, args.allow_partial)
+    from parc_mm.hooks import ParCInferenceModeHook
+    runner.register_hook(ParCInferenceModeHook())  # kernels as constants while testing
     metrics = runner.test()
     if args.out:
         with open(args.out, 'w') as f:

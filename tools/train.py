@@ -19,6 +19,9 @@ def parse_args(argv=None):
                    help='resume from CKPT, or (no value) from the latest in the work dir')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings, key=value (mmengine DictAction)')
+    p.add_argument('--trust-checkpoint', action='store_true',
+                   help='load checkpoints with weights_only=False (pickled Python objects); '
+                        'only for files you trust')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = p.parse_args(argv)
@@ -36,8 +39,10 @@ def main(argv=None):
         init_cpu_distributed,
         load_config,
     )
+    from parc_mm.utils.checkpoint import trust_checkpoints
     from parc_mm.utils.compat import allow_mmengine_checkpoints
     allow_mmengine_checkpoints()
+    trust_checkpoints(args.trust_checkpoint)
 
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     if args.amp:

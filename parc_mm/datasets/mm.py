@@ -13,9 +13,16 @@ from parc_mm.registry import DATASETS
 from . import synthetic
 
 
-def _ensure(data_root: str) -> None:
-    # data_root is <root>/coco, <root>/ade or <root>/cls
-    synthetic.ensure(osp.dirname(osp.normpath(data_root)))
+def _ensure(data_root: str, dataset: str) -> None:
+    # data_root is <root>/coco, <root>/ade or <root>/cls; the generator writes <root> and
+    # refuses a <root> it did not write (a user's data_root: their data stays untouched)
+    root = osp.dirname(osp.normpath(data_root)) if str(data_root).strip() else ''
+    try:
+        synthetic.ensure(root)
+    except synthetic.NotOurFolderError as e:
+        raise synthetic.NotOurFolderError(
+            f'parc_mm.{dataset}(data_root={data_root!r}) generates the demo data into the '
+            f'parent folder {root!r}, and refused: {e}') from None
 
 
 def _self_generating(base: type, name: str, folder: str, metainfo: dict, doc: str,
@@ -24,7 +31,7 @@ def _self_generating(base: type, name: str, folder: str, metainfo: dict, doc: st
     the synthetic data first when ``data_root`` is missing (``defaults``: its arguments)."""
 
     def __init__(self, data_root: str = f'data/shapes/{folder}', **kwargs):
-        _ensure(data_root)
+        _ensure(data_root, name)
         for k, v in defaults.items():
             kwargs.setdefault(k, v)
         base.__init__(self, data_root=data_root, **kwargs)

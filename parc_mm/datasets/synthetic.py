@@ -197,6 +197,52 @@ def _write_cls(root: str, split: str, per_class: int, rng, size: int) -> None:
             cv2.imwrite(osp.join(d, f'{i:05d}.png'), img[..., ::-1].copy())
 
 
+class NotOurFolderError(ValueError):
+    """The target of the generator exists and is not a previous generation of it."""
+
+
+def _marker_version(root: str):
+    """The generator version recorded in ``root``'s marker, or None (no / unreadable one)."""
+    try:
+        with open(osp.join(root, _DONE_FILE)) as f:
+            v = json.load(f).get('version')
+    except (OSError, ValueError, AttributeError):
+        return None
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def check_target(root: str) -> None:
+    """Refuse (:class:`NotOurFolderError`) to write the synthetic data at ``root`` unless
+    replacing it loses nothing: ``root`` is missing, an empty folder, or a folder that carries
+    this generator's marker of this version or an older one. A file, a link, a mount point,
+    a folder of anyone else's files (or of a newer parc_mm's generator) are never touched."""
+    if not str(root).strip():
+        raise NotOurFolderError('The synthetic data needs a folder to write to; got an empty '
+                                'path (data_root=\'\'?). Give a path such as data/shapes.')
+    if not osp.lexists(root):
+        return
+    fix = ('Point it at a new folder (e.g. data/shapes), or use the library\'s own dataset '
+           'type (CocoDataset, BaseSegDataset, CustomDataset) for your own data.')
+    if osp.islink(root) or not osp.isdir(root):
+        kind = 'a symbolic link' if osp.islink(root) else 'a file'
+        raise NotOurFolderError(f'{root} is {kind}, not a folder of parc_mm synthetic data: '
+                                f'nothing was written or deleted. {fix}')
+    if osp.ismount(root):
+        raise NotOurFolderError(f'{root} is a mount point: the synthetic data is never '
+                                f'written over one (nothing was deleted). {fix}')
+    version = _marker_version(root)
+    if version is None:
+        if not os.listdir(root):
+            return
+        raise NotOurFolderError(
+            f'{root} exists and holds files that the parc_mm synthetic-data generator did not '
+            f'write (no {_DONE_FILE} marker): nothing was written or deleted. {fix}')
+    if version > VERSION:
+        raise NotOurFolderError(
+            f'{root} was written by a newer parc_mm (synthetic data version {version}, this '
+            f'one writes {VERSION}): left as it is. Upgrade parc_mm or use another folder.')
+
+
 def generate(root: str,
              num_train: int = 300,
              num_val: int = 50,
@@ -206,10 +252,13 @@ def generate(root: str,
              seed: int = 0) -> str:
     """Write the demo datasets under ``root`` (deterministic for a given seed/arguments).
 
-    Atomic: everything is written into a temporary sibling folder, which then replaces
-    ``root`` as a whole; a killed run leaves ``root`` as it was, and no file of an earlier,
-    larger generation survives.
+    Only into a missing or empty folder or over an earlier generation (:func:`check_target`;
+    anything else raises :class:`NotOurFolderError` and nothing is touched). Atomic:
+    everything is written into a temporary sibling folder, which then replaces ``root`` as a
+    whole; a killed run leaves ``root`` as it was, and no file of an earlier, larger
+    generation survives.
     """
+    check_target(root)
     root = osp.normpath(root)
     parent = osp.dirname(osp.abspath(root))
     os.makedirs(parent, exist_ok=True)
@@ -225,12 +274,14 @@ def generate(root: str,
                     cls_size=cls_size, seed=seed)
         with open(osp.join(tmp, _DONE_FILE), 'w') as f:
             json.dump(spec, f)
+        check_target(root)  # again: someone may have put files there while we wrote
         old = None
         if osp.lexists(root):
             old = tempfile.mkdtemp(prefix=f'.{osp.basename(root)}.', suffix='.old', dir=parent)
             os.rename(root, osp.join(old, 'data'))
         os.rename(tmp, root)
         if old is not None:
+            # only our own folders get here: the moved generation (or an empty folder)
             shutil.rmtree(old, ignore_errors=True)
     finally:
         if osp.exists(tmp):
@@ -275,9 +326,14 @@ def ensure(root: str, **kwargs) -> str:
     this generator version and arguments, and every file count as the marker says)."""
     from mmengine.logging import print_log
     done = osp.join(root, _DONE_FILE)
-    if osp.exists(done):
-        with open(done) as f:
-            spec = json.load(f)
+    spec = None
+    if osp.isfile(done) and not osp.islink(root):
+        try:
+            with open(done) as f:
+                spec = json.load(f)
+        except (OSError, ValueError):
+            spec = None
+    if isinstance(spec, dict):
         if spec.get('version') == VERSION and all(
                 spec.get(k) == (list(v) if isinstance(v, tuple) else v)
                 for k, v in kwargs.items()):
@@ -310,7 +366,10 @@ def main(argv=None) -> None:
     p.add_argument('--num-val', type=int, default=50)
     p.add_argument('--seed', type=int, default=0)
     a = p.parse_args(argv)
-    generate(a.root, num_train=a.num_train, num_val=a.num_val, seed=a.seed)
+    try:
+        generate(a.root, num_train=a.num_train, num_val=a.num_val, seed=a.seed)
+    except NotOurFolderError as e:
+        raise SystemExit(f'error: {e}')
     print(f'wrote {a.root}/coco, {a.root}/ade, {a.root}/cls')
 
 

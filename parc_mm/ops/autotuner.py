@@ -26,9 +26,24 @@ from typing import Callable, Dict, Iterator, Optional
 
 import torch
 
-from .config import IMPLS
+from .config import IMPLS, compiling  # noqa: F401  (compiling: re-exported)
 
-_ENABLED = os.environ.get('PARC_AUTOTUNE', '0') == '1'
+_TRUE, _FALSE = ('1', 'true', 'yes', 'on'), ('', '0', 'false', 'no', 'off')
+
+
+def _env_flag(name: str) -> bool:
+    value = os.environ.get(name, '').strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise ValueError(f'{name}={os.environ[name]!r} is not a switch: set it to one of '
+                     f'{_TRUE} to turn autotuning on, or one of {_FALSE[1:]} (or unset it).')
+
+
+class AutotuneCacheError(ValueError):
+    """A saved autotune cache that cannot be read (damaged, not ours, unknown impls)."""
+
+
+_ENABLED = _env_flag('PARC_AUTOTUNE')
 _CACHE: Dict[str, str] = {}
 _DEVICE_NAMES: Dict[str, str] = {}
 _REPEATS = 3
@@ -104,8 +119,9 @@ def cache_key(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str
             f'out={weight.shape[0]}|{kind}|{mode}')
 
 
-def _timed(fn: Callable[[], torch.Tensor], device: torch.device) -> float:
-    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+def _timed(fn: Callable[[], object], device: torch.device) -> float:
+    # the input's own device (not the current one); synchronize waits for all its streams
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == 'cuda' else (lambda: None)
     fn()  # warm-up (kernels, plans, allocator)
     sync()
     best = float('inf')
@@ -117,20 +133,39 @@ def _timed(fn: Callable[[], torch.Tensor], device: torch.device) -> float:
     return best
 
 
-def compiling() -> bool:
-    """Inside torch.compile tracing, TorchScript tracing or scripting."""
-    compiler = getattr(torch, 'compiler', None)
-    if compiler is not None and compiler.is_compiling():
-        return True
-    return torch.jit.is_tracing() or torch.jit.is_scripting()
+def capturing(device: torch.device) -> bool:
+    """A CUDA graph is being captured on ``device``'s current stream (nothing may be timed or
+    synchronized then)."""
+    return device.type == 'cuda' and torch.cuda.is_current_stream_capturing()
+
+
+_WARNED_SYMBOLIC = False
+
+
+def _symbolic(x: torch.Tensor) -> bool:
+    return any(not isinstance(d, int) for d in x.shape)
 
 
 def choose(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
-           run: Callable[[str], torch.Tensor]) -> Optional[str]:
-    """The autotuned impl for this call, or None (use the rule). ``run(impl)`` computes the
-    call with one impl (timed without autograd)."""
-    if compiling():
-        if str(x.device) not in _DEVICE_NAMES:
+           run: Callable[[str, torch.Tensor, torch.Tensor], torch.Tensor],
+           candidates=IMPLS) -> Optional[str]:
+    """The autotuned impl for this call, or None (use the rule). ``run(impl, x, weight)``
+    computes the call with one impl. Training keys (autograd on) are timed forward +
+    backward, which decides training speed; eval keys forward only, without autograd.
+    Inside torch.compile / tracing / CUDA-graph capture nothing is timed: a cached choice is
+    used, else the rule."""
+    if compiling() or capturing(x.device):
+        if str(x.device) not in _DEVICE_NAMES or not _CACHE:
+            return None
+        if _symbolic(x):  # torch.compile(dynamic=True): sizes are symbols, no key matches
+            global _WARNED_SYMBOLIC
+            if not _WARNED_SYMBOLIC:
+                _WARNED_SYMBOLIC = True
+                import warnings
+                warnings.warn('ParC autotune: under torch.compile with dynamic shapes the '
+                              'autotuned choices cannot be looked up (the sizes are symbolic); '
+                              'the compiled graph uses the rule, eager the autotuned choice. '
+                              'Compile with dynamic=False to use them.', RuntimeWarning)
             return None
         return _CACHE.get(cache_key(x, weight, groups, direction))
     if not _ENABLED and not _CACHE:
@@ -138,8 +173,21 @@ def choose(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
     key = cache_key(x, weight, groups, direction)
     if key in _CACHE or not _ENABLED:
         return _CACHE.get(key)
-    with torch.no_grad():
-        times = {impl: _timed(lambda i=impl: run(i), x.device) for impl in IMPLS}
+    if key.endswith('|train'):
+        xd = x.detach().requires_grad_(x.requires_grad)
+        wd = weight.detach().requires_grad_(weight.requires_grad)
+        wrt = [t for t in (xd, wd) if t.requires_grad]
+
+        def step(i):
+            y = run(i, xd, wd)
+            return torch.autograd.grad(y, wrt, torch.ones_like(y))
+
+        with torch.enable_grad():
+            times = {impl: _timed(lambda i=impl: step(i), x.device) for impl in candidates}
+    else:
+        with torch.no_grad():
+            times = {impl: _timed(lambda i=impl: run(i, x, weight), x.device)
+                     for impl in candidates}
     _CACHE[key] = min(times, key=times.get)
     _changed()
     return _CACHE[key]
@@ -152,22 +200,43 @@ def default_cache_file(device: Optional[torch.device] = None) -> str:
 
 
 def save_autotune_cache(path: Optional[str] = None) -> str:
-    """Write the cache (JSON: key -> impl) to ``path`` (default: one file per device)."""
+    """Write the cache (JSON: key -> impl) to ``path`` (default: one file per device),
+    atomically (a temporary file renamed over it: concurrent saves never mix), merged over
+    the entries a readable file there already holds (another process's choices are kept)."""
+    from parc_mm.utils.checkpoint import atomic_write
     path = path or default_cache_file()
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(_CACHE, f, indent=1, sort_keys=True)
+    try:
+        merged = _read_cache(path) if osp.isfile(path) else {}
+    except AutotuneCacheError:
+        merged = {}  # a damaged file is replaced
+    merged.update(_CACHE)
+    atomic_write(path, lambda f: json.dump(merged, f, indent=1, sort_keys=True), mode='w')
     return path
 
 
-def load_autotune_cache(path: Optional[str] = None) -> int:
-    """Merge a saved cache (choices are then lookups, no timing); returns the entries read."""
-    path = path or default_cache_file()
-    with open(path) as f:
-        entries = json.load(f)
+def _read_cache(path: str) -> Dict[str, str]:
+    try:
+        with open(path) as f:
+            entries = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise AutotuneCacheError(f'ParC autotune cache {path} cannot be read ({e}); delete it '
+                                 '(it is rebuilt by timing)') from None
+    if not isinstance(entries, dict) or not all(isinstance(k, str) for k in entries):
+        raise AutotuneCacheError(f'ParC autotune cache {path} is not a JSON object of '
+                                 'configuration -> impl; delete it (it is rebuilt by timing)')
     bad = {k: v for k, v in entries.items() if v not in IMPLS}
     if bad:
-        raise ValueError(f'{path}: unknown impls {sorted(set(bad.values()))} (expected {IMPLS})')
+        raise AutotuneCacheError(f'ParC autotune cache {path}: unknown impls '
+                                 f'{sorted(map(str, set(bad.values())))} (expected {IMPLS}); '
+                                 'delete it (it is rebuilt by timing)')
+    return entries
+
+
+def load_autotune_cache(path: Optional[str] = None) -> int:
+    """Merge a saved cache (choices are then lookups, no timing); returns the entries read.
+    Raises :class:`AutotuneCacheError` naming the file when it cannot be used."""
+    path = path or default_cache_file()
+    entries = _read_cache(path)
     _CACHE.update(entries)
     _changed()
     return len(entries)

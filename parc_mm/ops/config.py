@@ -14,6 +14,33 @@ _ALL_IMPLS = IMPLS + ('auto', )
 _GLOBAL_IMPL: Optional[str] = None
 
 
+def compiling() -> bool:
+    """Inside torch.compile tracing, TorchScript tracing or scripting, or an export."""
+    compiler = getattr(torch, 'compiler', None)
+    if compiler is not None and compiler.is_compiling():
+        return True
+    return torch.jit.is_tracing() or torch.jit.is_scripting() or exporting()
+
+
+def exporting() -> bool:
+    """Inside an export (``torch.onnx.export`` with either exporter, ``torch.export``,
+    ``torch.jit.trace``): the graph must hold exportable implementations only, no host-side
+    checks, and kernels of static shape."""
+    compiler = getattr(torch, 'compiler', None)
+    is_exporting = getattr(compiler, 'is_exporting', None)
+    if is_exporting is not None and is_exporting():
+        return True
+    onnx = getattr(torch, 'onnx', None)
+    if onnx is not None and getattr(onnx, 'is_in_onnx_export', lambda: False)():
+        return True
+    return torch.jit.is_tracing()
+
+
+# The implementation ``auto`` takes while exporting: plain Concat + Conv, which every runtime
+# runs (the FFT exports as ONNX ``DFT`` only with the dynamo exporter, and runs slower there).
+EXPORT_IMPL = 'direct'
+
+
 def check_impl(impl: str) -> str:
     if impl not in _ALL_IMPLS:
         raise ValueError(f'Unknown ParC impl {impl!r}; choose one of {_ALL_IMPLS}.')
@@ -74,6 +101,8 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
     """
     if _GLOBAL_IMPL is not None:
         return _GLOBAL_IMPL
+    if exporting():
+        return EXPORT_IMPL
     if device.type == 'cuda':
         work = n * other * channels
         if work < 1_500_000:

@@ -27,12 +27,37 @@ def set_impl(module: nn.Module, impl: str) -> nn.Module:
     return module
 
 
-def fix_input_size(module: nn.Module, size: Tuple[int, int], impl: str = 'direct') -> nn.Module:
+def inference_mode(module: nn.Module, enabled: bool = True) -> nn.Module:
+    """Switch the explicit inference mode of every ParC module in ``module`` on (and the
+    model to eval) or off: in it, eval forwards without autograd keep the kernels' resized
+    form, transforms and folded constants per input size instead of deriving them from the
+    parameters at every call. The parameters are then constants: ``train()``,
+    ``load_state_dict`` and ``resize_`` switch it off again; call it again after editing
+    weights through ``.data``. Returns ``module``."""
+    if enabled:
+        module.eval()
+    for m in module.modules():
+        if callable(getattr(m, 'set_inference', None)):
+            m.set_inference(enabled)
+    return module
+
+
+def _default_forward(module: nn.Module):
+    # detectors / segmentors need data samples in forward(); their backbone + neck do not
+    return getattr(module, 'extract_feat', module)
+
+
+def fix_input_size(module: nn.Module, size: Tuple[int, int], impl: str = 'direct',
+                   forward=None, inputs=None) -> nn.Module:
     """Prepare a model for export at a fixed input resolution.
 
     Runs one dummy forward to record every ParC layer's actual map size, permanently
     resamples kernels/PEs to it (so no interpolation is traced) and selects ``impl``
     (``direct`` exports to plain ONNX Pad-free Concat+Conv; ``gemm`` to MatMul).
+
+    ``forward``: what to call (default: ``module.extract_feat`` when the module has one, a
+    detector or segmentor, else ``module``); ``inputs``: its input (default: zeros of
+    ``(1, 3, *size)``). Every submodule keeps its own train / eval mode.
     """
     sizes = {}
     layers = dict(parc_layers(module))
@@ -40,17 +65,21 @@ def fix_input_size(module: nn.Module, size: Tuple[int, int], impl: str = 'direct
         lambda mod, args, _n=name: sizes.__setitem__(_n, args[0].shape[axis(mod.direction)]))
         for name, m in layers.items()]
     param = next(module.parameters())
-    was_training = module.training
+    modes = {m: m.training for m in module.modules()}
     module.eval()
+    fn = forward if forward is not None else _default_forward(module)
+    if inputs is None:
+        inputs = torch.zeros(1, 3, *size, device=param.device, dtype=param.dtype)
     try:
         # one ParC layer per call (fused paths, e.g. the token mixer's 2-D FFT, skip the
         # layers' forward and so the hooks that record their sizes)
         with torch.no_grad(), parc_impl('direct'):
-            module(torch.zeros(1, 3, *size, device=param.device, dtype=param.dtype))
+            fn(*inputs) if isinstance(inputs, tuple) else fn(inputs)
     finally:
         for h in hooks:
             h.remove()
-        module.train(was_training)
+        for m, mode in modes.items():  # not module.train(): it would reset every child
+            m.training = mode
     for name, m in layers.items():
         if name not in sizes:
             raise RuntimeError(f'ParC layer {name} was not used in the forward at {size}')

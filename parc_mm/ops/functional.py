@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from . import autotuner, config
-from .config import check_impl, select_impl
+from .config import IMPLS, check_impl, select_impl
 from .resize import DIRECTIONS, axis
 
 
@@ -76,7 +76,7 @@ class _DepthwiseFFTCorrelation(torch.autograd.Function):
         ctx.save_for_backward(x, k)
         ctx.ax = ax
         kf = _spectrum_view(torch.fft.rfft(k, dim=-1).conj(), ax)
-        return torch.fft.irfft(torch.fft.rfft(x, dim=ax) * kf, n=x.shape[ax], dim=ax)
+        return _irfft(_rfft(x, ax) * kf, x.shape[ax], ax)
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
@@ -94,6 +94,16 @@ class _DepthwiseFFTCorrelation(torch.autograd.Function):
         return gx, gk, None
 
 
+def _rfft(x: torch.Tensor, ax: int) -> torch.Tensor:
+    # norm='forward' (1/n on the way in, none on the way out): the spectrum of a large but
+    # finite activation (3e37 in float32) must not overflow where the direct sum does not
+    return torch.fft.rfft(x, dim=ax, norm='forward')
+
+
+def _irfft(xf: torch.Tensor, n: int, ax: int) -> torch.Tensor:
+    return torch.fft.irfft(xf, n=n, dim=ax, norm='forward')
+
+
 def _fft(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str,
          cache: Optional[dict] = None) -> torch.Tensor:
     b, c, h, wd = x.shape
@@ -102,9 +112,9 @@ def _fft(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str,
     n = x.shape[ax]
     k = w.reshape(o, ci, n)
     if (ci == 1 and o == c and torch.is_grad_enabled() and (x.requires_grad or k.requires_grad)
-            and not autotuner.compiling()):
+            and not config.compiling()):
         return _DepthwiseFFTCorrelation.apply(x, k.reshape(o, n), ax)
-    xf = torch.fft.rfft(x, n=n, dim=ax)
+    xf = _rfft(x, ax)
     kf = _cached(cache, ('fft', k.dtype), lambda: torch.fft.rfft(k, n=n, dim=-1).conj())
     nf = kf.shape[-1]
     if ci == 1 and o == c:  # depthwise: a broadcast product
@@ -118,7 +128,7 @@ def _fft(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str,
         else:
             yf = torch.einsum('bgihf,goif->bgohf', xf.reshape(b, groups, ci, h, nf), kf)
             yf = yf.reshape(b, o, h, nf)
-    return torch.fft.irfft(yf, n=n, dim=ax)
+    return _irfft(yf, n, ax)
 
 
 def _gemm(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str,
@@ -146,7 +156,18 @@ def _gemm(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str,
     return y.reshape(b, groups, h, co, n).permute(0, 1, 3, 2, 4).reshape(b, o, h, n)
 
 
-def _autocast_out_dtype(x: torch.Tensor, w: torch.Tensor) -> torch.dtype:
+def check_float(x: torch.Tensor, weight: torch.Tensor) -> None:
+    """ParC is defined on real floating-point tensors; the implementations disagree on any
+    other (integer rounding, complex parts dropped by the real FFT), so refuse them."""
+    for name, t in (('input', x), ('weight', weight)):
+        if not t.is_floating_point():
+            raise TypeError(f'ParC needs a real floating-point {name}, got {t.dtype}: cast it '
+                            '(e.g. x.float()); complex and integer tensors are not supported.')
+
+
+def autocast_out_dtype(x: torch.Tensor, w: torch.Tensor) -> torch.dtype:
+    """The dtype a ParC call returns (and computes in, but for the FFT's float32): the
+    autocast dtype under autocast, else the promotion of input and weight."""
     dev = x.device.type
     if torch.is_autocast_enabled(dev) and x.is_floating_point():
         return torch.get_autocast_dtype(dev)
@@ -202,11 +223,12 @@ def circular_conv(x: torch.Tensor,
         raise ValueError(f'ParC-{direction} bias must have shape ({weight.shape[0]},) (one per '
                          f'output channel), got {tuple(bias.shape)}')
     impl = check_impl(impl)
-    out_dtype = _autocast_out_dtype(x, weight)
+    check_float(x, weight)
+    out_dtype = autocast_out_dtype(x, weight)
     if x.shape[0] == 0:  # empty batch: every impl returns an empty tensor
         return x.new_zeros((0, weight.shape[0], x.shape[2], x.shape[3]), dtype=out_dtype)
     impl = resolve_impl(impl, x, weight, groups, direction, out_dtype, kernel_cache)
-    y = _compute(impl, x, weight, groups, direction, ax, out_dtype, kernel_cache)
+    y = compute(impl, x, weight, groups, direction, out_dtype, kernel_cache)
     if bias is not None:
         y = y + bias.to(y.dtype).view(1, -1, 1, 1)
     return y
@@ -219,12 +241,18 @@ def resolve_impl(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, 
     if impl != 'auto':
         return impl
     ax = axis(direction)
-    return config.global_impl() or autotuner.choose(
+    forced = config.global_impl()
+    if forced is not None:
+        return forced
+    if config.exporting():  # no timing, no cached choice that may not export
+        return config.EXPORT_IMPL
+    # the rule decides by the dtype the conv runs in (under autocast: the autocast dtype,
+    # whatever the input's), as the autotuner's key does
+    return autotuner.choose(
         x, weight, groups, direction,
-        lambda i: _compute(i, x, weight, groups, direction, ax, out_dtype,
-                           kernel_cache)) or select_impl(
-            x.shape[ax], x.shape[5 - ax], x.shape[1], x.device, x.dtype,
-            dense=weight.shape[1] > 1, cached=kernel_cache is not None)
+        lambda i, xx, ww: compute(i, xx, ww, groups, direction, out_dtype, kernel_cache)
+    ) or select_impl(x.shape[ax], x.shape[5 - ax], x.shape[1], x.device, out_dtype,
+                     dense=weight.shape[1] > 1, cached=kernel_cache is not None)
 
 
 def separable_circular_conv2d(x: torch.Tensor, kh: torch.Tensor, kw: torch.Tensor,
@@ -246,15 +274,17 @@ def separable_circular_conv2d(x: torch.Tensor, kh: torch.Tensor, kw: torch.Tenso
     if kh.shape != (c, h) or kw.shape != (c, w):
         raise ValueError(f'separable ParC: kernels {tuple(kh.shape)} / {tuple(kw.shape)} do not '
                          f'fit input {tuple(x.shape)}: expected ({c}, {h}) / ({c}, {w})')
-    out_dtype = _autocast_out_dtype(x, kh)
+    check_float(x, kh)
+    out_dtype = autocast_out_dtype(x, kh)
     cdt = separable_dtype(x, kh)
     with torch.autocast(x.device.type, enabled=False):
-        if (spectrum is None and torch.is_grad_enabled() and not autotuner.compiling()
+        if (spectrum is None and torch.is_grad_enabled() and not config.compiling()
                 and (x.requires_grad or kh.requires_grad or kw.requires_grad)):
             y = _SeparableFFTCorrelation.apply(x.to(cdt), kh.to(cdt), kw.to(cdt))
         else:
             spec = separable_spectrum(kh, kw, cdt) if spectrum is None else spectrum
-            y = torch.fft.irfft2(torch.fft.rfft2(x.to(cdt)) * spec, s=(h, w))
+            y = torch.fft.irfft2(torch.fft.rfft2(x.to(cdt), norm='forward') * spec, s=(h, w),
+                                 norm='forward')
     return y.to(out_dtype)
 
 
@@ -268,7 +298,8 @@ class _SeparableFFTCorrelation(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, kh: torch.Tensor, kw: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x, kh, kw)
         spec = separable_spectrum(kh, kw, x.dtype)
-        return torch.fft.irfft2(torch.fft.rfft2(x) * spec, s=x.shape[2:])
+        return torch.fft.irfft2(torch.fft.rfft2(x, norm='forward') * spec, s=x.shape[2:],
+                                norm='forward')
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
@@ -301,9 +332,14 @@ def separable_spectrum(kh: torch.Tensor, kw: torch.Tensor, dtype: torch.dtype) -
             torch.fft.rfft(kw.to(dtype), dim=-1).conj()[:, None, :]
 
 
-def _compute(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
-             ax: int, out_dtype: torch.dtype, cache: Optional[dict] = None) -> torch.Tensor:
-    """One exact implementation, without the bias, in ``out_dtype``."""
+def compute(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
+            out_dtype: torch.dtype, cache: Optional[dict] = None) -> torch.Tensor:
+    """One exact implementation (``impl`` of :data:`IMPLS`, already resolved), without the
+    bias, in ``out_dtype``; ``cache``: a dict the caller owns for this exact weight."""
+    if impl not in IMPLS:
+        raise ValueError(f'compute: {impl!r} is not an implementation; one of {IMPLS} '
+                         "('auto' is resolved by resolve_impl first)")
+    ax = axis(direction)
     # NCHW-contiguous on every path: a block that permutes to NHWC for its LayerNorm / MLP
     # (ConvNeXt) hands on a channels_last-strided tensor, 5-50x slower to convolve / transform
     x = x.contiguous()
@@ -318,7 +354,7 @@ def _compute(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, dire
         if not torch.is_autocast_enabled(x.device.type):
             x, weight = x.to(out_dtype), weight.to(out_dtype)
         y = _direct(x, weight, groups, direction) if impl == 'direct' else \
-            _gemm(x, weight, groups, direction, cache)
+            _gemm(x, weight, groups, direction, cache)  # impl is 'gemm': checked above
         y = _nan_where_not_finite(y, x, groups, ax)
     return y.to(out_dtype)
 
@@ -327,7 +363,9 @@ def _nan_where_not_finite(y: torch.Tensor, x: torch.Tensor, groups: int, ax: int
     """Non-finite inputs give NaN in every output that sums over them (the whole row or column
     of the global axis, all output channels of the group): what the FFT computes. Without this
     direct/gemm give +-inf there, and ``auto`` would change the result with the map size."""
-    if x.device.type == 'cpu' and not autotuner.compiling():
+    if config.exporting():
+        return y  # deployed graphs carry no guard (IsNaN / IsInf / Where: 17-37% of nodes)
+    if x.device.type == 'cpu' and not config.compiling():
         # fast path: one reduction says the input is finite (a sum that overflows only sends
         # us to the exact check below). No sync to avoid on CPU; on GPUs and under
         # torch.compile the masked form below is used unconditionally (no host sync).

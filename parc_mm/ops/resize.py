@@ -3,11 +3,14 @@ resampled to the actual one (bilinear, ``align_corners=True``; a no-op at the ba
 on every forward and when a checkpoint of another base length is loaded."""
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .config import exporting
 
 DIRECTIONS = ('H', 'W')
 
@@ -24,10 +27,56 @@ def resize_to(param: torch.Tensor, n: int, direction: str) -> torch.Tensor:
     ax = axis(direction)
     if param.shape[ax] == n:
         return param
-    size = (n, 1) if direction == 'H' else (1, n)
-    # interpolate has no float64/half kernels on every backend for 'bilinear' under
-    # autocast; keep the parameter's dtype.
-    return F.interpolate(param, size=size, mode='bilinear', align_corners=True)
+    if exporting():
+        # a product with a constant matrix: the exporter folds it into a constant kernel of
+        # known shape (a traced ``Resize`` of the weight makes the conv's kernel shape unknown)
+        m = interpolation_matrix(param.shape[ax], n, param.dtype, param.device)
+        return (param.movedim(ax, -1) @ m).movedim(-1, ax)
+    return _Resize.apply(param, n, direction)
+
+
+@functools.lru_cache(maxsize=256)
+def _interpolation_matrix(n_in: int, n_out: int, dtype: torch.dtype, device: str
+                          ) -> torch.Tensor:
+    src = torch.zeros(n_out, dtype=torch.float64)
+    if n_out > 1:
+        src = torch.arange(n_out, dtype=torch.float64) * ((n_in - 1) / (n_out - 1))
+    i0 = src.floor().long().clamp(0, n_in - 1)
+    i1 = (i0 + 1).clamp(max=n_in - 1)
+    l1 = src - i0.double()
+    m = torch.zeros(n_in, n_out, dtype=torch.float64)
+    cols = torch.arange(n_out)
+    m.index_put_((i0, cols), 1 - l1, accumulate=True)
+    m.index_put_((i1, cols), l1, accumulate=True)
+    return m.to(device=device, dtype=dtype)
+
+
+def interpolation_matrix(n_in: int, n_out: int, dtype: torch.dtype = torch.float32,
+                         device='cpu') -> torch.Tensor:
+    """``(n_in, n_out)``: the linear map of the 1-D resize (``align_corners=True``), cached
+    per size: ``x @ M`` resizes the last axis."""
+    return _interpolation_matrix(n_in, n_out, dtype, str(torch.device(device)))
+
+
+class _Resize(torch.autograd.Function):
+    """The resize along one axis: forward is ``F.interpolate`` (bilinear, ``align_corners=
+    True``, bit-identical to the resize ParC always used); backward is the product with the
+    transposed interpolation matrix. The CUDA backward of bilinear interpolation accumulates
+    with atomics and has no deterministic implementation (``torch.use_deterministic_algorithms
+    (True)``, mmengine's ``randomness=dict(deterministic=True)``, raises at the first backward);
+    a matrix product is deterministic on every device, and differentiable again."""
+
+    @staticmethod
+    def forward(ctx, param: torch.Tensor, n: int, direction: str) -> torch.Tensor:
+        ctx.n_in, ctx.direction = param.shape[axis(direction)], direction
+        size = (n, 1) if direction == 'H' else (1, n)
+        return F.interpolate(param, size=size, mode='bilinear', align_corners=True)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        ax = axis(ctx.direction)
+        m = interpolation_matrix(ctx.n_in, g.shape[ax], g.dtype, g.device)
+        return (g.movedim(ax, -1) @ m.transpose(0, 1)).movedim(-1, ax), None, None
 
 
 def resize_on_load(module: nn.Module, names: Sequence[str], state_dict: dict,
@@ -48,11 +97,6 @@ def resize_on_load(module: nn.Module, names: Sequence[str], state_dict: dict,
                       f'base size {ours.shape[ax]} (bilinear, align_corners=True)',
                       logger='current')
             state_dict[key] = resize_to(theirs.to(ours.dtype), ours.shape[ax], module.direction)
-
-
-def _resized_param(p: nn.Parameter, size: int, direction: str) -> nn.Parameter:
-    """A resampled copy of ``p`` that keeps its ``requires_grad`` (frozen stays frozen)."""
-    return nn.Parameter(resize_to(p.data, size, direction), requires_grad=p.requires_grad)
 
 
 def resized_param(p: nn.Parameter, size: int, direction: str) -> nn.Parameter:

@@ -21,7 +21,7 @@ import os.path as osp
 import re
 import tempfile
 import zipfile
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Sequence
 
 # Where the checkpoint files the shipped configs expect come from (missing-file messages).
 _RECIPES = {
@@ -87,6 +87,13 @@ def verify_checkpoint(path: str) -> None:
     elif not head.startswith(b'\x80'):  # pickle protocol 2+ (legacy torch.save)
         raise CheckpointError(f'{path} is not a PyTorch checkpoint (it starts with {head!r}, '
                               'neither a zip archive nor a pickle).')
+    else:
+        import warnings
+        warnings.warn(f'{path} is a legacy (non-zip) PyTorch checkpoint: it carries no '
+                      'checksums, so damage to it cannot be detected (a damaged file may load '
+                      'with wrong or NaN weights). Re-save it with torch.save (PyTorch >= 1.6) '
+                      'to get a file that is verified on every load.', UserWarning,
+                      stacklevel=2)
 
 
 def torch_load(path: str, map_location: Any = 'cpu', trusted: bool = False) -> Any:
@@ -106,18 +113,49 @@ def torch_load(path: str, map_location: Any = 'cpu', trusted: bool = False) -> A
             raise
         raise CheckpointError(
             f'Checkpoint {path} holds Python objects that the safe loader refuses '
-            f'({str(e).splitlines()[0][:200]}). If you trust the file, load it with '
-            '--trust-checkpoint (tools) or torch.load(..., weights_only=False).') from None
+            f'({str(e).splitlines()[0][:200]}). If you trust the file, pass '
+            '--trust-checkpoint (parc_mm\'s tools/train.py, test.py, infer.py and '
+            'model_converters/to_parc.py), set TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 for other '
+            'scripts, or call torch.load(..., weights_only=False).') from None
     except (EOFError, RuntimeError, KeyError) as e:
         raise CheckpointError(f'Checkpoint {path} cannot be read ({type(e).__name__}: '
                               f'{e}); it is damaged or not a PyTorch checkpoint.') from None
+
+
+_TRUSTED = False
+
+
+def trust_checkpoints(trusted: bool = True) -> None:
+    """Let the loader below read pickled Python objects (``--trust-checkpoint`` of the tools:
+    only for files you trust)."""
+    global _TRUSTED
+    _TRUSTED = bool(trusted)
 
 
 def load_checkpoint_file(filename: str, map_location: Any = None) -> Any:
     """mmengine's local-path checkpoint loader, verifying the file first."""
     from parc_mm.utils.compat import allow_mmengine_checkpoints
     allow_mmengine_checkpoints()
-    return torch_load(filename, map_location=map_location)
+    return torch_load(filename, map_location=map_location, trusted=_TRUSTED)
+
+
+def check_resumable(path: str) -> None:
+    """Raise :class:`CheckpointError` unless ``path`` is a Runner checkpoint that ``--resume``
+    can continue from (its ``meta`` holds the step; weights-only files have none)."""
+    import torch
+    from parc_mm.utils.compat import allow_mmengine_checkpoints
+    allow_mmengine_checkpoints()
+    try:
+        ckpt = torch.load(path, map_location='cpu', mmap=True, weights_only=not _TRUSTED)
+    except Exception:  # legacy files do not mmap; the loader itself reports the rest
+        ckpt = torch_load(path, trusted=_TRUSTED)
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get('meta'), dict) or \
+            'state_dict' not in ckpt:
+        keys = sorted(ckpt)[:5] if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(
+            f'--resume: {path} is not a training checkpoint (it holds {keys}: weights only, '
+            'no iteration / optimizer state), so a run cannot resume from it. Start a new run '
+            f'from its weights instead: --cfg-options load_from={path} (without --resume).')
 
 
 def install_verified_loader() -> None:
@@ -139,13 +177,48 @@ def _fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
+def current_umask() -> int:
+    """The process's umask (read without changing it where /proc tells it)."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('Umask:'):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # pragma: no cover - no /proc: the classic set-and-restore
+    os.umask(mask)
+    return mask
+
+
+def file_mode_for(path: str) -> int:
+    """The mode a new ``path`` would get from ``open()`` (0o666 & ~umask), or the mode of the
+    file it replaces: an atomic write must not leave 0600 (mkstemp's) behind."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~current_umask()
+
+
+TMP_SUFFIX = '.tmp'
+
+
+def temp_name(path: str) -> str:
+    """The prefix of every temporary file written for ``path`` (``.<name>.``): unique per
+    write (pid + random), so two runs never share one, and recognisable for clean-up."""
+    return '.' + osp.basename(path) + '.'
+
+
 def atomic_write(path: str, write: Callable[[Any], None], mode: str = 'wb') -> None:
     """Write ``path`` through ``write(fileobj)`` into a temporary file of the same folder,
-    fsync it and rename it over ``path``; the folder is fsynced after the rename."""
+    fsync it and rename it over ``path``; the folder is fsynced after the rename. The file
+    gets the mode a plain write would give it."""
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=temp_name(path) + f'{os.getpid()}.', suffix=TMP_SUFFIX,
+                               dir=folder)
     try:
+        os.fchmod(fd, file_mode_for(path))
         with os.fdopen(fd, mode) as f:
             write(f)
             f.flush()
@@ -170,14 +243,17 @@ def _step_of(path: str) -> int:
 
 
 def newest_loadable_checkpoint(work_dir: str, prefer: Optional[str] = None,
-                               logger: Optional[Callable[[str], None]] = None
+                               logger: Optional[Callable[[str], None]] = None,
+                               patterns: Sequence[str] = ('iter_*.pth', 'epoch_*.pth')
                                ) -> Optional[str]:
     """The checkpoint to resume from: ``prefer`` (e.g. the one ``last_checkpoint`` names)
-    when it verifies, else the newest ``iter_*.pth`` / ``epoch_*.pth`` in ``work_dir`` that
-    does. Every broken candidate is reported through ``logger``. None when there is none."""
-    candidates: List[str] = sorted(
-        glob.glob(osp.join(work_dir, 'iter_*.pth')) + glob.glob(osp.join(work_dir, 'epoch_*.pth')),
-        key=lambda p: (_step_of(p), osp.getmtime(p)), reverse=True)
+    when it verifies, else the newest file matching ``patterns`` (the checkpoint hook's
+    ``filename_tmpl`` with ``*`` for the step) in ``work_dir`` that does. Every broken
+    candidate is reported through ``logger``. None when there is none."""
+    found = {p for pat in patterns for p in glob.glob(osp.join(glob.escape(work_dir), pat))
+             if not osp.basename(p).startswith(('.', 'best_'))}
+    candidates: List[str] = sorted(found, key=lambda p: (_step_of(p), osp.getmtime(p)),
+                                   reverse=True)
     if prefer:
         candidates = [prefer] + [c for c in candidates if osp.abspath(c) != osp.abspath(prefer)]
     for c in candidates:

@@ -30,13 +30,13 @@ def fresh_cache():
 
 def _spy(monkeypatch):
     calls = []
-    orig = F_._compute
+    orig = F_.compute
 
     def spy(impl, *a):
         calls.append(impl)
         return orig(impl, *a)
 
-    monkeypatch.setattr(F_, '_compute', spy)
+    monkeypatch.setattr(F_, 'compute', spy)
     return calls
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from parc_mm.models.layers import parc as L_
-from parc_mm.ops import ParCConv2d, ParCHW, ParCPosEmbed
+from parc_mm.ops import ParCConv2d, ParCHW, ParCPosEmbed, inference_mode
 from parc_mm.ops import functional as F_
 from parc_mm.ops import resize as R_
 
@@ -24,7 +24,7 @@ def _count(monkeypatch, module, name):
 @pytest.mark.parametrize('impl', ['fft', 'gemm', 'direct'])
 def test_eval_results_equal_and_kernels_computed_once(monkeypatch, impl):
     torch.manual_seed(0)
-    m = ParCConv2d(4, 'H', base_size=10, impl=impl).eval()
+    m = inference_mode(ParCConv2d(4, 'H', base_size=10, impl=impl))
     x = torch.randn(2, 4, 13, 7)
     ref = m(x)  # grad enabled: no cache
     spectrum = _count(monkeypatch, torch.fft, 'rfft')
@@ -43,7 +43,7 @@ def test_eval_results_equal_and_kernels_computed_once(monkeypatch, impl):
 
 def test_weight_update_new_size_and_train_mode_give_fresh_results():
     torch.manual_seed(1)
-    m = ParCHW(8, 12, impl='fft').eval()
+    m = inference_mode(ParCHW(8, 12, impl='fft'))
     x = torch.randn(1, 8, 12, 12)
     with torch.no_grad():
         y0 = m(x)
@@ -62,7 +62,7 @@ def test_weight_update_new_size_and_train_mode_give_fresh_results():
 
 
 def test_pos_embed_and_resize_inplace(monkeypatch):
-    pe = ParCPosEmbed(4, 'W', 6).eval()
+    pe = inference_mode(ParCPosEmbed(4, 'W', 6))
     calls = _count(monkeypatch, R_.F, 'interpolate')
     x = torch.randn(1, 4, 3, 9)
     with torch.no_grad():
@@ -101,7 +101,7 @@ def test_eval_plan_folds_pe_and_bias_exactly(impl, direction, use_pe, bias, grou
         x = torch.randn(*shape, dtype=torch.float64)
         m.double().train()
         ref = m(x)  # uncached: conv(x + pe) + b
-        m.eval()
+        inference_mode(m)
         with torch.no_grad():
             a, b = m(x), m(x)
         torch.testing.assert_close(a, ref, rtol=1e-12, atol=1e-12)
@@ -113,11 +113,11 @@ def test_eval_plan_follows_the_global_impl_and_the_autotuner(monkeypatch):
     afterwards is followed, not shadowed by the stored choice."""
     from parc_mm.ops import autotune, clear_autotune_cache, parc_impl
     ran = []
-    orig = F_._compute
+    orig = F_.compute
     for module in (F_, L_):  # the op and the layer's eval plan both call it
-        monkeypatch.setattr(module, '_compute',
+        monkeypatch.setattr(module, 'compute',
                             lambda impl, *a: ran.append(impl) or orig(impl, *a))
-    m = ParCConv2d(4, 'H', base_size=8).eval()
+    m = inference_mode(ParCConv2d(4, 'H', base_size=8))
     x = torch.randn(1, 4, 8, 8)
     with torch.no_grad():
         ref = m(x)
@@ -141,7 +141,7 @@ def test_eval_plan_follows_the_global_impl_and_the_autotuner(monkeypatch):
 
 
 def test_eval_plan_keeps_non_finite_semantics_and_autocast_dtype():
-    m = ParCConv2d(4, 'W', base_size=6, impl='gemm').eval()
+    m = inference_mode(ParCConv2d(4, 'W', base_size=6, impl='gemm'))
     x = torch.randn(2, 4, 3, 6)
     x[1, 2, 0, 4] = float('inf')
     with torch.no_grad():
@@ -166,7 +166,7 @@ def test_fused_token_mixer_eval_cache(monkeypatch):
             p.normal_()
     x = torch.randn(2, 5 * 6, 8, dtype=torch.float64)
     ref = m(x, (5, 6))  # training mode: computed afresh
-    m.eval()
+    inference_mode(m)
     fft2 = _count(monkeypatch, torch.fft, 'rfft2')
     with torch.no_grad():
         a = m(x, (5, 6))
@@ -188,7 +188,7 @@ def test_fused_token_mixer_eval_cache(monkeypatch):
 def test_eval_plans_stay_bounded_over_many_input_shapes():
     """A detector evaluates images of many widths with the same height: the per-layer eval
     state holds one constant per impl / dtype and a bounded number of resolved impls."""
-    m = ParCConv2d(4, 'H', base_size=6).eval()
+    m = inference_mode(ParCConv2d(4, 'H', base_size=6))
     with torch.no_grad():
         for width in range(1, 400):
             m(torch.randn(1, 4, 6, width))

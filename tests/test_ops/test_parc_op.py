@@ -296,7 +296,12 @@ def test_auto_uses_the_cached_rule_in_eval_inference(impl_calls):
     m = ParCConv2d(8, 'H', base_size=40)
     m(x)
     assert calls[-1] == select_impl(40, 16, 8, x.device, x.dtype) == 'fft'
+    from parc_mm.ops import inference_mode
     m.eval()
+    with torch.no_grad():
+        m(x)  # plain eval: nothing cached, the uncached rule
+    assert calls[-1] == 'fft'
+    inference_mode(m)
     with torch.no_grad():
         m(x)
     assert calls[-1] == select_impl(40, 16, 8, x.device, x.dtype, cached=True) == 'gemm'

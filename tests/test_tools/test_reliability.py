@@ -268,11 +268,11 @@ def test_ensure_regenerates_incomplete_data_and_names_empty_files(tmp_path):
 
 
 def test_empty_image_is_named(tmp_path):
-    from parc_mm.inference import list_images
+    from parc_mm.inference import check_image, list_images
     img = tmp_path / 'broken.jpg'
     img.write_bytes(b'')
-    with pytest.raises(ValueError, match='broken.jpg is empty'):
-        list_images(str(tmp_path))
+    assert list_images(str(tmp_path)) == [str(img)]  # listed, then skipped by name
+    assert check_image(str(img)) == 'is empty (0 bytes)'
 
 
 def test_class_names_match_the_folders(tmp_path):

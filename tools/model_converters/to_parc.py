@@ -36,12 +36,44 @@ from parc_mm.models import converters
 from parc_mm.utils.checkpoint import CheckpointError, atomic_torch_save, torch_load
 
 
+def check_destination(src: str, dst: str, force: bool):
+    """Why ``dst`` may not be written (None when it may): it is the source (under any
+    spelling or link), a folder, or an existing file without ``--force``."""
+    if osp.exists(dst) and osp.exists(src) and osp.samefile(src, dst) or \
+            osp.realpath(src) == osp.realpath(dst):
+        return f'DST {dst} is the source file itself: give another output path.'
+    if osp.isdir(dst):
+        return f'DST {dst} is a folder: give a file path, e.g. {osp.join(dst, "model.pth")}.'
+    if osp.lexists(dst) and not force:
+        return f'DST {dst} exists: pass --force to replace it, or give another path.'
+    return None
+
+
+def write_error(e: Exception, dst: str) -> str:
+    """One line for a failed write (torch reports a full disk as 'unexpected pos')."""
+    import errno
+    import shutil
+    folder = osp.dirname(osp.abspath(dst))
+    code = getattr(e, 'errno', None)
+    if code == errno.ENOSPC or 'unexpected pos' in str(e) or 'No space' in str(e):
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            free = -1
+        return f'no space left on the file system of {folder} ({free / 2**20:.1f} MiB free)'
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f'{folder} is not writable ({e.strerror})'
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('family', choices=sorted(converters.FAMILIES))
     p.add_argument('src')
-    p.add_argument('dst', help='output file (its folder is created)')
+    p.add_argument('dst', help='output file (its folder is created; an existing file needs '
+                               '--force; never the source itself)')
+    p.add_argument('--force', action='store_true', help='replace an existing DST')
     p.add_argument('--arch', default=None,
                    help="ConvNeXt arch ('xt' default, 'tiny', 'small'); "
                         "ParC-Net ('s' default, 'xs'); deit / swin: read from the shapes "
@@ -60,6 +92,10 @@ def main(argv=None):
                    help='load SRC with weights_only=False: needed for checkpoints that pickle '
                         'Python objects (e.g. an argparse.Namespace); only for trusted files')
     a = p.parse_args(argv)
+    problem = check_destination(a.src, a.dst, a.force)
+    if problem:
+        print(f'error: {problem}', file=sys.stderr)
+        return 2
     try:
         src = converters.unwrap_checkpoint(torch_load(a.src, trusted=a.trust_checkpoint))
     except (CheckpointError, FileNotFoundError, ValueError) as e:
@@ -87,11 +123,24 @@ def main(argv=None):
             converters.check_coverage(rep, a.family)
         except ValueError as e:
             print(f'error: {e}', file=sys.stderr)
+            given = {k: kwargs[k] for k in ('arch', 'depth') if k in kwargs}
+            found = converters.detect_arch(a.family, src, **{
+                k: v for k, v in kwargs.items() if k not in ('arch', 'depth')})
+            if found is not None and found[1] != given:
+                flag = ' '.join(f'--{k} {v}' for k, v in found[1].items())
+                print(f'error: the source looks like {a.family} {found[0]} '
+                      f'({100 * found[2]:.0f}% of that backbone comes from it), not '
+                      f'{" ".join(str(v) for v in given.values())}: pass {flag}',
+                      file=sys.stderr)
             return 1
-    folder = osp.dirname(osp.abspath(a.dst))
-    os.makedirs(folder, exist_ok=True)
-    atomic_torch_save({'state_dict': out, 'meta': {'converted_from': a.src, 'family': a.family}},
-                      a.dst)
+    try:
+        os.makedirs(osp.dirname(osp.abspath(a.dst)), exist_ok=True)
+        atomic_torch_save({'state_dict': out,
+                           'meta': {'converted_from': a.src, 'family': a.family}}, a.dst)
+    except (OSError, RuntimeError) as e:
+        print(f'error: could not write {a.dst}: {write_error(e, a.dst)}; nothing was written.',
+              file=sys.stderr)
+        return 2
     print(f'wrote {a.dst}: {len(out)} tensors = {rep.from_source} from the source + '
           f'{len(out) - rep.from_source} at init')
     return 0

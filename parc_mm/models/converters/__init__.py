@@ -48,7 +48,36 @@ def to_parc(family: str, state_dict: StateDict, **kwargs) -> Tuple[StateDict, Co
     return FAMILIES[family](state_dict, **kwargs)
 
 
-__all__ = [
+def arch_candidates(family: str) -> Dict[str, dict]:
+    """The builder keywords of each named arch of a family (what :func:`detect_arch` tries)."""
+    if family == 'convnext':
+        from parc_mm.models.backbones.parc_convnext import ParCConvNeXt
+        names = [a for a in ParCConvNeXt.arch_settings if len(a) > 1]  # no 't' / 's' aliases
+        return {a: dict(arch=a) for a in names}
+    if family == 'parcnet':
+        from parc_mm.models.backbones.parc_net import ParCNet
+        return {a: dict(arch=a) for a in ParCNet.arch_zoo}
+    if family == 'resnet':
+        return {f'depth {d}': dict(depth=d) for d in (18, 34, 50, 101, 152)}
+    return {}  # mv2: one arch; deit / swin read the arch from the shapes
+
+
+def detect_arch(family: str, state_dict: StateDict, **kwargs):
+    """``(name, kwargs, coverage)`` of the arch of ``family`` whose backbone the source fills
+    best (None when the family has one arch or none fits at all): the fix to name when the
+    given arch does not fit."""
+    best = None
+    for name, arch_kwargs in arch_candidates(family).items():
+        try:
+            _, rep = to_parc(family, state_dict, **{**kwargs, **arch_kwargs})
+        except (ValueError, KeyError, RuntimeError):
+            continue
+        if best is None or rep.coverage() > best[2]:
+            best = (name, arch_kwargs, rep.coverage())
+    return best if best is not None and best[2] > 0 else None
+
+
+__all__ = ['arch_candidates', 'detect_arch', 
     'FAMILIES', 'MIN_COVERAGE', 'ConversionReport', 'apply_rules', 'check_coverage',
     'convert_convnext', 'convert_mv2', 'convert_parcnet', 'convert_resnet', 'convnext_to_parc',
     'detect_convnext_layout', 'is_parc_resizable', 'load_report', 'merge_into', 'mv2_to_parc',

@@ -28,16 +28,29 @@ class ConversionReport:
     target_total: int = 0  # tensors of the written checkpoint (0: not a full conversion)
     target_numel: int = 0  # their elements, and those of them that come from the source
     source_numel: int = 0
+    # the same for the backbone alone (what the converter converts: neck / heads / classifier
+    # are copied as they are and say nothing about whether the source fits)
+    backbone_total: int = 0
+    backbone_numel: int = 0
+    backbone_source_numel: int = 0
 
     @property
     def from_source(self) -> int:
         """Target tensors whose values come from the source."""
         return self.target_total - len(self.missing) - len(self.mismatched)
 
+    @property
+    def backbone_from_source(self) -> int:
+        """Backbone tensors whose values come from the source."""
+        return self.backbone_total - len(self.missing) - len(self.mismatched)
+
     def coverage(self) -> float:
-        """Fraction of the target's parameters (elements; tensors when the element counts
-        are unknown) that come from the source: a ViT -> ParC conversion leaves many small
-        new tensors but few new parameters."""
+        """Fraction of the converted backbone's parameters (elements; tensors when the element
+        counts are unknown) that come from the source: a ViT -> ParC conversion leaves many
+        small new tensors but few new parameters. Heads and necks copied from the source do
+        not count (they would make a checkpoint of another network look converted)."""
+        if self.backbone_numel:
+            return self.backbone_source_numel / self.backbone_numel
         if self.target_numel:
             return self.source_numel / self.target_numel
         return self.from_source / self.target_total if self.target_total else 0.0
@@ -46,10 +59,14 @@ class ConversionReport:
         lines = [f'renamed {len(self.converted)} source tensors to our names']
         if self.target_total:
             lines.append(
-                f'the target has {self.target_total} tensors: {self.from_source} from the '
-                f'source ({100 * self.coverage():.1f}% of its parameters), {len(self.missing)} '
-                'left at init (e.g. ParC kernels a plain network lacks), '
+                f'the target has {self.target_total} tensors; its backbone '
+                f'{self.backbone_total or self.target_total}: {self.backbone_from_source} from '
+                f'the source ({100 * self.coverage():.1f}% of the backbone\'s parameters), '
+                f'{len(self.missing)} left at init (e.g. ParC kernels a plain network lacks), '
                 f'{len(self.mismatched)} with a source of the wrong shape (left at init)')
+            if self.target_total > self.backbone_total > 0:
+                lines.append(f'copied as they are (not converted, not counted above): '
+                             f'{self.target_total - self.backbone_total} neck / head tensors')
         if self.dropped:
             lines.append(f'dropped on purpose ({len(self.dropped)}, attention has no place in '
                          'the ConvNet): ' + ', '.join(self.dropped))
@@ -182,6 +199,10 @@ def finish(model, sd: StateDict, rep: ConversionReport, head: bool
     rep.target_total = len(out)
     rep.target_numel = sum(v.numel() for v in out.values())
     rep.source_numel = sum(v.numel() for k, v in out.items() if k not in new)
+    rep.backbone_total = len(backbone)
+    rep.backbone_numel = sum(v.numel() for v in backbone.values())
+    rep.backbone_source_numel = sum(v.numel() for k, v in backbone.items()
+                                    if 'backbone.' + k not in new)
     return out, rep
 
 
@@ -198,8 +219,8 @@ def check_coverage(rep: ConversionReport, family: str, min_coverage: float = MIN
         if rep.unused:
             hint = f' The source keys look like {", ".join(rep.unused[:3])} ...;'
         raise ValueError(
-            f'Only {100 * rep.coverage():.0f}% of the parameters of the {family!r} target '
-            f'({rep.from_source} of its {rep.target_total} tensors; below '
+            f'Only {100 * rep.coverage():.0f}% of the backbone parameters of the {family!r} '
+            f'target ({rep.backbone_from_source} of its {rep.backbone_total} tensors; below '
             f'{100 * min_coverage:.0f}%) come from the source: is it a checkpoint of this '
             f'family?{hint} Nothing was written. Pass '
             '--allow-partial to write a mostly randomly initialised checkpoint anyway.')

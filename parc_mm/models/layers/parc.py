@@ -9,38 +9,75 @@ import torch
 import torch.nn as nn
 
 from parc_mm.ops import autotuner
-from parc_mm.ops.autotuner import compiling
-from parc_mm.ops.config import check_impl, global_impl
-from parc_mm.ops.functional import _autocast_out_dtype, _compute, circular_conv, resolve_impl
+from parc_mm.ops.config import check_impl, compiling, global_impl
+from parc_mm.ops.functional import autocast_out_dtype, circular_conv, compute, resolve_impl
 from parc_mm.ops.resize import DIRECTIONS, axis, resize_on_load, resize_to, resized_param
 
 
-def _eval_cache(owner: nn.Module, key: tuple, params, build) -> Optional[dict]:
-    """In eval mode without autograd: ``build()`` (a dict of tensors derived from ``params``),
-    computed once and reused until a parameter changes (version counter, storage, dtype) or
-    ``key`` does (input size, dtype, device). None (compute afresh) when training, under
-    autograd or tracing. The one switch of every ParC inference cache."""
-    if owner.training or torch.is_grad_enabled() or compiling():
-        return None
-    stamp = key + tuple(None if p is None else (p._version, p.data_ptr(), p.dtype)
-                        for p in params)
-    if getattr(owner, '_cache_stamp', None) != stamp:
-        owner._cache = build()
-        owner._cache_stamp = stamp
-    return owner._cache
+class InferencePlanMixin:
+    """Explicit inference mode of a ParC module (:func:`parc_mm.ops.inference_mode`).
+
+    Off by default: every forward resizes and transforms the parameters afresh, so any write
+    to them, ``.data`` writes, EMA / mean-teacher updates and weight surgery included, is
+    seen at the next call. Switched on (by ``tools/test.py``, ``tools/infer.py``, the export
+    and the benchmark, or by the user), an eval-mode forward without autograd keeps what it
+    derives from the parameters (resized kernels, their spectrum / circulant matrix, the
+    folded position-embedding + bias constant, the chosen impl) per input size: the
+    parameters are then treated as constants. ``train()``, ``load_state_dict`` and
+    ``resize_`` switch the mode off; in-place updates that bump a version counter (optimizer
+    steps, ``copy_``) also drop the plan; a ``.data`` write in inference mode is not seen
+    (switch the mode off, or call ``inference_mode`` again, after such surgery). The plan is
+    never pickled or deep-copied.
+    """
+
+    _inference = False
+
+    def set_inference(self, enabled: bool) -> None:
+        self._inference = bool(enabled)
+        self.drop_plan()
+
+    def drop_plan(self) -> None:
+        self.__dict__.pop('_cache', None)
+        self.__dict__.pop('_cache_stamp', None)
+
+    def train(self, mode: bool = True):
+        if mode:
+            self.set_inference(False)
+        return super().train(mode)
+
+    def __getstate__(self):
+        state = super().__getstate__() if hasattr(super(), '__getstate__') else self.__dict__
+        state = dict(state)
+        state.pop('_cache', None)
+        state.pop('_cache_stamp', None)
+        return state
+
+    def _inference_plan(self, key: tuple, params, build) -> Optional[dict]:
+        """In inference mode, eval, without autograd, not tracing: ``build()`` (a dict of
+        tensors derived from ``params``), computed once and reused until ``key`` (input size,
+        dtype, device) or a parameter's version / storage / dtype changes. None otherwise."""
+        if not self._inference or self.training or torch.is_grad_enabled() or compiling():
+            return None
+        stamp = key + tuple(None if p is None else (p._version, p.data_ptr(), p.dtype)
+                            for p in params)
+        if self.__dict__.get('_cache_stamp') != stamp:
+            self._cache = build()
+            self._cache_stamp = stamp
+        return self._cache
 
 
-def _inference_cache(layer: nn.Module, n: int, x: torch.Tensor, names) -> Optional[dict]:
+def _inference_cache(layer, n: int, x: torch.Tensor, names, extra=()) -> Optional[dict]:
     """A ParC layer's parameters ``names`` resized to length ``n`` (and, filled by
     :func:`circular_conv` and the eval plan, the kernel's spectrum / circulant matrix and the
-    folded constant), kept as :func:`_eval_cache` says."""
+    folded constant), kept as :meth:`InferencePlanMixin._inference_plan` says; ``extra``: further
+    parameters the plan depends on (the bias)."""
     params = [getattr(layer, name) for name in names]
-    return _eval_cache(layer, (n, x.dtype, x.device), params, lambda: {
+    return layer._inference_plan((n, x.dtype, x.device), params + list(extra), lambda: {
         name: None if p is None else resize_to(p, n, layer.direction)
         for name, p in zip(names, params)})
 
 
-class ParCConv2d(nn.Module):
+class ParCConv2d(InferencePlanMixin, nn.Module):
     """One ParC direction: position embedding + global circular conv along H or W.
 
     Args:
@@ -122,7 +159,7 @@ class ParCConv2d(nn.Module):
             raise ValueError(f'ParCConv2d-{self.direction} built for {self.in_channels} channels '
                              f'got an input with {x.shape[1]} (shape {tuple(x.shape)})')
         n = x.shape[axis(self.direction)]
-        cache = _inference_cache(self, n, x, ('weight', 'pe'))
+        cache = _inference_cache(self, n, x, ('weight', 'pe'), extra=(self.bias, ))
         if cache is not None and x.shape[0]:
             return self._cached_forward(x, cache, impl or self.impl)
         # training, autograd or tracing (or an empty batch): resize and add the PE afresh
@@ -137,7 +174,7 @@ class ParCConv2d(nn.Module):
         second term is a constant of the layer, computed once per impl and dtype; the impl
         ``auto`` resolves to is kept per input configuration. Each call is one conv and one
         add: the PE and bias passes over the activation and the per-call dispatch are gone."""
-        out_dtype = _autocast_out_dtype(x, self.weight)
+        out_dtype = autocast_out_dtype(x, self.weight)
         w = cache['weight']
         impls = cache.setdefault('impls', {})
         key = (impl, global_impl(), autotuner.state(), x.shape, x.dtype, out_dtype)
@@ -157,12 +194,12 @@ class ParCConv2d(nn.Module):
                 const = self.bias.view(1, -1, 1, 1)
             consts[resolved, out_dtype] = None if const is None else const.to(out_dtype)
         const = consts[resolved, out_dtype]
-        y = _compute(resolved, x, w, self.groups, self.direction, axis(self.direction),
-                     out_dtype, cache)
+        y = compute(resolved, x, w, self.groups, self.direction, out_dtype, cache)
         return y if const is None else y.add_(const)  # y is this call's own fresh tensor
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
+        self.set_inference(False)
         resize_on_load(self, ('weight', 'pe'), state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
@@ -171,6 +208,7 @@ class ParCConv2d(nn.Module):
     def resize_(self, size: int) -> 'ParCConv2d':
         """Permanently resample kernel and PE to ``size`` (e.g. to export at a fixed
         resolution, or to adopt a checkpoint trained at another base size)."""
+        self.set_inference(False)
         self.weight = resized_param(self.weight, size, self.direction)
         if self.pe is not None:
             self.pe = resized_param(self.pe, size, self.direction)
@@ -178,7 +216,7 @@ class ParCConv2d(nn.Module):
         return self
 
 
-class ParCPosEmbed(nn.Module):
+class ParCPosEmbed(InferencePlanMixin, nn.Module):
     """A learned position embedding ``(1, C, base, 1)`` (H) or ``(1, C, 1, base)`` (W) added
     to the input, resized to the input like the ParC kernels. For blocks that normalise
     between the embedding and the conv (ParC-Net's ``x + pe -> BN -> ParC``); otherwise use
@@ -213,6 +251,7 @@ class ParCPosEmbed(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
+        self.set_inference(False)
         resize_on_load(self, ('weight',), state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
@@ -220,6 +259,7 @@ class ParCPosEmbed(nn.Module):
     @torch.no_grad()
     def resize_(self, size: int) -> 'ParCPosEmbed':
         """Permanently resample the embedding to ``size``."""
+        self.set_inference(False)
         self.weight = resized_param(self.weight, size, self.direction)
         self.base_size = size
         return self

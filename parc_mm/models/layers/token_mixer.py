@@ -7,9 +7,9 @@ import torch
 import torch.nn as nn
 
 from parc_mm.ops.autotuner import autotune_enabled
-from parc_mm.ops.config import global_impl
+from parc_mm.ops.config import exporting, global_impl
 from parc_mm.ops.functional import (
-    _autocast_out_dtype,
+    autocast_out_dtype,
     circular_conv,
     separable_circular_conv2d,
     separable_dtype,
@@ -17,8 +17,7 @@ from parc_mm.ops.functional import (
 )
 from parc_mm.ops.resize import resize_to
 
-from . import parc as _parc
-from .parc import ParCConv2d
+from .parc import InferencePlanMixin, ParCConv2d
 
 # CPU `auto` for the mixer (measured, 2 cores, eval and training): the fused 2-D FFT beats
 # the four per-layer calls of every impl on token grids up to about 28x28 (ParC-DeiT at 224,
@@ -27,7 +26,7 @@ from .parc import ParCConv2d
 FUSED_FFT_MAX_TOKENS = 800
 
 
-class ParCTokenMixer(nn.Module):
+class ParCTokenMixer(InferencePlanMixin, nn.Module):
     """Global ParC mixing of the tokens of a 2-D grid, a drop-in for a block's attention.
 
     ``(B, N, C)`` tokens on an ``(H, W)`` grid -> channels split in half: the first half runs
@@ -129,7 +128,7 @@ class ParCTokenMixer(nn.Module):
         impl = global_impl() or self.branch_hw[0].impl
         if impl == 'fft':
             return 'fused'
-        if impl != 'auto' or autotune_enabled() or grid.device.type != 'cpu':
+        if impl != 'auto' or autotune_enabled() or grid.device.type != 'cpu' or exporting():
             return None
         return 'fused' if grid.shape[2] * grid.shape[3] <= FUSED_FFT_MAX_TOKENS else 'gemm'
 
@@ -139,14 +138,14 @@ class ParCTokenMixer(nn.Module):
         separable 2-D correlation; the H and W kernels of all channels side by side) plus
         ``second(b1 + pe2) + b2``, a constant row / column per channel.
 
-        In eval mode without autograd the map is affine, ``S(x) + fused(0)``: the kernels'
-        spectrum and that constant are kept per grid size (until a parameter changes, as the
-        ParC layers' caches), so a call is one ``rfft2`` / ``irfft2`` pair and one add."""
+        In inference mode (:func:`parc_mm.ops.inference_mode`) the map is affine, ``S(x) +
+        fused(0)``: the kernels' spectrum and that constant are kept per grid size, so a call
+        is one ``rfft2`` / ``irfft2`` pair and one add."""
         cache = self._eval_cache(x)
         if cache is None:
             return self._fused_fft_fresh(x)
         cdt = separable_dtype(x, cache['kh'])
-        key = (cdt, _autocast_out_dtype(x, cache['kh']))
+        key = (cdt, autocast_out_dtype(x, cache['kh']))
         if key not in cache:
             spec = separable_spectrum(cache['kh'], cache['kw'], cdt)
             cache[key] = spec, self._fused_fft_fresh(x.new_zeros((1, ) + x.shape[1:]))
@@ -155,13 +154,13 @@ class ParCTokenMixer(nn.Module):
         return y.add_(const.to(y.dtype))
 
     def _eval_cache(self, x: torch.Tensor) -> Optional[dict]:
-        """The fused path's kernels for this grid, kept in eval mode (None: training,
-        autograd or tracing)."""
+        """The fused path's kernels for this grid, kept in inference mode (None: off,
+        training, autograd or tracing)."""
         h, w = x.shape[2:]
         params = [p for layer in (*self.branch_hw, *self.branch_wh)
                   for p in (layer.weight, layer.pe, layer.bias)]
-        return _parc._eval_cache(self, (h, w, x.dtype, x.device), params,
-                                 lambda: dict(zip(('kh', 'kw'), self._kernels(h, w))))
+        return self._inference_plan((h, w, x.dtype, x.device), params,
+                                    lambda: dict(zip(('kh', 'kw'), self._kernels(h, w))))
 
     def _kernels(self, h: int, w: int) -> Tuple[torch.Tensor, torch.Tensor]:
         """``(C, h)`` H kernels and ``(C, w)`` W kernels of all channels, resized: the first
