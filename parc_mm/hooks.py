@@ -149,7 +149,10 @@ class SafeCheckpointHook(CheckpointHook):
         if chosen is None and wanted is not None:
             raise CheckpointError(f'--resume: {wanted} cannot be loaded and no other '
                                   f'checkpoint in {search} verifies; start without --resume.')
-        if chosen is not None and chosen != wanted:
+        if chosen is not None and wanted is None:
+            runner.logger.info(f'resume: no last_checkpoint; resuming from the newest '
+                               f'checkpoint that verifies, {chosen}')
+        elif chosen is not None and chosen != wanted:
             runner.logger.warning(f'resume: using {chosen} instead of the broken {wanted}')
         if chosen is not None:
             check_resumable(chosen)
@@ -216,15 +219,17 @@ class SafeCheckpointHook(CheckpointHook):
             runner.logger.warning(f'{type(self).__name__}: {self.out_dir} is not a local '
                                   'folder; saves there are not atomic.')
         if getattr(runner, '_resume', False):
-            done = (runner.epoch >= runner.max_epochs) if self.by_epoch else \
-                (runner.iter >= runner.max_iters)
-            if done:
-                unit, at, end = (('epoch', runner.epoch, runner.max_epochs) if self.by_epoch
-                                 else ('iteration', runner.iter, runner.max_iters))
+            unit, key, at, end = (('epoch', 'max_epochs', runner.epoch, runner.max_epochs)
+                                  if self.by_epoch else
+                                  ('iteration', 'max_iters', runner.iter, runner.max_iters))
+            if at > end:  # a smaller max_iters than the checkpoint's: nothing would happen
                 raise CheckpointError(
-                    f'--resume: the checkpoint is at {unit} {at}, and the run ends at {end}: '
-                    f'nothing is left to train. Raise train_cfg.max_{unit}s above {at} to '
-                    'train on, or start without --resume.')
+                    f'--resume: the checkpoint is at {unit} {at}, past the end of this run '
+                    f'({key}={end}): nothing is left to train. Raise train_cfg.{key} above '
+                    f'{at} to train on, or start without --resume.')
+            if at == end:
+                runner.logger.warning(f'--resume: the checkpoint is at {unit} {at}, the end of '
+                                      f'this run ({key}={end}): it is already complete.')
 
     def _is_local(self) -> bool:
         from mmengine.fileio import LocalBackend
@@ -251,7 +256,8 @@ class SafeCheckpointHook(CheckpointHook):
                                 f'{os.getpid()}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}')
             tmp = osp.join(self.out_dir, tmp_name)
             try:
-                runner.save_checkpoint(self.out_dir, tmp_name, **save_kwargs)
+                # the class's method: _save_best_checkpoint routes the instance's through here
+                type(runner).save_checkpoint(runner, self.out_dir, tmp_name, **save_kwargs)
                 if is_main_process():
                     with open(tmp, 'rb+') as f:
                         os.fsync(f.fileno())

@@ -139,7 +139,10 @@ def _set_classes(inf, cfg, meta: dict) -> tuple:
     """The model's and the visualizer's class names: from the checkpoint, else the config,
     never another dataset's defaults (the Inferencers fall back to COCO / ImageNet names)."""
     from mmengine.logging import print_log
-    ds_meta = dict(meta.get('dataset_meta') or {})
+    # classes and palette only: the Inferencers pass dataset_meta on to their visualizers,
+    # which take no other keys (a Runner's meta also holds label_map, reduce_zero_label ...)
+    ds_meta = {k: v for k, v in (meta.get('dataset_meta') or {}).items()
+               if k in ('classes', 'palette')}
     if not ds_meta.get('classes'):
         classes = config_classes(cfg)
         if classes is None:

@@ -3,6 +3,10 @@ iteration through ``parc_mm.SafeCheckpointHook``; the fault-injection tests SIGK
 mid-save and resume it (only mmengine + torch are imported: a run starts in ~2 s).
 
     python tests/fault_train.py WORK_DIR MAX_ITERS [--resume] [--hook CheckpointHook]
+                                [--tmpl 'ckpts/iter_{}.pth'] [--best] [--keep N]
+
+``--best``: validate every iteration with a score that rises each time, so the hook saves a
+new best checkpoint (``save_best``) at every iteration as well.
 """
 import argparse
 import os.path as osp
@@ -34,12 +38,34 @@ def data():
     return [dict(inputs=x, labels=y) for x, y in zip(xs, ys)]
 
 
+class RisingScore:
+    """A metric that improves at every validation (each one makes a new best checkpoint)."""
+
+    def __new__(cls):
+        from mmengine.evaluator import BaseMetric, Evaluator
+
+        class _Rising(BaseMetric):
+            calls = 0
+
+            def process(self, data_batch, data_samples):
+                self.results.append(1)
+
+            def compute_metrics(self, results):
+                type(self).calls += 1
+                return dict(score=float(type(self).calls))
+
+        return Evaluator([_Rising()])
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('work_dir')
     p.add_argument('max_iters', type=int)
     p.add_argument('--resume', action='store_true')
     p.add_argument('--hook', default='parc_mm.SafeCheckpointHook')
+    p.add_argument('--tmpl', default=None, help='the hook\'s filename_tmpl')
+    p.add_argument('--best', action='store_true', help='save_best every iteration')
+    p.add_argument('--keep', type=int, default=1, help='max_keep_ckpts')
     a = p.parse_args()
     import parc_mm.hooks  # noqa: F401  (registers the hook)
     from parc_mm.utils.compat import allow_mmengine_checkpoints
@@ -47,14 +73,20 @@ def main():
     loader = dict(dataset=data(), sampler=dict(type='DefaultSampler', shuffle=False),
                   batch_size=4, collate_fn=dict(type='default_collate'))
     torch.manual_seed(0)  # the model is built before the Runner seeds anything
+    ckpt = dict(type=a.hook, interval=1, by_epoch=False, max_keep_ckpts=a.keep)
+    if a.tmpl:
+        ckpt['filename_tmpl'] = a.tmpl
+    val = {}
+    if a.best:
+        ckpt.update(save_best='score', rule='greater')
+        val = dict(val_dataloader=dict(loader, dataset=data()[:4]), val_cfg=dict(),
+                   val_evaluator=RisingScore())
     runner = Runner(
         model=Toy(), work_dir=a.work_dir, train_dataloader=loader,
-        train_cfg=dict(by_epoch=False, max_iters=a.max_iters),
+        train_cfg=dict(by_epoch=False, max_iters=a.max_iters, val_interval=1),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
-        default_hooks=dict(checkpoint=dict(type=a.hook, interval=1, by_epoch=False,
-                                           max_keep_ckpts=1),
-                           logger=dict(type='LoggerHook', interval=1)),
-        randomness=dict(seed=0), resume=a.resume, default_scope='mmengine')
+        default_hooks=dict(checkpoint=ckpt, logger=dict(type='LoggerHook', interval=1)),
+        randomness=dict(seed=0), resume=a.resume, default_scope='mmengine', **val)
     runner.train()
     torch.save({k: v.detach().clone() for k, v in runner.model.state_dict().items()},
                osp.join(a.work_dir, 'final_state.pt'))

@@ -48,6 +48,10 @@ def parc_settings(owner: str, parc_cfg: Optional[dict], legacy: Dict[str, object
             (``parc_blocks=...``); each still works, with a DeprecationWarning.
         defaults: the backbone's defaults, including the keys it supports.
     """
+    if parc_cfg is not None and not isinstance(parc_cfg, dict):
+        raise ValueError(f'{owner} parc_cfg must be a dict of {sorted(defaults)} (e.g. '
+                        f"parc_cfg=dict(blocks={parc_cfg!r})), got {type(parc_cfg).__name__} "
+                        f'{parc_cfg!r}')
     cfg = dict(parc_cfg or {})
     unknown = set(cfg) - set(defaults)
     if unknown:
@@ -67,6 +71,14 @@ def parc_settings(owner: str, parc_cfg: Optional[dict], legacy: Dict[str, object
     if out['pe'] not in PE_MODES:
         raise ValueError(f"{owner} parc_cfg pe must be one of {PE_MODES} (or True / False), "
                          f"got {out['pe']!r}")
+    for key in ('bias', 'dense'):
+        if key in out and not isinstance(out[key], bool):
+            raise ValueError(f'{owner} parc_cfg {key} must be True or False, got '
+                            f'{out[key]!r} ({type(out[key]).__name__}; a string such as '
+                            "'False' is not a bool)")
+    if 'impl' in out:
+        from parc_mm.ops.config import check_impl
+        check_impl(out['impl'])
     check_img_size(out['img_size'])
     return out
 

@@ -28,34 +28,37 @@ def resize_to(param: torch.Tensor, n: int, direction: str) -> torch.Tensor:
     if param.shape[ax] == n:
         return param
     if exporting():
+        n = int(n)  # a traced size: the exported kernel is fixed to it
         # a product with a constant matrix: the exporter folds it into a constant kernel of
         # known shape (a traced ``Resize`` of the weight makes the conv's kernel shape unknown)
         m = interpolation_matrix(param.shape[ax], n, param.dtype, param.device)
-        return (param.movedim(ax, -1) @ m).movedim(-1, ax)
+        return _along(param, direction, m)
     return _Resize.apply(param, n, direction)
 
 
 @functools.lru_cache(maxsize=256)
-def _interpolation_matrix(n_in: int, n_out: int, dtype: torch.dtype, device: str
-                          ) -> torch.Tensor:
-    src = torch.zeros(n_out, dtype=torch.float64)
-    if n_out > 1:
-        src = torch.arange(n_out, dtype=torch.float64) * ((n_in - 1) / (n_out - 1))
-    i0 = src.floor().long().clamp(0, n_in - 1)
-    i1 = (i0 + 1).clamp(max=n_in - 1)
-    l1 = src - i0.double()
-    m = torch.zeros(n_in, n_out, dtype=torch.float64)
-    cols = torch.arange(n_out)
-    m.index_put_((i0, cols), 1 - l1, accumulate=True)
-    m.index_put_((i1, cols), l1, accumulate=True)
-    return m.to(device=device, dtype=dtype)
+def _interpolation_matrix(n_in: int, n_out: int) -> 'np.ndarray':
+    # numpy, not torch: built inside a trace, torch ops would be recorded into the graph
+    import numpy as np
+    src = np.zeros(n_out) if n_out == 1 else np.arange(n_out) * ((n_in - 1) / (n_out - 1))
+    i0 = np.clip(np.floor(src).astype(np.int64), 0, n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    l1 = src - i0
+    m = np.zeros((n_in, n_out))
+    cols = np.arange(n_out)
+    np.add.at(m, (i0, cols), 1 - l1)
+    np.add.at(m, (i1, cols), l1)
+    m.setflags(write=False)
+    return m
 
 
 def interpolation_matrix(n_in: int, n_out: int, dtype: torch.dtype = torch.float32,
                          device='cpu') -> torch.Tensor:
     """``(n_in, n_out)``: the linear map of the 1-D resize (``align_corners=True``), cached
     per size: ``x @ M`` resizes the last axis."""
-    return _interpolation_matrix(n_in, n_out, dtype, str(torch.device(device)))
+    # int(): under a trace sizes are tensors; the matrix is a constant of the traced sizes
+    return torch.from_numpy(_interpolation_matrix(int(n_in), int(n_out)).copy()).to(device=device,
+                                                                          dtype=dtype)
 
 
 class _Resize(torch.autograd.Function):
@@ -76,7 +79,15 @@ class _Resize(torch.autograd.Function):
     def backward(ctx, g: torch.Tensor):
         ax = axis(ctx.direction)
         m = interpolation_matrix(ctx.n_in, g.shape[ax], g.dtype, g.device)
-        return (g.movedim(ax, -1) @ m.transpose(0, 1)).movedim(-1, ax), None, None
+        return _along(g, ctx.direction, m.transpose(0, 1)), None, None
+
+
+def _along(t: torch.Tensor, direction: str, m: torch.Tensor) -> torch.Tensor:
+    """``t`` (4-D, length 1 on the other spatial axis) times ``m`` along its global axis
+    (plain transposes: exporters mistranslate ``movedim`` with negative dims)."""
+    if direction == 'W':
+        return t @ m
+    return (t.transpose(2, 3) @ m).transpose(2, 3)
 
 
 def resize_on_load(module: nn.Module, names: Sequence[str], state_dict: dict,

@@ -372,7 +372,8 @@ def test_fused_fft_mixer_equals_the_per_layer_path(hw):
     torch.testing.assert_close(outs['fft'], outs['direct'], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(grads['fft'][0], grads['direct'][0], rtol=1e-4, atol=1e-4)
     for a, b in zip(grads['fft'][1], grads['direct'][1]):
-        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
+        # kernel gradients sum over the whole grid: float32 rounding scales with their size
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5 * max(1., b.abs().max().item()))
     # auto on CPU: fused on small grids, the per-layer circulant GEMM on large ones
     assert mixer._plan(x.new_empty(1, 16, 14, 14)) == 'fused'
     assert mixer._plan(x.new_empty(1, 16, 40, 40)) == 'gemm'

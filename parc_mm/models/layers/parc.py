@@ -14,6 +14,13 @@ from parc_mm.ops.functional import autocast_out_dtype, circular_conv, compute, r
 from parc_mm.ops.resize import DIRECTIONS, axis, resize_on_load, resize_to, resized_param
 
 
+def halves(x: torch.Tensor):
+    """The two channel halves of ``x`` (ParC's H / W split), as slices: ``torch.chunk``
+    exports as a ``Split`` that torch's dynamo exporter writes invalidly at opset 17."""
+    half = x.shape[1] // 2
+    return x[:, :half], x[:, half:]
+
+
 class InferencePlanMixin:
     """Explicit inference mode of a ParC module (:func:`parc_mm.ops.inference_mode`).
 
@@ -300,5 +307,5 @@ class ParCHW(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f'ParCHW built for (B, {self.channels}, H, W) got {tuple(x.shape)}')
-        xh, xw = torch.chunk(x, 2, dim=1)
+        xh, xw = halves(x)
         return torch.cat([self.parc_h(xh), self.parc_w(xw)], dim=1)

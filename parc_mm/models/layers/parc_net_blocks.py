@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule, build_norm_layer
 
-from .parc import ParCConv2d, ParCPosEmbed
+from .parc import ParCConv2d, ParCPosEmbed, halves
 
 Size = Union[int, Tuple[int, int]]
 
@@ -122,7 +122,7 @@ class ParCNetBlock(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f'ParCNetBlock built for (B, {self.channels}, H, W) got '
                              f'{tuple(x.shape)}')
-        a, b = torch.chunk(x, 2, dim=1)
+        a, b = halves(x)
         x = torch.cat([a + self.branch_hw(a), b + self.branch_wh(b)], dim=1)
         return x + self.ca(self.ffn(x))
 

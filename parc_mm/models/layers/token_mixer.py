@@ -17,7 +17,7 @@ from parc_mm.ops.functional import (
 )
 from parc_mm.ops.resize import resize_to
 
-from .parc import InferencePlanMixin, ParCConv2d
+from .parc import InferencePlanMixin, ParCConv2d, halves
 
 # CPU `auto` for the mixer (measured, 2 cores, eval and training): the fused 2-D FFT beats
 # the four per-layer calls of every impl on token grids up to about 28x28 (ParC-DeiT at 224,
@@ -113,7 +113,7 @@ class ParCTokenMixer(InferencePlanMixin, nn.Module):
         if plan == 'fused':
             y = self._fused_fft(grid)
         else:
-            a, z = torch.chunk(grid, 2, dim=1)
+            a, z = halves(grid)
             (ha, wa), (wb, hb) = self.branch_hw, self.branch_wh
             y = torch.cat([wa(ha(a, plan), plan), hb(wb(z, plan), plan)], dim=1)
         y = self.proj(y.flatten(2).transpose(1, 2))
