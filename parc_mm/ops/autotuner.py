@@ -66,6 +66,8 @@ def enable_autotune(enabled: bool = True) -> None:
     """Turn autotuning of ``impl='auto'`` on or off (the cache is kept)."""
     global _ENABLED
     _ENABLED = bool(enabled)
+    if _ENABLED:
+        _known_devices()
     _changed()
 
 
@@ -97,6 +99,8 @@ def autotune_cache() -> Dict[str, str]:
 def device_name(device: torch.device) -> str:
     """A stable name of the device kind the timings hold for (cache files are per device)."""
     key = str(device)
+    if device.type == 'cuda' and device.index is None:
+        key = f'cuda:{torch.cuda.current_device()}'
     if key not in _DEVICE_NAMES:
         if device.type == 'cuda':
             name = torch.cuda.get_device_name(device)
@@ -106,7 +110,8 @@ def device_name(device: torch.device) -> str:
     return _DEVICE_NAMES[key]
 
 
-def cache_key(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str) -> str:
+def cache_key(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
+              shape=None) -> str:
     dev = x.device.type
     amp = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else None
     if weight.shape[1] == 1 and weight.shape[0] == x.shape[1]:
@@ -115,8 +120,9 @@ def cache_key(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str
         kind = 'dense' if groups == 1 else f'groups{groups}'
     mode = 'train' if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad) \
         else 'eval'
-    return (f'{device_name(x.device)}|{x.dtype}|amp={amp}|{direction}|{tuple(x.shape)}|'
-            f'out={weight.shape[0]}|{kind}|{mode}')
+    shape = tuple(x.shape) if shape is None else shape
+    return (f'{device_name(x.device)}|{x.dtype}|amp={amp}|{direction}|{shape}|'
+            f'out={int(weight.shape[0])}|{kind}|{mode}')
 
 
 def _timed(fn: Callable[[], object], device: torch.device) -> float:
@@ -139,11 +145,39 @@ def capturing(device: torch.device) -> bool:
     return device.type == 'cuda' and torch.cuda.is_current_stream_capturing()
 
 
-_WARNED_SYMBOLIC = False
+_INDEX: Dict[str, list] = {}
+_INDEX_GEN = -1
 
 
-def _symbolic(x: torch.Tensor) -> bool:
-    return any(not isinstance(d, int) for d in x.shape)
+def _index() -> Dict[str, list]:
+    """The cache by configuration without the input shape: prefix -> [(shape, impl)]."""
+    global _INDEX_GEN
+    if _INDEX_GEN != _GENERATION:
+        _INDEX.clear()
+        for key, impl in _CACHE.items():
+            parts = key.split('|')
+            if len(parts) != 8:
+                continue
+            try:
+                shape = tuple(int(v) for v in parts[4].strip('()').split(',') if v.strip())
+            except ValueError:
+                continue
+            _INDEX.setdefault('|'.join(parts[:4] + parts[5:]), []).append((shape, impl))
+        _INDEX_GEN = _GENERATION
+    return _INDEX
+
+
+def _traced_lookup(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str
+                   ) -> Optional[str]:
+    """The cached choice inside torch.compile: the sizes may be symbols
+    (``dynamic=True``), so the shape is matched by comparisons, which dynamo turns into guards:
+    a size with a cached choice gets a graph of its own running that choice (as eager does),
+    any other size the rule."""
+    parts = cache_key(x, weight, groups, direction, shape='?').split('|')
+    for shape, impl in _index().get('|'.join(parts[:4] + parts[5:]), ()):
+        if len(shape) == x.dim() and all(d == s for d, s in zip(x.shape, shape)):
+            return impl
+    return None
 
 
 def choose(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
@@ -156,18 +190,8 @@ def choose(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
     used, else the rule."""
     if compiling() or capturing(x.device):
         if str(x.device) not in _DEVICE_NAMES or not _CACHE:
-            return None
-        if _symbolic(x):  # torch.compile(dynamic=True): sizes are symbols, no key matches
-            global _WARNED_SYMBOLIC
-            if not _WARNED_SYMBOLIC:
-                _WARNED_SYMBOLIC = True
-                import warnings
-                warnings.warn('ParC autotune: under torch.compile with dynamic shapes the '
-                              'autotuned choices cannot be looked up (the sizes are symbolic); '
-                              'the compiled graph uses the rule, eager the autotuned choice. '
-                              'Compile with dynamic=False to use them.', RuntimeWarning)
-            return None
-        return _CACHE.get(cache_key(x, weight, groups, direction))
+            return None  # (load_autotune_cache / enable_autotune name the devices)
+        return _traced_lookup(x, weight, groups, direction)
     if not _ENABLED and not _CACHE:
         return None
     key = cache_key(x, weight, groups, direction)
@@ -238,8 +262,18 @@ def load_autotune_cache(path: Optional[str] = None) -> int:
     path = path or default_cache_file()
     entries = _read_cache(path)
     _CACHE.update(entries)
+    _known_devices()
     _changed()
     return len(entries)
+
+
+def _known_devices() -> None:
+    """Name this machine's devices now, in eager code: a compiled graph can only look a
+    loaded choice up for a device whose name is known (naming it is not traceable)."""
+    device_name(torch.device('cpu'))
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            device_name(torch.device('cuda', i))
 
 
 def sync_autotune_cache(src: int = 0) -> None:

@@ -20,8 +20,9 @@ author's detection/segmentation code does; ImageNet checkpoints therefore load u
 """
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Optional
+from typing import Iterator, List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -332,6 +333,21 @@ def separable_spectrum(kh: torch.Tensor, kw: torch.Tensor, dtype: torch.dtype) -
             torch.fft.rfft(kw.to(dtype), dim=-1).conj()[:, None, :]
 
 
+_RECORDERS: list = []
+
+
+@contextlib.contextmanager
+def recorded_impls() -> Iterator[List[str]]:
+    """Inside the block, the implementations that actually ran, in call order (what ``auto``
+    chose, under the autocast / grad mode of the call): ``with recorded_impls() as ran:``."""
+    ran: List[str] = []
+    _RECORDERS.append(ran)
+    try:
+        yield ran
+    finally:
+        _RECORDERS.remove(ran)
+
+
 def compute(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
             out_dtype: torch.dtype, cache: Optional[dict] = None) -> torch.Tensor:
     """One exact implementation (``impl`` of :data:`IMPLS`, already resolved), without the
@@ -339,6 +355,8 @@ def compute(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, direc
     if impl not in IMPLS:
         raise ValueError(f'compute: {impl!r} is not an implementation; one of {IMPLS} '
                          "('auto' is resolved by resolve_impl first)")
+    for ran in _RECORDERS:
+        ran.append(impl)
     ax = axis(direction)
     # NCHW-contiguous on every path: a block that permutes to NHWC for its LayerNorm / MLP
     # (ConvNeXt) hands on a channels_last-strided tensor, 5-50x slower to convolve / transform

@@ -87,6 +87,18 @@ def bench_shape(c, h, w, batch, device, dtype, reps, backward, compile_mode=Fals
     return res
 
 
+def ran_by_auto(c, h, w, batch, device, dtype, backward) -> str:
+    """What ``auto`` actually ran for the H / W halves (the dtype the conv runs in under
+    autocast, the grad mode of the row): recorded from one call, not re-derived."""
+    from parc_mm.ops.functional import recorded_impls
+    m = ParCHW(c, (h, w), impl='auto').to(device)
+    x = torch.randn(batch, c, h, w, device=device, requires_grad=backward)
+    with recorded_impls() as ran, torch.set_grad_enabled(backward), \
+            torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+        m(x)
+    return '/'.join(ran)
+
+
 def stage_table(args, device, dtype) -> None:
     scale = args.scale if args.scale else (1.0 if device.type == 'cuda' else 0.5)
     cols = ['dw3x3', 'dw7x7', 'direct', 'fft', 'gemm', 'auto']
@@ -102,8 +114,7 @@ def stage_table(args, device, dtype) -> None:
             h, w = max(1, round(h * scale)), max(1, round(w * scale))
             r = bench_shape(c, h, w, args.batch, device, dtype, args.reps, backward,
                             args.compile)
-            chose = (select_impl(h, w, c // 2, device, dtype) + '/' +
-                     select_impl(w, h, c // 2, device, dtype))
+            chose = ran_by_auto(c, h, w, args.batch, device, dtype, backward)
             best = min(('direct', 'fft', 'gemm'), key=r.get)
             cells = [f'{r[k]:.3f}' if k in ('dw3x3', 'dw7x7') else
                      f'{r[k]:.3f} ({r[k] / r["dw7x7"]:.1f}x)' for k in cols]
