@@ -57,12 +57,18 @@ HAVE_GPU=0
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q GPU; then HAVE_GPU=1; fi
 "$VPY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && HAVE_GPU=1
 nvcc_version() { "$1" --version 2>/dev/null | sed -n 's/.*release \([0-9]*\.[0-9]*\).*/\1/p'; }
+home_of_nvcc() {  # the toolkit behind an nvcc: a wrapper script on PATH (as on some GPU
+  # images) sits one folder away from it, where torch would guess; nvcc --dryrun prints TOP
+  local top
+  top=$("$1" --dryrun -x cu /dev/null -o /dev/null 2>&1 | sed -n 's/^#\$ TOP=//p' | head -n1)
+  if [ -n "$top" ] && [ -d "$top" ]; then (cd "$top" && pwd -P); else dirname "$(dirname "$(readlink -f "$1")")"; fi
+}
 find_nvcc() {  # prints a CUDA_HOME whose nvcc matches torch's CUDA major.minor
   local c
   for c in "${CUDA_HOME:-}/bin/nvcc" "$(command -v nvcc 2>/dev/null)" /usr/local/cuda/bin/nvcc \
            "/usr/local/cuda-$TORCH_CUDA/bin/nvcc"; do
     [ -x "$c" ] || continue
-    [ "$(nvcc_version "$c")" = "$TORCH_CUDA" ] && { dirname "$(dirname "$c")"; return 0; }
+    [ "$(nvcc_version "$c")" = "$TORCH_CUDA" ] && { home_of_nvcc "$c"; return 0; }
   done
   return 1
 }
@@ -84,6 +90,10 @@ nvcc_from_pypi() {  # NVIDIA's compiler wheels for torch's CUDA, assembled into 
 if [ -z "${MMCV_CUDA:-}" ] && [ "$HAVE_GPU" = 1 ] && [ -n "$TORCH_CUDA" ]; then
   if home=$(find_nvcc) || home=$(nvcc_from_pypi); then
     export CUDA_HOME=$home PATH=$home/bin:$PATH MMCV_CUDA=1
+    # toolkits assembled from wheels (or trimmed ones) lack cusparse.h & co; torch's own
+    # nvidia/*/include folders have them
+    NVINC=$("$VPY" -c 'import glob, os, torch; r = os.path.dirname(os.path.dirname(torch.__file__)); print(":".join(sorted(glob.glob(os.path.join(r, "nvidia", "*", "include")) + glob.glob(os.path.join(r, "nvidia", "*", "*", "include")))))')
+    export CPATH=${NVINC}${CPATH:+:$CPATH}
     say "GPU + CUDA $TORCH_CUDA torch + nvcc in $home: building mmcv's CUDA ops"
   else
     MMCV_CUDA=0

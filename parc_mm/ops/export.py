@@ -87,3 +87,20 @@ def fix_input_size(module: nn.Module, size: Tuple[int, int], impl: str = 'direct
         if hasattr(m, 'impl'):
             m.impl = impl
     return module
+
+
+# What a portable ParC graph must not hold: the FFT (DFT runs only in few runtimes and slower),
+# attention (Softmax), the eager non-finite guard (IsNaN / IsInf / Where), kernels resized at
+# run time (Resize: the conv's kernel shape is then unknown to the exporter and runtimes).
+NON_PORTABLE_OPS = ('DFT', 'Softmax', 'IsNaN', 'IsInf', 'Where', 'Resize')
+
+
+def onnx_op_report(path: str) -> dict:
+    """``{'ops': {op_type: count}, 'non_portable': [...]}`` of an exported ONNX file."""
+    import collections
+
+    import onnx
+    graph = onnx.load(path).graph
+    ops = collections.Counter(n.op_type for n in graph.node)
+    return dict(ops=dict(sorted(ops.items())),
+                non_portable=sorted(op for op in ops if op in NON_PORTABLE_OPS))

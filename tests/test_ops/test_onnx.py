@@ -144,3 +144,91 @@ def test_attention_is_detected_by_the_export_check(tmp_path):
     dep = _data_dependent(graph)
     assert 'Softmax' in [n.op_type for n in graph.node]
     assert [n for n in graph.node if n.op_type == 'MatMul' and sum(i in dep for i in n.input) >= 2]
+
+
+def _family(name):
+    from parc_mm.models import (
+        ParCConvNeXt,
+        ParCMobileNetV2,
+        ParCNet,
+        ParCResNet,
+        ParCSwin,
+        ParCViT,
+    )
+    return {
+        'convnext': lambda: ParCConvNeXt(arch='atto', parc_cfg=dict(blocks='all')),
+        'resnet': lambda: ParCResNet(depth=50),
+        'mv2': lambda: ParCMobileNetV2(widen_factor=0.5),
+        'parcnet': lambda: ParCNet('xs'),
+        'vit': lambda: ParCViT(arch=dict(embed_dims=32, num_layers=2, num_heads=2,
+                                         feedforward_channels=64), out_type='featmap'),
+        'swin': lambda: ParCSwin(arch=dict(embed_dims=16, depths=[2, 2, 2, 1],
+                                           num_heads=[1, 2, 2, 4])),
+    }[name]()
+
+
+@pytest.mark.parametrize('dynamo', [False, True], ids=['torchscript', 'dynamo'])
+@pytest.mark.parametrize('family', ['convnext', 'resnet', 'mv2', 'parcnet', 'vit', 'swin'])
+def test_every_family_exports_with_defaults(tmp_path, family, dynamo):
+    """``torch.onnx.export`` of a model built with defaults (``impl='auto'``, no
+    ``fix_input_size``), at a size other than the base one, with either of torch's exporters:
+    ``auto`` takes the exportable direct form, the guard stays out, the kernels are constants
+    of the traced size; ONNX Runtime equals PyTorch and the graph is portable."""
+    if dynamo:
+        pytest.importorskip('onnxscript')
+    from parc_mm.ops.export import onnx_op_report
+    torch.manual_seed(0)
+    model = _family(family).eval()
+    x = torch.randn(1, 3, 96, 160)
+    with torch.no_grad():
+        ref = model(x)
+    ref = list(ref) if isinstance(ref, (tuple, list)) else [ref]
+    path = str(tmp_path / f'{family}.onnx')
+    torch.onnx.export(model, (x, ), path, input_names=['x'], opset_version=17, dynamo=dynamo)
+    report = onnx_op_report(path)
+    assert report['non_portable'] == [], report
+    assert 'Conv' in report['ops']
+    sess = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    outs = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
+    assert len(outs) == len(ref)
+    for o, r in zip(outs, ref):
+        torch.testing.assert_close(torch.from_numpy(o), r, rtol=1e-4, atol=1e-4)
+
+
+def test_baseline_attention_is_reported_non_portable(tmp_path):
+    from mmpretrain.models import VisionTransformer
+
+    from parc_mm.ops.export import onnx_op_report
+    model = VisionTransformer(arch=dict(embed_dims=32, num_layers=1, num_heads=2,
+                                        feedforward_channels=64), img_size=64)
+    model.eval()  # (mmpretrain's train() returns None)
+    path = str(tmp_path / 'vit.onnx')
+    torch.onnx.export(model, (torch.randn(1, 3, 64, 64), ), path, opset_version=17,
+                      dynamo=False)
+    assert 'Softmax' in onnx_op_report(path)['non_portable']
+
+
+def test_fix_input_size_keeps_each_modules_mode_and_takes_detectors():
+    """An eval model inside a fresh (training-mode) wrapper stays in eval; a detector's
+    forward needs data samples, so its feature extractor is what runs."""
+    torch.manual_seed(0)
+    inner = TinyParCNet().eval()
+    wrapper = nn.Sequential(inner)
+    assert wrapper.training
+    fix_input_size(wrapper, (28, 28))
+    assert wrapper.training and not inner.training and not inner.parc.parc_h.training
+
+    class Detector(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = TinyParCNet()
+
+        def forward(self, inputs, data_samples, mode='tensor'):
+            raise AssertionError('needs data samples')
+
+        def extract_feat(self, x):
+            return self.backbone(x)
+
+    det = Detector()
+    fix_input_size(det, (22, 34))
+    assert det.backbone.parc.parc_h.weight.shape[2] == 11
