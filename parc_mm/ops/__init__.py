@@ -1,6 +1,8 @@
 """The ParC operator, one concern per file.
 
 * :mod:`.functional`: the exact implementations and :func:`circular_conv`;
+* :mod:`.registry`: every implementation with what it computes and where it runs;
+* :mod:`.separable`: ParC-H then ParC-W as one 2-D FFT (the token mixer's fused path);
 * :mod:`.config`: which implementation runs (:func:`select_impl`, the global override);
 * :mod:`.autotuner`: ``auto`` timed on the real input and cached (opt-in), save / load / sync;
 * :mod:`.resize`: the resize rule for kernels / position embeddings (also on load);
@@ -20,7 +22,8 @@ from .autotuner import (
 )
 from .config import IMPLS, parc_impl, select_impl, set_default_impl
 from .export import fix_input_size, inference_mode, set_impl
-from .functional import circular_conv, separable_circular_conv2d
+from .functional import circular_conv
+from .separable import separable_circular_conv2d
 from .resize import resize_to
 
 _LAYERS = ('ParCConv2d', 'ParCHW', 'ParCPosEmbed')

@@ -248,10 +248,12 @@ def _read_cache(path: str) -> Dict[str, str]:
     if not isinstance(entries, dict) or not all(isinstance(k, str) for k in entries):
         raise AutotuneCacheError(f'ParC autotune cache {path} is not a JSON object of '
                                  'configuration -> impl; delete it (it is rebuilt by timing)')
-    bad = {k: v for k, v in entries.items() if v not in IMPLS}
+    from .registry import impl_names
+    bad = {k: v for k, v in entries.items() if v not in impl_names()}
     if bad:
         raise AutotuneCacheError(f'ParC autotune cache {path}: unknown impls '
-                                 f'{sorted(map(str, set(bad.values())))} (expected {IMPLS}); '
+                                 f'{sorted(map(str, set(bad.values())))} (registered: '
+                                 f'{impl_names()}); '
                                  'delete it (it is rebuilt by timing)')
     return entries
 

@@ -7,8 +7,9 @@ from typing import Iterator, Optional
 
 import torch
 
+# The built-in implementations (parc_mm.ops.functional registers them; others may be added
+# with parc_mm.ops.registry.register_impl).
 IMPLS = ('direct', 'fft', 'gemm')
-_ALL_IMPLS = IMPLS + ('auto', )
 
 # Global override of ``impl='auto'`` (None = use the measured rule). See ``parc_impl``.
 _GLOBAL_IMPL: Optional[str] = None
@@ -41,9 +42,23 @@ def exporting() -> bool:
 EXPORT_IMPL = 'direct'
 
 
+def export_impl(device: torch.device, dtype: torch.dtype) -> str:
+    """What ``auto`` exports as: :data:`EXPORT_IMPL`, or another exportable implementation
+    where that one cannot run."""
+    from .registry import available_impls, get_impl
+    if get_impl(EXPORT_IMPL).available(device, dtype):
+        return EXPORT_IMPL
+    ok = available_impls(device, dtype, exportable=True)
+    if not ok:
+        raise RuntimeError(f'no exportable ParC implementation runs on {device} in {dtype}')
+    return ok[0]
+
+
 def check_impl(impl: str) -> str:
-    if impl not in _ALL_IMPLS:
-        raise ValueError(f'Unknown ParC impl {impl!r}; choose one of {_ALL_IMPLS}.')
+    """``impl`` if it is ``'auto'`` or a registered implementation, else a ValueError."""
+    if impl != 'auto':
+        from .registry import get_impl
+        get_impl(impl)
     return impl
 
 
@@ -102,7 +117,7 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
     if _GLOBAL_IMPL is not None:
         return _GLOBAL_IMPL
     if exporting():
-        return EXPORT_IMPL
+        return export_impl(device, dtype)
     if device.type == 'cuda':
         work = n * other * channels
         if work < 1_500_000:

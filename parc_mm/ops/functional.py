@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from . import autotuner, config
-from .config import IMPLS, check_impl, select_impl
+from .config import check_impl, select_impl
+from .registry import Implementation, available_impls, get_impl, register_impl
 from .resize import DIRECTIONS, axis
 
 
@@ -249,88 +250,13 @@ def resolve_impl(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, 
         return config.EXPORT_IMPL
     # the rule decides by the dtype the conv runs in (under autocast: the autocast dtype,
     # whatever the input's), as the autotuner's key does
+    training = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
     return autotuner.choose(
         x, weight, groups, direction,
-        lambda i, xx, ww: compute(i, xx, ww, groups, direction, out_dtype, kernel_cache)
+        lambda i, xx, ww: compute(i, xx, ww, groups, direction, out_dtype, kernel_cache),
+        candidates=available_impls(x.device, out_dtype, differentiable=training)
     ) or select_impl(x.shape[ax], x.shape[5 - ax], x.shape[1], x.device, out_dtype,
                      dense=weight.shape[1] > 1, cached=kernel_cache is not None)
-
-
-def separable_circular_conv2d(x: torch.Tensor, kh: torch.Tensor, kw: torch.Tensor,
-                              spectrum: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """A depthwise ParC-H followed by ParC-W (no bias, no PE) in one 2-D FFT round trip.
-
-    Args:
-        x: ``(B, C, H, W)``.
-        kh: ``(C, H)``, the per-channel H kernels; kw: ``(C, W)``, the W kernels.
-        spectrum: ``separable_spectrum(kh, kw, dtype)`` computed before (a caller that
-            keeps it across calls, in eval mode), or None.
-
-    The two circular cross-correlations commute and compose to one with the separable 2-D
-    kernel ``kh[:, :, None] * kw[:, None, :]``, whose spectrum is the outer product of the
-    1-D spectra: ``irfft2(rfft2(x) * conj(fft(kh)) x conj(rfft(kw)))``. Same arithmetic as
-    two 1-D FFT passes, half the transforms and launches. Float32 like the ``fft`` path.
-    """
-    b, c, h, w = x.shape
-    if kh.shape != (c, h) or kw.shape != (c, w):
-        raise ValueError(f'separable ParC: kernels {tuple(kh.shape)} / {tuple(kw.shape)} do not '
-                         f'fit input {tuple(x.shape)}: expected ({c}, {h}) / ({c}, {w})')
-    check_float(x, kh)
-    out_dtype = autocast_out_dtype(x, kh)
-    cdt = separable_dtype(x, kh)
-    with torch.autocast(x.device.type, enabled=False):
-        if (spectrum is None and torch.is_grad_enabled() and not config.compiling()
-                and (x.requires_grad or kh.requires_grad or kw.requires_grad)):
-            y = _SeparableFFTCorrelation.apply(x.to(cdt), kh.to(cdt), kw.to(cdt))
-        else:
-            spec = separable_spectrum(kh, kw, cdt) if spectrum is None else spectrum
-            y = torch.fft.irfft2(torch.fft.rfft2(x.to(cdt), norm='forward') * spec, s=(h, w),
-                                 norm='forward')
-    return y.to(out_dtype)
-
-
-class _SeparableFFTCorrelation(torch.autograd.Function):
-    """:func:`separable_circular_conv2d` for training, with the backward in real 2-D FFTs
-    (as :class:`_DepthwiseFFTCorrelation`): ``dx = irfft2(rfft2(g) * conj(S))``; the kernel
-    gradients contract the cross-correlation ``R = irfft2(sum_batch rfft2(x) conj(rfft2(g)))``
-    (C x H x W) with the other kernel: ``dkh = R @ kw``, ``dkw = R^T @ kh``."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, kh: torch.Tensor, kw: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x, kh, kw)
-        spec = separable_spectrum(kh, kw, x.dtype)
-        return torch.fft.irfft2(torch.fft.rfft2(x, norm='forward') * spec, s=x.shape[2:],
-                                norm='forward')
-
-    @staticmethod
-    def backward(ctx, g: torch.Tensor):
-        x, kh, kw = ctx.saved_tensors
-        size = x.shape[2:]
-        gf = torch.fft.rfft2(g)
-        gx = gkh = gkw = None
-        if ctx.needs_input_grad[0]:
-            gx = torch.fft.irfft2(gf * separable_spectrum(kh, kw, x.dtype).conj(), s=size)
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            r = torch.fft.irfft2((torch.fft.rfft2(x) * gf.conj()).sum(0), s=size)  # (C, H, W)
-            if ctx.needs_input_grad[1]:
-                gkh = torch.einsum('chw,cw->ch', r, kw)
-            if ctx.needs_input_grad[2]:
-                gkw = torch.einsum('chw,ch->cw', r, kh)
-        return gx, gkh, gkw
-
-
-def separable_dtype(x: torch.Tensor, kh: torch.Tensor) -> torch.dtype:
-    """The dtype :func:`separable_circular_conv2d` computes in: float64 if either is, else
-    float32 (also under autocast)."""
-    return torch.float64 if torch.float64 in (x.dtype, kh.dtype) else torch.float32
-
-
-def separable_spectrum(kh: torch.Tensor, kw: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``(C, H, W // 2 + 1)``: the spectrum of the separable kernel ``kh x kw`` (conjugated:
-    a correlation)."""
-    with torch.autocast(kh.device.type, enabled=False):
-        return torch.fft.fft(kh.to(dtype), dim=-1).conj()[:, :, None] * \
-            torch.fft.rfft(kw.to(dtype), dim=-1).conj()[:, None, :]
 
 
 _RECORDERS: list = []
@@ -350,29 +276,28 @@ def recorded_impls() -> Iterator[List[str]]:
 
 def compute(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
             out_dtype: torch.dtype, cache: Optional[dict] = None) -> torch.Tensor:
-    """One exact implementation (``impl`` of :data:`IMPLS`, already resolved), without the
-    bias, in ``out_dtype``; ``cache``: a dict the caller owns for this exact weight."""
-    if impl not in IMPLS:
-        raise ValueError(f'compute: {impl!r} is not an implementation; one of {IMPLS} '
-                         "('auto' is resolved by resolve_impl first)")
+    """One exact implementation (a registered name, already resolved: not ``'auto'``),
+    without the bias, in ``out_dtype``; ``cache``: a dict the caller owns for this exact
+    weight. Dispatches through :mod:`.registry`: an unknown name raises."""
+    spec = get_impl(impl)
     for ran in _RECORDERS:
         ran.append(impl)
     ax = axis(direction)
     # NCHW-contiguous on every path: a block that permutes to NHWC for its LayerNorm / MLP
     # (ConvNeXt) hands on a channels_last-strided tensor, 5-50x slower to convolve / transform
     x = x.contiguous()
-    if impl == 'fft':
-        # cuFFT in half precision only takes power-of-two sizes: compute in float32.
-        cdt = torch.float64 if torch.float64 in (x.dtype, weight.dtype) else torch.float32
+    if spec.compute_dtype is not None:
+        # e.g. the FFT: cuFFT in half precision only takes power-of-two sizes
+        cdt = spec.compute_dtype(x.dtype, weight.dtype)
         with torch.autocast(x.device.type, enabled=False):
-            y = _fft(x.to(cdt), weight.to(cdt), groups, direction, cache)
+            y = spec.compute(x.to(cdt), weight.to(cdt), groups, direction, cache)
     else:
         # Outside autocast mixed input / weight dtypes follow type promotion (an fp16 input
         # into an fp32 module computes and returns fp32), the same for every impl.
         if not torch.is_autocast_enabled(x.device.type):
             x, weight = x.to(out_dtype), weight.to(out_dtype)
-        y = _direct(x, weight, groups, direction) if impl == 'direct' else \
-            _gemm(x, weight, groups, direction, cache)  # impl is 'gemm': checked above
+        y = spec.compute(x, weight, groups, direction, cache)
+    if not spec.propagates_non_finite:
         y = _nan_where_not_finite(y, x, groups, ax)
     return y.to(out_dtype)
 
@@ -397,3 +322,17 @@ def _nan_where_not_finite(y: torch.Tensor, x: torch.Tensor, groups: int, ax: int
         finite = finite.expand(b, groups, y.shape[1] // groups, *finite.shape[3:])
         finite = finite.reshape(b, y.shape[1], *finite.shape[3:])
     return torch.where(finite, y, torch.full((), float('nan'), dtype=y.dtype, device=y.device))
+
+
+def _float32_or_64(x_dtype: torch.dtype, w_dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if torch.float64 in (x_dtype, w_dtype) else torch.float32
+
+
+def _direct_impl(x, w, groups, direction, cache=None):
+    return _direct(x, w, groups, direction)
+
+
+register_impl(Implementation('direct', _direct_impl, exportable=True))
+register_impl(Implementation('fft', _fft, compute_dtype=_float32_or_64, caches=('fft', ),
+                             propagates_non_finite=True))
+register_impl(Implementation('gemm', _gemm, exportable=True, caches=('gemm', 'gemmT')))

@@ -52,6 +52,7 @@ def _interpolation_matrix(n_in: int, n_out: int) -> 'np.ndarray':
     return m
 
 
+@torch.compiler.assume_constant_result  # traced (compile / export): a constant of the graph
 def interpolation_matrix(n_in: int, n_out: int, dtype: torch.dtype = torch.float32,
                          device='cpu') -> torch.Tensor:
     """``(n_in, n_out)``: the linear map of the 1-D resize (``align_corners=True``), cached

@@ -164,13 +164,16 @@ def test_autocast_dtype(dtype, impl):
 
 def test_fft_runs_in_float32_under_autocast(monkeypatch):
     seen = []
-    orig = parc_mod._fft
+    import dataclasses
+
+    from parc_mm.ops import registry
+    orig = registry.get_impl('fft')
 
     def spy(x, w, groups, direction, cache=None):
         seen.append((x.dtype, w.dtype))
-        return orig(x, w, groups, direction, cache)
+        return orig.compute(x, w, groups, direction, cache)
 
-    monkeypatch.setattr(parc_mod, '_fft', spy)
+    monkeypatch.setitem(registry._REGISTRY, 'fft', dataclasses.replace(orig, compute=spy))
     m = ParCConv2d(4, 'H', base_size=8, impl='fft')
     with torch.autocast('cpu', dtype=torch.bfloat16):
         m(torch.randn(1, 4, 8, 3))
@@ -187,15 +190,18 @@ def test_float64_and_half_inputs():
 @pytest.fixture
 def impl_calls(monkeypatch):
     """The names of the impls that ran, in order."""
+    import dataclasses
+
+    from parc_mm.ops import registry
     calls = []
     for name in IMPLS:
-        orig = getattr(parc_mod, f'_{name}')
+        orig = registry.get_impl(name)
 
-        def spy(*a, _n=name, _o=orig):
+        def spy(*a, _n=name, _o=orig.compute):
             calls.append(_n)
             return _o(*a)
 
-        monkeypatch.setattr(parc_mod, f'_{name}', spy)
+        monkeypatch.setitem(registry._REGISTRY, name, dataclasses.replace(orig, compute=spy))
     return calls
 
 
