@@ -118,6 +118,7 @@ def config_classes(cfg) -> Optional[tuple]:
     """The class names the config's test dataset declares (its ``metainfo``, else its dataset
     class's ``METAINFO``), without building the dataset; None when it names none."""
     import importlib
+
     from parc_mm.utils.config import task_of
     ds = (cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}).get('dataset', {})
     while isinstance(ds, dict) and 'dataset' in ds and 'metainfo' not in ds:

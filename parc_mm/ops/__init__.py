@@ -23,17 +23,16 @@ from .autotuner import (
 from .config import IMPLS, parc_impl, select_impl, set_default_impl
 from .export import fix_input_size, inference_mode, set_impl
 from .functional import circular_conv
-from .separable import separable_circular_conv2d
 from .resize import resize_to
+from .separable import separable_circular_conv2d
 
 _LAYERS = ('ParCConv2d', 'ParCHW', 'ParCPosEmbed')
 
 __all__ = [
     'IMPLS', 'autotune', 'autotune_cache', 'circular_conv', 'clear_autotune_cache',
-    'enable_autotune', 'fix_input_size', 'inference_mode', 'load_autotune_cache', 'parc_impl', 'resize_to',
-    'save_autotune_cache', 'select_impl', 'separable_circular_conv2d', 'set_default_impl',
-    'set_impl',
-    'sync_autotune_cache', *_LAYERS
+    'enable_autotune', 'fix_input_size', 'inference_mode', 'load_autotune_cache', 'parc_impl',
+    'resize_to', 'save_autotune_cache', 'select_impl', 'separable_circular_conv2d',
+    'set_default_impl', 'set_impl', 'sync_autotune_cache', *_LAYERS
 ]
 
 

@@ -37,7 +37,7 @@ def resize_to(param: torch.Tensor, n: int, direction: str) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=256)
-def _interpolation_matrix(n_in: int, n_out: int) -> 'np.ndarray':
+def _interpolation_matrix(n_in: int, n_out: int):  # -> a read-only numpy array
     # numpy, not torch: built inside a trace, torch ops would be recorded into the graph
     import numpy as np
     src = np.zeros(n_out) if n_out == 1 else np.arange(n_out) * ((n_in - 1) / (n_out - 1))

@@ -143,6 +143,7 @@ def check_resumable(path: str) -> None:
     """Raise :class:`CheckpointError` unless ``path`` is a Runner checkpoint that ``--resume``
     can continue from (its ``meta`` holds the step; weights-only files have none)."""
     import torch
+
     from parc_mm.utils.compat import allow_mmengine_checkpoints
     allow_mmengine_checkpoints()
     try:

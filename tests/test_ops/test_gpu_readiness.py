@@ -1,13 +1,19 @@
 """What would fail on the GPUs users train on, rehearsed on CPU: deterministic mode, CUDA-graph
 capture, the dtype under AMP, torch.compile with autotuned choices, training-time autotuning."""
-import warnings
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from parc_mm.ops import IMPLS, ParCHW, autotune, autotune_cache, circular_conv, clear_autotune_cache
-from parc_mm.ops import autotuner
+from parc_mm.ops import (
+    IMPLS,
+    ParCHW,
+    autotune,
+    autotune_cache,
+    autotuner,
+    circular_conv,
+    clear_autotune_cache,
+)
 from parc_mm.ops import functional as F_
 from parc_mm.ops.resize import interpolation_matrix, resize_to
 

@@ -11,7 +11,6 @@ from parc_mm.ops import (
     select_impl,
     set_impl,
 )
-from parc_mm.ops import functional as parc_mod
 
 IMPLS = ['direct', 'fft', 'gemm']
 SIZES = [(7, 5), (1, 3), (6, 6), (2, 9), (1, 1), (25, 16)]

@@ -6,8 +6,14 @@ import dataclasses
 import pytest
 import torch
 
-from parc_mm.ops import ParCConv2d, autotune, autotune_cache, circular_conv, clear_autotune_cache
-from parc_mm.ops import registry
+from parc_mm.ops import (
+    ParCConv2d,
+    autotune,
+    autotune_cache,
+    circular_conv,
+    clear_autotune_cache,
+    registry,
+)
 from parc_mm.ops.functional import compute, recorded_impls
 
 

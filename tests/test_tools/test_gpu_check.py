@@ -58,8 +58,8 @@ def test_wheelhouse_fits_and_carries_nothing_the_image_has(wheelhouse):
 def _image_view(dest):
     """The GPU image emulated from this venv: links to the distributions the image holds
     (and mmcv, which check.sh builds there), nothing else."""
-    from importlib import metadata
     import sysconfig
+    from importlib import metadata
     site = sysconfig.get_paths()['purelib']
     image = _image_packages() | {'mmcv', 'opencv-python'}  # opencv: -headless there
     os.makedirs(dest)

@@ -413,8 +413,8 @@ def test_infer_class_names_come_from_the_config_not_coco(tmp_path):
 
 
 def test_infer_skips_images_beyond_the_pixel_limit(tmp_path):
-    import numpy as np
     import cv2
+    import numpy as np
 
     from parc_mm.inference import check_image
     big = tmp_path / 'big.png'

@@ -28,8 +28,15 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
 
-from parc_mm.ops import IMPLS, ParCHW, autotune, autotune_cache, clear_autotune_cache  # noqa
-from parc_mm.ops import inference_mode, parc_impl  # noqa: E402
+from parc_mm.ops import (  # noqa: E402
+    IMPLS,
+    ParCHW,
+    autotune,
+    autotune_cache,
+    clear_autotune_cache,
+    inference_mode,
+    parc_impl,
+)
 
 SHAPES = [(96, 50, 84), (384, 25, 42)]  # ConvNeXt-T stages 2-3 of a 800x1333 input / 4
 

@@ -77,7 +77,7 @@ def detect_arch(family: str, state_dict: StateDict, **kwargs):
     return best if best is not None and best[2] > 0 else None
 
 
-__all__ = ['arch_candidates', 'detect_arch', 
+__all__ = ['arch_candidates', 'detect_arch',
     'FAMILIES', 'MIN_COVERAGE', 'ConversionReport', 'apply_rules', 'check_coverage',
     'convert_convnext', 'convert_mv2', 'convert_parcnet', 'convert_resnet', 'convnext_to_parc',
     'detect_convnext_layout', 'is_parc_resizable', 'load_report', 'merge_into', 'mv2_to_parc',

@@ -9,12 +9,12 @@ import torch.nn as nn
 from parc_mm.ops.autotuner import autotune_enabled
 from parc_mm.ops.config import exporting, global_impl
 from parc_mm.ops.functional import autocast_out_dtype, circular_conv
+from parc_mm.ops.resize import resize_to
 from parc_mm.ops.separable import (
     separable_circular_conv2d,
     separable_dtype,
     separable_spectrum,
 )
-from parc_mm.ops.resize import resize_to
 
 from .parc import InferencePlanMixin, ParCConv2d, halves
 
