@@ -38,6 +38,34 @@ def data():
     return [dict(inputs=x, labels=y) for x, y in zip(xs, ys)]
 
 
+def kill_when(args, work_dir, prefixes, delay, timeout=120):
+    """Run ``python tests/fault_train.py WORK_DIR *args`` and SIGKILL it ``delay`` s after a
+    file starting with one of ``prefixes`` appears in ``work_dir`` (a save's temporary file,
+    or the final file of an in-place save); its exit code."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    proc = subprocess.Popen([sys.executable, osp.abspath(__file__), str(work_dir), *args],
+                            env={**os.environ, 'PYTHONPATH': root, 'OMP_NUM_THREADS': '1'},
+                            cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t_end = time.time() + timeout
+    try:
+        while time.time() < t_end and proc.poll() is None:
+            if osp.isdir(work_dir) and any(n.startswith(tuple(prefixes))
+                                           for n in os.listdir(work_dir)):
+                time.sleep(delay)
+                break
+            time.sleep(0.0005)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    return proc.returncode
+
+
 class RisingScore:
     """A metric that improves at every validation (each one makes a new best checkpoint)."""
 

@@ -6,7 +6,6 @@ import copy
 import json
 import os
 import os.path as osp
-import signal
 import subprocess
 import sys
 import time
@@ -228,32 +227,14 @@ def _loads(path):
     return True
 
 
-def _kill_when(work_dir, prefixes, delay, args=()):
-    """SIGKILL a training run ``delay`` s after a file starting with one of ``prefixes``
-    appears (the save's temporary file, or the final file of an in-place save)."""
-    proc = subprocess.Popen([PY, FAULT, str(work_dir), '4', *args], env=ENV, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    t_end = time.time() + 120
-    try:
-        while time.time() < t_end and proc.poll() is None:
-            if osp.isdir(work_dir) and any(n.startswith(prefixes) for n in os.listdir(work_dir)):
-                time.sleep(delay)
-                break
-            time.sleep(0.0005)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    return proc.returncode
-
-
 @pytest.mark.parametrize('delay', [0.0, 0.01, 0.03])
 def test_kill_during_the_best_checkpoint_save_keeps_the_previous_best(tmp_path, delay):
     """mmengine deletes the previous best before writing the new one: a kill then left only a
     truncated best file. Our hook writes it atomically and deletes the old one after."""
     wd = tmp_path / 'wd'
-    rc = _kill_when(wd, ('.best_score_iter_3.pth.', 'best_score_iter_3.pth'), delay,
-                    ('--best', '--keep', '3'))
+    from tests.fault_train import kill_when
+    rc = kill_when(['4', '--best', '--keep', '3'], wd,
+                   ('.best_score_iter_3.pth.', 'best_score_iter_3.pth'), delay)
     bests = [n for n in os.listdir(wd) if n.startswith('best_') and n.endswith('.pth')]
     assert bests, (rc, os.listdir(wd))
     for b in bests:

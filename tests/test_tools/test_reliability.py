@@ -30,21 +30,8 @@ def _train(work_dir, resume=False, hook=None, check=True):
 def _kill_during_save(work_dir, step, delay):
     """Start training, SIGKILL it ``delay`` seconds after the checkpoint of ``step`` starts
     to appear (its temporary file, or the final file for mmengine's own hook)."""
-    proc = subprocess.Popen([PY, FAULT, work_dir, str(ITERS)], env=ENV, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    names = (f'.iter_{step}.pth.', f'iter_{step}.pth')  # its temporary file, or the file
-    t_end = time.time() + 120
-    try:
-        while time.time() < t_end and proc.poll() is None:
-            if osp.isdir(work_dir) and any(n.startswith(names) for n in os.listdir(work_dir)):
-                time.sleep(delay)
-                break
-            time.sleep(0.0005)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    return proc.returncode
+    from tests.fault_train import kill_when
+    return kill_when([str(ITERS)], work_dir, (f'.iter_{step}.pth.', f'iter_{step}.pth'), delay)
 
 
 @pytest.fixture(scope='module')

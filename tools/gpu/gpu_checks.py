@@ -67,13 +67,17 @@ def check_deterministic(device):
         torch.use_deterministic_algorithms(old)
 
 
+def _eval_cases(device):
+    """(impl, layer in inference mode, input) for the eval-mode checks."""
+    for impl in IMPLS:
+        yield impl, inference_mode(_layer(96, device)), torch.randn(1, 96, 50, 84, device=device)
+
+
 def check_sync_free(device):
     if device.type != 'cuda':
         return 'skipped: no CUDA'
     out = {}
-    for impl in IMPLS:
-        m = inference_mode(_layer(96, device))
-        x = torch.randn(1, 96, 50, 84, device=device)
+    for impl, m, x in _eval_cases(device):
         with torch.no_grad(), parc_impl(impl):
             m(x)  # builds the plan (may sync once)
             torch.cuda.synchronize()
@@ -92,9 +96,7 @@ def check_graph_capture(device):
     if device.type != 'cuda':
         return 'skipped: no CUDA'
     out = {}
-    for impl in IMPLS:
-        m = inference_mode(_layer(96, device))
-        x = torch.randn(1, 96, 50, 84, device=device)
+    for impl, m, x in _eval_cases(device):
         try:
             with torch.no_grad(), parc_impl(impl):
                 ref = m(x)
