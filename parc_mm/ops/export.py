@@ -90,17 +90,30 @@ def fix_input_size(module: nn.Module, size: Tuple[int, int], impl: str = 'direct
 
 
 # What a portable ParC graph must not hold: the FFT (DFT runs only in few runtimes and slower),
-# attention (Softmax), the eager non-finite guard (IsNaN / IsInf / Where), kernels resized at
-# run time (Resize: the conv's kernel shape is then unknown to the exporter and runtimes).
-NON_PORTABLE_OPS = ('DFT', 'Softmax', 'IsNaN', 'IsInf', 'Where', 'Resize')
+# attention (Softmax), the eager non-finite guard (IsNaN / IsInf, and a Where whose condition
+# is computed from the input). Resize is fine on activations (an FPN's upsampling) but not on
+# weights: a kernel resized at run time has a shape the exporter and runtimes do not know
+# ("kernel of unknown shape"). A Where on index constants (an exporter's decomposition of
+# adaptive pooling) is fine.
+NON_PORTABLE_OPS = ('DFT', 'Softmax', 'IsNaN', 'IsInf')
 
 
 def onnx_op_report(path: str) -> dict:
-    """``{'ops': {op_type: count}, 'non_portable': [...]}`` of an exported ONNX file."""
+    """``{'ops': {op_type: count}, 'non_portable': [...]}`` of an exported ONNX file;
+    ``non_portable`` also names a ``Resize`` of a weight (not of the input's activations) and
+    a ``Where`` whose condition depends on the input (the non-finite guard's form)."""
     import collections
 
     import onnx
     graph = onnx.load(path).graph
     ops = collections.Counter(n.op_type for n in graph.node)
-    return dict(ops=dict(sorted(ops.items())),
-                non_portable=sorted(op for op in ops if op in NON_PORTABLE_OPS))
+    dep = {i.name for i in graph.input} - {t.name for t in graph.initializer}
+    for node in graph.node:  # topologically sorted: what is computed from the inputs
+        if any(i in dep for i in node.input):
+            dep.update(node.output)
+    bad = {op for op in ops if op in NON_PORTABLE_OPS}
+    if any(n.op_type == 'Resize' and n.input and n.input[0] not in dep for n in graph.node):
+        bad.add('Resize of a weight')
+    if any(n.op_type == 'Where' and n.input and n.input[0] in dep for n in graph.node):
+        bad.add('Where on the input')
+    return dict(ops=dict(sorted(ops.items())), non_portable=sorted(bad))

@@ -1,0 +1,109 @@
+"""ONNX export of a config's model, checked against PyTorch (``tools/deploy/export_onnx.py``).
+
+What is exported per task: a classifier's logits (mmpretrain, ``mode='tensor'``), a
+segmentor's logits (mmseg, ``mode='tensor'``), a detector's backbone + neck features (mmdet:
+whole detectors need mmdeploy's rewriters for their box coder and NMS, which this release does
+not ship). The graph holds no preprocessing: ``deploy.json`` next to it records the input
+size, mean / std / channel order, the outputs, the classes and the op report.
+
+ParC graphs are valid for the size they were traced at (the kernels are as long as the
+feature maps): one export per input size; dynamic height / width are not supported.
+"""
+from __future__ import annotations
+
+import json
+import os
+import os.path as osp
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+
+class _Exported(nn.Module):
+    """The part of a task model that is exported, as a plain ``forward(x)``."""
+
+    def __init__(self, model: nn.Module, task: str):
+        super().__init__()
+        self.model, self.task = model, task
+
+    def forward(self, x: torch.Tensor):
+        if self.task == 'det':
+            return tuple(self.model.extract_feat(x))
+        return self.model(x, mode='tensor')
+
+
+def _preprocessing(model: nn.Module) -> dict:
+    pre = getattr(model, 'data_preprocessor', None)
+    out = {}
+    for name in ('mean', 'std'):
+        t = getattr(pre, name, None)
+        if torch.is_tensor(t):
+            out[name] = [float(v) for v in t.flatten()]
+    for flag in ('_channel_conversion', 'bgr_to_rgb', 'to_rgb'):
+        if hasattr(pre, flag):
+            out['bgr_to_rgb'] = bool(getattr(pre, flag))
+            break
+    return out
+
+
+def export_onnx(config: str, checkpoint: Optional[str], out_dir: str,
+                shape: Optional[Sequence[int]] = None, dynamo: bool = False,
+                opset: int = 17, allow_partial: bool = False, atol: float = 1e-4
+                ) -> dict:
+    """Export the config's model to ``out_dir/model.onnx`` at ``shape`` (H, W; default: the
+    task's test size), compare ONNX Runtime with PyTorch on a random input, and write
+    ``out_dir/deploy.json``. Returns that record; raises when the outputs differ by more than
+    ``atol`` or the graph holds non-portable ops."""
+    from parc_mm.ops import inference_mode
+    from parc_mm.ops.export import onnx_op_report
+    from parc_mm.runner_setup import check_checkpoint_fits
+    from parc_mm.utils.config import TASKS, build_model, load_config, task_of
+    cfg = load_config(config)
+    task = task_of(cfg)
+    h, w = tuple(shape) if shape else TASKS[task].test_size
+    model = build_model(cfg)
+    meta = {}
+    if checkpoint is not None:
+        from mmengine.runner import load_checkpoint
+
+        from parc_mm.utils.checkpoint import verify_checkpoint
+        verify_checkpoint(checkpoint)
+        check_checkpoint_fits(model, checkpoint, allow_partial)
+        ckpt = load_checkpoint(model, checkpoint, map_location='cpu', strict=not allow_partial)
+        meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+    wrapper = _Exported(model, task)
+    inference_mode(wrapper)
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, h, w)
+    with torch.no_grad():
+        ref = wrapper(x)
+    refs: Tuple[torch.Tensor, ...] = tuple(ref) if isinstance(ref, (tuple, list)) else (ref, )
+    os.makedirs(out_dir, exist_ok=True)
+    path = osp.join(out_dir, 'model.onnx')
+    names = [f'out{i}' for i in range(len(refs))] if task == 'det' else ['logits']
+    with torch.no_grad():
+        torch.onnx.export(wrapper, (x, ), path, input_names=['input'], output_names=names,
+                          opset_version=opset, dynamo=dynamo)
+    import onnxruntime as ort
+    sess = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    outs = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
+    diff = max(float((torch.from_numpy(o) - r).abs().max()) for o, r in zip(outs, refs))
+    report = onnx_op_report(path)
+    record = dict(
+        task=task, config=config, checkpoint=checkpoint, onnx='model.onnx',
+        input=dict(name='input', shape=[1, 3, h, w], **_preprocessing(model)),
+        outputs={n: list(r.shape) for n, r in zip(names, refs)},
+        exported='backbone + neck features' if task == 'det' else 'logits',
+        classes=list((meta.get('dataset_meta') or {}).get('classes', [])),
+        exporter='dynamo' if dynamo else 'torchscript', opset=opset,
+        max_abs_diff_vs_pytorch=diff, ops=report['ops'], non_portable=report['non_portable'],
+        torch=torch.__version__, onnxruntime=ort.__version__)
+    with open(osp.join(out_dir, 'deploy.json'), 'w') as f:
+        json.dump(record, f, indent=1)
+    if report['non_portable']:
+        raise RuntimeError(f'{path} holds non-portable ops {report["non_portable"]}')
+    if diff > atol:
+        raise RuntimeError(f'{path}: ONNX Runtime differs from PyTorch by {diff:.2e} '
+                           f'(> {atol:.0e})')
+    return record
