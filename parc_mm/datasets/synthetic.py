@@ -264,6 +264,8 @@ def generate(root: str,
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(root)}.', suffix='.tmp', dir=parent)
     try:
+        from parc_mm.utils.checkpoint import current_umask
+        os.chmod(tmp, 0o777 & ~current_umask())  # the mode a plain mkdir gives, not mkdtemp's 0700
         rng = np.random.default_rng(seed)
         _write_split(tmp, 'train', num_train, rng, img_size)
         _write_split(tmp, 'val', num_val, rng, img_size)

@@ -74,6 +74,8 @@ def test_generator_replaces_only_its_own_older_or_same_generation(tmp_path):
     synthetic.generate(str(empty), **kw)  # an empty folder loses nothing
     root = str(tmp_path / 'shapes')
     synthetic.generate(root, **kw)
+    from parc_mm.utils.checkpoint import current_umask
+    assert os.stat(root).st_mode & 0o777 == 0o777 & ~current_umask()  # not mkdtemp's 0700
     marker = osp.join(root, synthetic._DONE_FILE)
     spec = json.load(open(marker))
     spec['version'] = synthetic.VERSION - 1  # an older generation: replaced
@@ -175,7 +177,8 @@ def test_converter_never_overwrites_its_source_or_an_existing_file(tmp_path, con
     assert p.returncode == 2 and 'is a folder' in p.stderr and 'Traceback' not in p.stderr
     out = tmp_path / 'out.pth'
     _run([CONVERT, 'convnext', src, str(out), '--arch', 'tiny'])
-    assert (os.stat(out).st_mode & 0o777) == 0o666 & ~0o022  # the umask's mode, not 0600
+    from parc_mm.utils.checkpoint import current_umask
+    assert (os.stat(out).st_mode & 0o777) == 0o666 & ~current_umask()  # not mkstemp's 0600
     _run([CONVERT, 'convnext', src, str(text), '--arch', 'tiny', '--force'])
     assert open(text, 'rb').read(2) == b'PK'
 
