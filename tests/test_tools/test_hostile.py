@@ -158,28 +158,44 @@ def convnext_t_src(tmp_path_factory):
     return path
 
 
-def test_converter_never_overwrites_its_source_or_an_existing_file(tmp_path, convnext_t_src):
+def _convert(capsys, *argv):
+    """tools/model_converters/to_parc.py's main() in this process: (exit code, stderr)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('to_parc', CONVERT)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    capsys.readouterr()
+    rc = tool.main(list(argv))
+    return rc, capsys.readouterr().err
+
+
+def test_converter_never_overwrites_its_source_or_an_existing_file(tmp_path, convnext_t_src,
+                                                                    capsys, monkeypatch):
     import shutil
+    monkeypatch.chdir(ROOT)
     src = str(tmp_path / 'x' / 'src.pth')
     os.makedirs(osp.dirname(src))
     shutil.copy(convnext_t_src, src)
     data = open(src, 'rb').read()
-    for dst in (src, osp.join(tmp_path, 'x', '..', 'x', 'src.pth'), './' + osp.relpath(src, ROOT)):
-        p = _run([CONVERT, 'convnext', src, dst, '--arch', 'tiny'], check=False)
-        assert p.returncode == 2 and 'is the source file itself' in p.stderr, p.stderr
+    link = tmp_path / 'link.pth'
+    link.symlink_to(src)
+    for dst in (src, osp.join(tmp_path, 'x', '..', 'x', 'src.pth'), './' + osp.relpath(src, ROOT),
+                str(link)):
+        rc, err = _convert(capsys, 'convnext', src, dst, '--arch', 'tiny')
+        assert rc == 2 and 'is the source file itself' in err, err
     assert open(src, 'rb').read() == data
     text = tmp_path / 'notes.txt'
     text.write_text('not a checkpoint')
-    p = _run([CONVERT, 'convnext', src, str(text), '--arch', 'tiny'], check=False)
-    assert p.returncode == 2 and '--force' in p.stderr
+    rc, err = _convert(capsys, 'convnext', src, str(text), '--arch', 'tiny')
+    assert rc == 2 and '--force' in err
     assert text.read_text() == 'not a checkpoint'
-    p = _run([CONVERT, 'convnext', src, str(tmp_path), '--arch', 'tiny'], check=False)
-    assert p.returncode == 2 and 'is a folder' in p.stderr and 'Traceback' not in p.stderr
+    rc, err = _convert(capsys, 'convnext', src, str(tmp_path), '--arch', 'tiny')
+    assert rc == 2 and 'is a folder' in err
     out = tmp_path / 'out.pth'
-    _run([CONVERT, 'convnext', src, str(out), '--arch', 'tiny'])
+    assert _convert(capsys, 'convnext', src, str(out), '--arch', 'tiny')[0] == 0
     from parc_mm.utils.checkpoint import current_umask
     assert (os.stat(out).st_mode & 0o777) == 0o666 & ~current_umask()  # not mkstemp's 0600
-    _run([CONVERT, 'convnext', src, str(text), '--arch', 'tiny', '--force'])
+    assert _convert(capsys, 'convnext', src, str(text), '--arch', 'tiny', '--force')[0] == 0
     assert open(text, 'rb').read(2) == b'PK'
 
 
@@ -440,10 +456,10 @@ def test_corrupt_autotune_cache_warns_and_the_switch_is_strict(tmp_path):
         assert 'cannot be read' in runner.logger.warning.call_args[0][0]
     finally:
         autotuner.enable_autotune(False)
-    for value, on in (('true', True), ('YES', True), ('on', True), ('off', False), ('0', False)):
-        p = _run(['-c', 'import parc_mm.ops.autotuner as a; print(a.autotune_enabled())'],
-                 env={**ENV, 'PARC_AUTOTUNE': value})
-        assert p.stdout.strip() == str(on)
+    for value, on in (('true', True), ('YES', True), ('on', True), ('off', False), ('0', False),
+                      ('', False)):
+        with mock.patch.dict(os.environ, {'PARC_AUTOTUNE': value}):
+            assert autotuner._env_flag('PARC_AUTOTUNE') is on
     p = _run(['-c', 'import parc_mm.ops'], check=False, env={**ENV, 'PARC_AUTOTUNE': 'maybe'})
     assert p.returncode != 0 and "PARC_AUTOTUNE='maybe' is not a switch" in p.stderr
 

@@ -7,7 +7,7 @@ silently: what no rule maps is listed in ``report.unused``.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from .convnext import convert_convnext, convnext_to_parc, detect_convnext_layout
 from .core import (
@@ -48,12 +48,26 @@ def to_parc(family: str, state_dict: StateDict, **kwargs) -> Tuple[StateDict, Co
     return FAMILIES[family](state_dict, **kwargs)
 
 
-def arch_candidates(family: str) -> Dict[str, dict]:
-    """The builder keywords of each named arch of a family (what :func:`detect_arch` tries)."""
+def arch_candidates(family: str, state_dict: Optional[StateDict] = None) -> Dict[str, dict]:
+    """The builder keywords of each named arch of a family (what :func:`detect_arch` tries);
+    with ``state_dict``, only the archs whose stem width and stage-3 depth it matches (so the
+    large ones are not built for nothing)."""
     if family == 'convnext':
+        import re
+
         from parc_mm.models.backbones.parc_convnext import ParCConvNeXt
-        names = [a for a in ParCConvNeXt.arch_settings if len(a) > 1]  # no 't' / 's' aliases
-        return {a: dict(arch=a) for a in names}
+        archs = ParCConvNeXt.arch_settings
+        if state_dict is not None:
+            sd, _ = convert_convnext(state_dict)
+            stem = sd.get('backbone.downsample_layers.0.0.weight')
+            blocks = {int(m.group(1)) for k in sd
+                      for m in [re.match(r'backbone\.stages\.2\.(\d+)\.', k)] if m}
+            if stem is None and not blocks:
+                return {}  # no ConvNeXt stem or stage in it: no arch of this family fits
+            archs = {a: v for a, v in archs.items()
+                     if (stem is None or v['channels'][0] == stem.shape[0])
+                     and (not blocks or v['depths'][2] == max(blocks) + 1)}
+        return {a: dict(arch=a) for a in archs}
     if family == 'parcnet':
         from parc_mm.models.backbones.parc_net import ParCNet
         return {a: dict(arch=a) for a in ParCNet.arch_zoo}
@@ -67,7 +81,7 @@ def detect_arch(family: str, state_dict: StateDict, **kwargs):
     best (None when the family has one arch or none fits at all): the fix to name when the
     given arch does not fit."""
     best = None
-    for name, arch_kwargs in arch_candidates(family).items():
+    for name, arch_kwargs in arch_candidates(family, state_dict).items():
         try:
             _, rep = to_parc(family, state_dict, **{**kwargs, **arch_kwargs})
         except (ValueError, KeyError, RuntimeError):
