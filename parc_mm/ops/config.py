@@ -99,8 +99,8 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
         cached: the kernel's transform is cached (eval-mode inference of a ParC layer: the
             circulant matrix / spectrum is built once per input size, not per call).
 
-    The rule is measured (``tools/analysis/benchmark_parc.py``; README "Choosing the
-    implementation"), not guessed:
+    The rule is measured (``tools/analysis/benchmark_parc.py``; docs/operator.md "Choosing
+    the implementation"), not guessed:
 
     * CPU (2-core x86, torch 2.14, fp32, the depthwise shapes of ParC-ConvNeXt XT / T at 224
       and at a 384x640 detection input): in training (forward + backward, nothing cached) the

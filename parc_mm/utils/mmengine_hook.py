@@ -78,7 +78,8 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
-    """Apply the hooks now to loaded modules, and when the others are loaded."""
+    """Apply the hooks now to loaded modules, and when the others are loaded (called by the
+    start-up ``.pth`` line unless ``PARC_MM_NO_STARTUP=1``, and by ``import parc_mm``)."""
     pending = False
     for name, (ready, hook) in _HOOKS.items():
         module = sys.modules.get(name)
