@@ -78,7 +78,9 @@ class _DepthwiseFFTCorrelation(torch.autograd.Function):
         ctx.save_for_backward(x, k)
         ctx.ax = ax
         kf = _spectrum_view(torch.fft.rfft(k, dim=-1).conj(), ax)
-        return _irfft(_rfft(x, ax) * kf, x.shape[ax], ax)
+        # training keeps the unnormalised transform (the rounding training was tuned with);
+        # inference (_fft below) normalises on the way in against overflow
+        return torch.fft.irfft(torch.fft.rfft(x, dim=ax) * kf, n=x.shape[ax], dim=ax)
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):

@@ -33,7 +33,11 @@ def resize_to(param: torch.Tensor, n: int, direction: str) -> torch.Tensor:
         # known shape (a traced ``Resize`` of the weight makes the conv's kernel shape unknown)
         m = interpolation_matrix(param.shape[ax], n, param.dtype, param.device)
         return _along(param, direction, m)
-    return _Resize.apply(param, n, direction)
+    if param.device.type != 'cpu' or torch.are_deterministic_algorithms_enabled():
+        return _Resize.apply(param, n, direction)
+    # CPU: bilinear's own backward is deterministic there (and keeps training's rounding)
+    size = (n, 1) if direction == 'H' else (1, n)
+    return F.interpolate(param, size=size, mode='bilinear', align_corners=True)
 
 
 @functools.lru_cache(maxsize=256)

@@ -53,8 +53,7 @@ class _SeparableFFTCorrelation(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, kh: torch.Tensor, kw: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x, kh, kw)
         spec = separable_spectrum(kh, kw, x.dtype)
-        return torch.fft.irfft2(torch.fft.rfft2(x, norm='forward') * spec, s=x.shape[2:],
-                                norm='forward')
+        return torch.fft.irfft2(torch.fft.rfft2(x) * spec, s=x.shape[2:])
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
