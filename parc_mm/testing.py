@@ -185,7 +185,9 @@ def smoke_config(cfg: Config,
         timer=dict(type='IterTimerHook'),
         logger=dict(type='LoggerHook', interval=1),
         param_scheduler=dict(type='ParamSchedulerHook'),
-        checkpoint=dict(type='CheckpointHook', interval=-1),
+        # save_last=False: otherwise the run ends by writing a full checkpoint (up to 1 GB
+        # with the optimiser state of a full-width model) that nothing reads
+        checkpoint=dict(type='CheckpointHook', interval=-1, save_last=False),
         sampler_seed=dict(type='DistSamplerSeedHook'))
     cfg.custom_hooks = [h for h in cfg.get('custom_hooks', []) or []
                         if h.get('type') != 'EMAHook'] or []
