@@ -5,7 +5,7 @@ OpenMMLab packages carry their configs, tools and model index inside the package
 ``mim train / test / search parc_mm`` look. The wheel gets copies of the repository's
 ``configs/``, ``tools/`` and ``model-index.yml`` there (a checkout has ``parc_mm/.mim``
 symlinked to them), plus ``parc_mm_mmengine.pth``, which registers ``parc_mm`` with mmengine
-when Python starts (see ``parc_mm/utils/mmengine_hook.py``).
+when Python starts (see ``parc_mm/compat.py``).
 """
 import os
 import os.path as osp

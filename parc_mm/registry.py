@@ -40,6 +40,6 @@ MODELS = ParCRegistry('model', parent=MMENGINE_MODELS, scope='parc_mm',
 DATASETS = ParCRegistry('dataset', parent=MMENGINE_DATASETS, scope='parc_mm',
                         locations=['parc_mm.datasets.mm'])
 HOOKS = ParCRegistry('hook', parent=MMENGINE_HOOKS, scope='parc_mm',
-                     locations=['parc_mm.hooks'])
+                     locations=['parc_mm.engine.hooks'])
 
 __all__ = ['MODELS', 'DATASETS', 'HOOKS']

@@ -13,8 +13,8 @@ from typing import Any, Optional
 
 from mmengine.config import Config, ConfigDict
 
+from parc_mm.apis.tasks import TASKS, drop_pretrained, sync_bn_to_bn, task_of  # noqa: F401
 from parc_mm.datasets import synthetic
-from parc_mm.utils.config import TASKS, drop_pretrained, sync_bn_to_bn, task_of  # noqa: F401
 
 # keys of pipeline transforms / preprocessors / test_cfg holding pixel sizes
 _SIZE_KEYS = ('scale', 'scales', 'crop_size', 'img_scale', 'size', 'stride', 'edge_size')

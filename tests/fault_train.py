@@ -95,9 +95,9 @@ def main():
     p.add_argument('--best', action='store_true', help='save_best every iteration')
     p.add_argument('--keep', type=int, default=1, help='max_keep_ckpts')
     a = p.parse_args()
-    import parc_mm.hooks  # noqa: F401  (registers the hook)
-    from parc_mm.utils.compat import allow_mmengine_checkpoints
-    allow_mmengine_checkpoints()
+    import parc_mm.engine.hooks  # noqa: F401  (registers the hook)
+    from parc_mm import compat
+    compat.ensure('mmengine-checkpoints-weights-only')
     loader = dict(dataset=data(), sampler=dict(type='DefaultSampler', shuffle=False),
                   batch_size=4, collate_fn=dict(type='default_collate'))
     torch.manual_seed(0)  # the model is built before the Runner seeds anything

@@ -12,7 +12,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from parc_mm.utils.config import drop_pretrained, sync_bn_to_bn
+from parc_mm.apis.tasks import drop_pretrained, sync_bn_to_bn
 
 
 def load_cfg(name: str) -> Config:

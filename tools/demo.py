@@ -121,7 +121,7 @@ def main(argv=None):
 
     results = {}
     cls_ckpt = None
-    from parc_mm.utils.config import TASKS
+    from parc_mm.apis.tasks import TASKS
     for name, cfg, chance, chance_what in DEMOS:
         task = TASKS[name]
         key = task.metric
@@ -169,13 +169,13 @@ def main(argv=None):
               flush=True)
 
     plot_losses(results, osp.join(wd, 'loss_curves.png'))
-    from parc_mm.visualize import draw_predictions
+    from parc_mm.analysis.visualize import draw_predictions
     for name, r in results.items():
         draw_predictions(name, r['config'], r['ckpt'], osp.abspath(a.data_root),
                          osp.join(wd, f'predictions_{name}.png'))
 
     # the trained checkpoints as users run them: tools/infer.py on validation images
-    from parc_mm.visualize import _val_images
+    from parc_mm.analysis.visualize import _val_images
     for name, r in results.items():
         imgs = _val_images(name, osp.abspath(a.data_root), 6)
         run([py, 'tools/infer.py', r['config'], r['ckpt'], *imgs, '--out-dir',

@@ -32,7 +32,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     import torch
 
-    from parc_mm.inference import infer
+    from parc_mm.apis.inference import infer
     from parc_mm.utils.checkpoint import trust_checkpoints
     trust_checkpoints(a.trust_checkpoint)
     device = a.device or ('cuda' if torch.cuda.is_available() else 'cpu')

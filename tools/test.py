@@ -35,7 +35,8 @@ def main(argv=None):
 
     from mmengine.runner import Runner
 
-    from parc_mm.runner_setup import (
+    from parc_mm import compat
+    from parc_mm.apis.runner import (
         adapt_to_device,
         check_checkpoint_fits,
         check_datasets,
@@ -43,8 +44,7 @@ def main(argv=None):
         load_config,
     )
     from parc_mm.utils.checkpoint import trust_checkpoints
-    from parc_mm.utils.compat import allow_mmengine_checkpoints
-    allow_mmengine_checkpoints()
+    compat.ensure('mmengine-checkpoints-weights-only')
     trust_checkpoints(args.trust_checkpoint)
 
     from parc_mm.utils.checkpoint import verify_checkpoint
@@ -56,7 +56,7 @@ def main(argv=None):
     init_cpu_distributed(args.launcher)
     runner = Runner.from_cfg(cfg)
     check_checkpoint_fits(runner.model, args.checkpoint, args.allow_partial)
-    from parc_mm.hooks import ParCInferenceModeHook
+    from parc_mm.engine.hooks import ParCInferenceModeHook
     runner.register_hook(ParCInferenceModeHook())  # kernels as constants while testing
     metrics = runner.test()
     if args.out:

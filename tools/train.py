@@ -33,15 +33,15 @@ def main(argv=None):
     args = parse_args(argv)
     from mmengine.runner import Runner
 
-    from parc_mm.runner_setup import (
+    from parc_mm import compat
+    from parc_mm.apis.runner import (
         adapt_to_device,
         check_datasets,
         init_cpu_distributed,
         load_config,
     )
     from parc_mm.utils.checkpoint import trust_checkpoints
-    from parc_mm.utils.compat import allow_mmengine_checkpoints
-    allow_mmengine_checkpoints()
+    compat.ensure('mmengine-checkpoints-weights-only')
     trust_checkpoints(args.trust_checkpoint)
 
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)

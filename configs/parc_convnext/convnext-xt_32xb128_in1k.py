@@ -9,5 +9,5 @@ model = dict(
         drop_path_rate=0.1),
     head=dict(in_channels=384))
 # atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
-custom_imports = dict(imports=['parc_mm.hooks'], allow_failed_imports=False)
+custom_imports = dict(imports=['parc_mm.engine.hooks'], allow_failed_imports=False)
 default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

@@ -5,7 +5,7 @@ _base_ = [
     'mmdet::_base_/schedules/schedule_1x.py', 'mmdet::_base_/default_runtime.py'
 ]
 
-custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.hooks'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.engine.hooks'], allow_failed_imports=False)
 checkpoint_file = 'https://download.openmmlab.com/mmclassification/v0/convnext/downstream/convnext-tiny_3rdparty_32xb128-noema_in1k_20220301-795e9634.pth'  # noqa
 
 model = dict(

@@ -8,5 +8,5 @@ model = dict(
     decode_head=dict(in_channels=[48, 96, 192, 384]),
     auxiliary_head=dict(in_channels=192))
 # atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
-custom_imports = dict(imports=['parc_mm.hooks'], allow_failed_imports=False)
+custom_imports = dict(imports=['parc_mm.engine.hooks'], allow_failed_imports=False)
 default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

@@ -8,7 +8,7 @@ _base_ = [
     'mmdet::_base_/schedules/schedule_1x.py', 'mmdet::_base_/default_runtime.py'
 ]
 
-custom_imports = dict(imports=['mmpretrain.models', 'mmseg.models', 'parc_mm.hooks'],
+custom_imports = dict(imports=['mmpretrain.models', 'mmseg.models', 'parc_mm.engine.hooks'],
                       allow_failed_imports=False)
 
 model = dict(

@@ -11,6 +11,6 @@ model = dict(
         in_channels=[256, 512, 1024, 2048],
         out_channels=256,
         num_outs=4,
-        parc_img_size=(512, 512)))
+        parc_cfg=dict(img_size=(512, 512))))
 # atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
 default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))

@@ -9,6 +9,4 @@ model = dict(
         in_channels=[48, 96, 192, 384],
         out_channels=256,
         num_outs=5,
-        parc_levels=[0, 1, 2, 3, 4],
-        parc_img_size=(800, 1333),
-        parc_impl='auto'))
+        parc_cfg=dict(levels=[0, 1, 2, 3, 4], img_size=(800, 1333), impl='auto')))

@@ -1,7 +1,7 @@
 # Baseline of the ParC-ResNet50 detection row: ResNet-50, same recipe.
 _base_ = ['./cascade-mask-rcnn_parc-r50_fpn_4conv1fc-giou_ms-crop-3x_coco.py']
 
-custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.hooks'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.engine.hooks'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

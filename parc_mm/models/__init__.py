@@ -9,9 +9,8 @@ so a classification-only install imports without it.
 """
 from importlib.util import find_spec
 
-from parc_mm import hooks  # noqa: F401  (registers parc_mm.SafeCheckpointHook for the configs)
-from parc_mm.utils.checkpoint import install_verified_loader
-from parc_mm.utils.compat import allow_mmengine_checkpoints, require
+from parc_mm.engine import hooks  # noqa: F401  (registers the hooks the configs name)
+from parc_mm.utils.optional import require
 
 require('mmpretrain', 'parc_mm.models (the ParC backbones build on mmpretrain\'s)', 'cls')
 
@@ -27,8 +26,3 @@ if find_spec('mmdet') is not None:
     from .necks import *  # noqa: F401,F403
     from .necks import __all__ as _necks
     __all__ += list(_heads) + list(_necks)
-
-# Runner checkpoints (resume) load under torch >= 2.6 once any config imported us, and every
-# local checkpoint mmengine loads (init_cfg, load_from, resume) is verified first.
-allow_mmengine_checkpoints()
-install_verified_loader()

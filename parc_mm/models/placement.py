@@ -14,15 +14,15 @@
     impl        'auto' | 'direct' | 'fft' | 'gemm'
     dense       dense (groups=1) kernels on each half instead of depthwise (ParC-ResNet50)
 
-:func:`parc_settings` merges ``parc_cfg`` with the backbone's defaults (and the keyword
-arguments of the first release, with a deprecation warning); :func:`place_parc` resolves the
-blocks, checks that each keeps its resolution, swaps the mixers and re-freezes the frozen
-stages.
+:func:`parc_settings` merges ``parc_cfg`` with the backbone's defaults; :func:`place_parc`
+resolves the blocks, checks that each keeps its resolution and swaps the mixers;
+:class:`ParCBackbone` is the template every ParC backbone built on an upstream one follows
+(the family gives its stages, official placement, strides and the swap; settings, placement,
+validation and re-freezing happen here once).
 """
 from __future__ import annotations
 
-import warnings
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
 
@@ -31,22 +31,15 @@ Placement = Union[str, Sequence[Sequence[int]]]
 
 PARC_KEYS = ('blocks', 'base_sizes', 'img_size', 'pe', 'bias', 'impl', 'dense')
 PE_MODES = ('all', 'first', 'none')
-# the keyword arguments of the first release -> their parc_cfg key
-LEGACY_KWARGS = {'parc_blocks': 'blocks', 'parc_base_sizes': 'base_sizes',
-                 'parc_impl': 'impl', 'parc_use_pe': 'pe', 'parc_pe': 'pe',
-                 'parc_bias': 'bias', 'parc_dense': 'dense'}
 
 
-def parc_settings(owner: str, parc_cfg: Optional[dict], legacy: Dict[str, object],
-                  defaults: dict) -> dict:
-    """The complete ParC settings of a backbone.
+def parc_settings(owner: str, parc_cfg: Optional[dict], defaults: dict) -> dict:
+    """The complete ParC settings of a backbone (or neck).
 
     Args:
-        owner: the backbone's class name (for messages).
+        owner: the class name (for messages).
         parc_cfg: the user's ``parc_cfg`` (None = defaults).
-        legacy: keyword arguments of the first release found among the backbone's kwargs
-            (``parc_blocks=...``); each still works, with a DeprecationWarning.
-        defaults: the backbone's defaults, including the keys it supports.
+        defaults: the defaults, including every key it supports.
     """
     if parc_cfg is not None and not isinstance(parc_cfg, dict):
         raise ValueError(f'{owner} parc_cfg must be a dict of {sorted(defaults)} (e.g. '
@@ -57,18 +50,10 @@ def parc_settings(owner: str, parc_cfg: Optional[dict], legacy: Dict[str, object
     if unknown:
         raise ValueError(f'{owner} parc_cfg: unknown keys {sorted(unknown)}; it takes '
                          f'{sorted(defaults)}')
-    for old, value in legacy.items():
-        # an old-style override (e.g. a user's config setting parc_blocks='none' on top of a
-        # config written with parc_cfg) wins over parc_cfg, as it did before
-        key = LEGACY_KWARGS[old]
-        warnings.warn(f'{owner}({old}=...) is deprecated and will be removed in the next '
-                      f"release: use parc_cfg=dict({key}=...)", DeprecationWarning,
-                      stacklevel=3)
-        cfg[key] = value
     out = {**defaults, **cfg}
-    if isinstance(out['pe'], bool):
+    if isinstance(out.get('pe'), bool):
         out['pe'] = defaults['pe'] if out['pe'] else 'none'
-    if out['pe'] not in PE_MODES:
+    if 'pe' in out and out['pe'] not in PE_MODES:
         raise ValueError(f"{owner} parc_cfg pe must be one of {PE_MODES} (or True / False), "
                          f"got {out['pe']!r}")
     for key in ('bias', 'dense'):
@@ -79,7 +64,8 @@ def parc_settings(owner: str, parc_cfg: Optional[dict], legacy: Dict[str, object
     if 'impl' in out:
         from parc_mm.ops.config import check_impl
         check_impl(out['impl'])
-    check_img_size(out['img_size'])
+    if 'img_size' in out:
+        check_img_size(out['img_size'])
     return out
 
 
@@ -119,8 +105,8 @@ def check_base_sizes(sizes, count: int) -> List[Size]:
             len(sizes) != count or not all(
                 ok(v) or (isinstance(v, (list, tuple)) and len(v) == 2 and all(map(ok, v)))
                 for v in sizes):
-        raise ValueError(f'parc_base_sizes needs {count} positive ints (or (h, w) pairs), one '
-                         f'per stage, got {sizes!r}')
+        raise ValueError(f'parc_cfg base_sizes needs {count} positive ints (or (h, w) pairs), '
+                         f'one per stage, got {sizes!r}')
     return [tuple(v) if isinstance(v, (list, tuple)) else v for v in sizes]
 
 
@@ -133,8 +119,8 @@ def resolve_blocks(spec: Placement, depths: Sequence[int],
     only those); 'all' picks exactly those, explicit indices of other blocks are refused.
     """
     n = len(depths)
-    usage = (f"parc_blocks must be 'paper', 'all', 'none' or a list of {n} lists of block "
-             f"indices (one list per stage, e.g. {[[] for _ in range(n - 1)] + [[0]]})")
+    usage = (f"parc_cfg blocks must be 'paper', 'all', 'none' or a list of {n} lists of "
+             f"block indices (one list per stage, e.g. {[[] for _ in range(n - 1)] + [[0]]})")
     if isinstance(spec, str):
         if spec == 'paper':
             out = [list(p) for p in paper]
@@ -144,23 +130,23 @@ def resolve_blocks(spec: Placement, depths: Sequence[int],
         elif spec == 'none':
             out = [[] for _ in depths]
         else:
-            raise ValueError(f'Unknown parc_blocks {spec!r}: {usage}')
+            raise ValueError(f'Unknown parc_cfg blocks {spec!r}: {usage}')
         return out
     if not isinstance(spec, (list, tuple)) or not all(
             isinstance(s, (list, tuple)) and all(
                 isinstance(b, int) and not isinstance(b, bool) for b in s) for s in spec):
         raise ValueError(f'{usage}; got {spec!r}')
     if len(spec) != n:
-        raise ValueError(f'parc_blocks needs one list per stage ({n}), got {len(spec)}')
+        raise ValueError(f'parc_cfg blocks needs one list per stage ({n}), got {len(spec)}')
     out = []
     for i, (blocks, d) in enumerate(zip(spec, depths)):
         idx = []
         for b in blocks:
             if not -d <= b < d:
-                raise ValueError(f'parc_blocks: stage {i} has {d} blocks, index {b} is out of '
+                raise ValueError(f'parc_cfg blocks: stage {i} has {d} blocks, index {b} is out of '
                                  'range')
             if replaceable is not None and not replaceable[i][b % d]:
-                raise ValueError(f'parc_blocks: stage {i} block {b % d} downsamples (or is '
+                raise ValueError(f'parc_cfg blocks: stage {i} block {b % d} downsamples (or is '
                                  'dilated); ParC replaces only blocks that keep their '
                                  'resolution')
             idx.append(b % d)
@@ -196,15 +182,95 @@ def place_parc(stages: Sequence[Sequence[nn.Module]], settings: dict,
     return blocks, sizes
 
 
-def pop_legacy(kwargs: dict, names: Sequence[str]) -> Dict[str, object]:
-    """Take the first release's ParC keyword arguments out of ``kwargs``."""
-    return {k: kwargs.pop(k) for k in names if k in kwargs}
+class ParCBackbone:
+    """The template of a ParC backbone built on an upstream one (ConvNeXt, ResNet,
+    MobileNetV2, ViT, Swin): the family's ``__init__`` checks its own arguments, calls
+    :meth:`parc_configure` before building the upstream backbone and :meth:`parc_build`
+    after it. The family supplies:
 
+    * ``parc_defaults``: its ``parc_cfg`` keys and defaults (``img_size`` comes from the
+      constructor);
+    * :meth:`parc_stages`: the blocks per stage where ParC may go;
+    * :meth:`parc_paper`: the official placement (default: every block);
+    * :meth:`parc_strides`: each stage's stride (the default kernel lengths are the feature
+      sizes at ``img_size``);
+    * :meth:`parc_swap`: put ParC into one block;
+    * optionally :meth:`parc_replaceable` (default: every block keeps its resolution),
+      ``parc_ceil`` (round base sizes up, for stems that pad) and ``out_indices_type`` (the
+      sequence type the upstream backbone wants for ``out_indices``).
+    """
+    parc_defaults: dict = {}
+    parc_ceil: bool = False
+    out_indices_type: Optional[type] = None
 
-class ParCBackboneMixin:
-    """What every ParC backbone shares beyond its placement."""
+    def parc_configure(self, parc_cfg: Optional[dict], img_size: Size, kwargs: dict) -> None:
+        """Validate and store ``parc_cfg`` (before the upstream ``__init__``)."""
+        flat = sorted(k for k in kwargs if k.startswith('parc_'))
+        if flat:  # the upstream backbone would only say "unexpected keyword argument"
+            keys = ', '.join(f'{k[len("parc_"):]}=...' for k in flat)
+            raise TypeError(f'{type(self).__name__} got {flat}: ParC settings go in one dict, '
+                            f'parc_cfg=dict({keys}) (keys: {sorted(self.parc_defaults)})')
+        self.parc_cfg = parc_settings(type(self).__name__, parc_cfg,
+                                      {**self.parc_defaults, 'img_size': img_size})
+        out = kwargs.get('out_indices')
+        if self.out_indices_type is not None and isinstance(out, (list, tuple)):
+            kwargs['out_indices'] = self.out_indices_type(out)
+
+    def parc_build(self) -> None:
+        """Swap ParC into the chosen blocks and re-freeze (after the upstream ``__init__``)."""
+        stages = self.parc_stages()
+        self.parc_blocks, self.parc_base_sizes = place_parc(
+            stages, self.parc_cfg, self.parc_paper([len(s) for s in stages]), self.parc_swap,
+            self.parc_strides(), replaceable=self.parc_replaceable, ceil=self.parc_ceil)
+        self.parc_refreeze()
+
+    def parc_stages(self) -> List[Sequence[nn.Module]]:
+        raise NotImplementedError
+
+    def parc_paper(self, depths: Sequence[int]) -> List[List[int]]:
+        return [list(range(d)) for d in depths]
+
+    def parc_strides(self) -> List[int]:
+        raise NotImplementedError
+
+    def parc_swap(self, stage: int, index: int, block: nn.Module, base_size: Size,
+                  use_pe: bool) -> None:
+        raise NotImplementedError
+
+    def parc_replaceable(self, block: nn.Module) -> bool:
+        return True
+
+    def parc_refreeze(self) -> None:
+        # the swapped modules are new: they may belong to frozen stages
+        self._freeze_stages()
 
     def train(self, mode: bool = True):
         # mmpretrain's ConvNeXt / ResNet return None from train(); nn.Module returns self
         super().train(mode)
         return self
+
+
+class AttentionToParC(ParCBackbone):
+    """The template for transformers turned into ConvNets (ParC-ViT, ParC-Swin): the ``attn``
+    of each chosen block (``'paper'`` and ``'all'``: every block) becomes a
+    :class:`~parc_mm.models.layers.ParCTokenMixer` taking over its dropout, layer scale and
+    stochastic depth; base sizes round up, as the padding patch embedding / merging do. The
+    family supplies :meth:`parc_stages`, :meth:`parc_strides` and :meth:`parc_dims`."""
+    parc_ceil = True
+    parc_defaults = dict(blocks='all', base_sizes=None, pe='first', bias=True, impl='auto')
+
+    def parc_dims(self) -> List[int]:
+        raise NotImplementedError
+
+    def parc_swap(self, stage, index, block, base_size, use_pe):
+        from .layers.token_mixer import ParCTokenMixer
+        block.attn = ParCTokenMixer.replacing(
+            block.attn, self.parc_dims()[stage], base_size, use_pe=use_pe,
+            bias=self.parc_cfg['bias'], impl=self.parc_cfg['impl'])
+
+    def parc_build(self) -> None:
+        super().parc_build()
+        if not any(self.parc_blocks):
+            raise ValueError(f"{type(self).__name__} with parc_cfg blocks="
+                             f"{self.parc_cfg['blocks']!r} has no ParC mixer; for the attention "
+                             "baseline build mmpretrain's own backbone")

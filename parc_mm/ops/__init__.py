@@ -9,7 +9,7 @@
 * :mod:`.export`: :func:`set_impl`, :func:`fix_input_size`.
 
 The layers that hold parameters (``ParCConv2d``, ``ParCPosEmbed``, ``ParCHW``) live in
-:mod:`parc_mm.models.layers`; importing them from here keeps working.
+:mod:`parc_mm.models.layers`: the operator never imports the models.
 """
 from .autotuner import (
     autotune,
@@ -26,18 +26,10 @@ from .functional import circular_conv
 from .resize import resize_to
 from .separable import separable_circular_conv2d
 
-_LAYERS = ('ParCConv2d', 'ParCHW', 'ParCPosEmbed')
-
 __all__ = [
     'IMPLS', 'autotune', 'autotune_cache', 'circular_conv', 'clear_autotune_cache',
     'enable_autotune', 'fix_input_size', 'inference_mode', 'load_autotune_cache', 'parc_impl',
     'resize_to', 'save_autotune_cache', 'select_impl', 'separable_circular_conv2d',
-    'set_default_impl', 'set_impl', 'sync_autotune_cache', *_LAYERS
+    'set_default_impl', 'set_impl', 'sync_autotune_cache'
 ]
 
-
-def __getattr__(name):
-    if name in _LAYERS:  # lazily: the layers import parc_mm.models (mmpretrain)
-        from parc_mm.models.layers import parc
-        return getattr(parc, name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

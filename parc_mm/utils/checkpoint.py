@@ -4,9 +4,9 @@
   a CRC32 per record, which ``torch.load`` does not check (a file with 2 KB flipped in the
   middle loads "fine" with weights of 1e29). A damaged, truncated, empty or non-checkpoint file
   raises :class:`CheckpointError` naming the file and what to do.
-* :func:`load_checkpoint_file` is what every parc_mm tool uses to read a checkpoint; with
-  ``import parc_mm.models`` (every config's ``custom_imports``) it also becomes mmengine's
-  loader for local paths, so ``init_cfg=dict(type='Pretrained')``, ``load_from`` and
+* :func:`load_checkpoint_file` is what every parc_mm tool uses to read a checkpoint; once
+  ``parc_mm`` is imported (:mod:`parc_mm.compat`) it is also mmengine's loader for local
+  paths, so ``init_cfg=dict(type='Pretrained')``, ``load_from`` and
   ``--resume`` verify too, in our tools and in mmdet's / mmseg's / mmpretrain's own scripts.
 * :func:`atomic_torch_save` writes a temporary file in the same folder, fsyncs it and renames
   it over the target: a reader (or a kill) sees the old file or the new one, never a part.
@@ -134,8 +134,8 @@ def trust_checkpoints(trusted: bool = True) -> None:
 
 def load_checkpoint_file(filename: str, map_location: Any = None) -> Any:
     """mmengine's local-path checkpoint loader, verifying the file first."""
-    from parc_mm.utils.compat import allow_mmengine_checkpoints
-    allow_mmengine_checkpoints()
+    from parc_mm import compat
+    compat.ensure('mmengine-checkpoints-weights-only')
     return torch_load(filename, map_location=map_location, trusted=_TRUSTED)
 
 
@@ -144,8 +144,8 @@ def check_resumable(path: str) -> None:
     can continue from (its ``meta`` holds the step; weights-only files have none)."""
     import torch
 
-    from parc_mm.utils.compat import allow_mmengine_checkpoints
-    allow_mmengine_checkpoints()
+    from parc_mm import compat
+    compat.ensure('mmengine-checkpoints-weights-only')
     try:
         ckpt = torch.load(path, map_location='cpu', mmap=True, weights_only=not _TRUSTED)
     except Exception:  # legacy files do not mmap; the loader itself reports the rest
@@ -157,14 +157,6 @@ def check_resumable(path: str) -> None:
             f'--resume: {path} is not a training checkpoint (it holds {keys}: weights only, '
             'no iteration / optimizer state), so a run cannot resume from it. Start a new run '
             f'from its weights instead: --cfg-options load_from={path} (without --resume).')
-
-
-def install_verified_loader() -> None:
-    """Make :func:`load_checkpoint_file` mmengine's loader for local paths (idempotent)."""
-    from mmengine.runner.checkpoint import CheckpointLoader
-    if CheckpointLoader._schemes.get('') is load_checkpoint_file:
-        return
-    CheckpointLoader.register_scheme(prefixes='', loader=load_checkpoint_file, force=True)
 
 
 def _fsync_dir(folder: str) -> None:

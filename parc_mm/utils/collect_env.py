@@ -63,8 +63,8 @@ def check_runner_checkpoint() -> str:
     from mmengine.model import BaseModel
     from mmengine.runner import Runner
 
-    from parc_mm.utils.compat import allow_mmengine_checkpoints
-    allow_mmengine_checkpoints()
+    from parc_mm import compat
+    compat.ensure('mmengine-checkpoints-weights-only')
 
     class Toy(BaseModel):
         def __init__(self):

@@ -27,7 +27,7 @@ def _load(path: str):
 
 def metafiles(root: Optional[str] = None) -> List[str]:
     """The metafiles the model index imports (``root``: a checkout or ``parc_mm/.mim``)."""
-    from parc_mm.utils.config import mim_dir
+    from parc_mm.apis.tasks import mim_dir
     root = root or mim_dir()
     return [osp.join(root, p) for p in _load(osp.join(root, 'model-index.yml'))['Import']]
 

@@ -18,7 +18,7 @@ def test_config_saves_atomically_and_runs_with_upstream_scripts(path):
     cfg = Config.fromfile(osp.join(ROOT, path))
     assert cfg.default_hooks.checkpoint.type == 'parc_mm.SafeCheckpointHook'
     imports = (cfg.get('custom_imports') or {}).get('imports', [])
-    assert {'parc_mm.models', 'parc_mm.hooks'} & set(imports), imports
+    assert {'parc_mm.models', 'parc_mm.engine.hooks'} & set(imports), imports
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         dl = cfg.get(name)
         if dl and dl.get('num_workers', 1) == 0:

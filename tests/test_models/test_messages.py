@@ -13,16 +13,16 @@ SMALL = dict(arch=dict(depths=[1, 1, 2, 1], channels=[8, 16, 32, 64]))
 @pytest.mark.parametrize('spec', [[0, 1, 2, 3], 5, None, True, [['0'], [], [], []],
                                   [[True], [], [], []], 'half'])
 def test_parc_blocks_spec(spec):
-    with pytest.raises(ValueError, match="parc_blocks must be 'paper', 'all', 'none' or a list "
-                                         'of 4 lists|Unknown parc_blocks'):
+    with pytest.raises(ValueError, match="parc_cfg blocks must be 'paper', 'all', 'none' or a "
+                                         'list of 4 lists|Unknown parc_cfg blocks'):
         ParCConvNeXt(parc_cfg=dict(blocks=spec), **SMALL)
 
 
 @pytest.mark.parametrize('sizes', [[56, 28, 14.0, 7], [56, 28, 14], 14, [56, 28, 0, 7]])
 def test_base_sizes(sizes):
-    with pytest.raises(ValueError, match='parc_base_sizes needs 4 positive ints'):
+    with pytest.raises(ValueError, match='parc_cfg base_sizes needs 4 positive ints'):
         ParCConvNeXt(parc_cfg=dict(base_sizes=sizes), **SMALL)
-    with pytest.raises(ValueError, match='parc_base_sizes needs 4 positive ints'):
+    with pytest.raises(ValueError, match='parc_cfg base_sizes needs 4 positive ints'):
         ParCResNet(parc_cfg=dict(base_sizes=sizes))
 
 
@@ -59,7 +59,7 @@ model = dict(backbone=dict(_delete_=True, type='{backbone_type}', arch='xt'))
 
 
 def test_type_without_prefix_names_the_fix(tmp_path):
-    from parc_mm.runner_setup import load_config
+    from parc_mm.apis.runner import load_config
     with pytest.raises(ValueError, match=r"write type='parc_mm.ParCConvNeXt' .*custom_imports"):
         load_config(_tool_cfg(tmp_path, 'ParCConvNeXt'))
 
@@ -67,7 +67,7 @@ def test_type_without_prefix_names_the_fix(tmp_path):
 def test_misspelt_type_suggests_the_close_match(tmp_path):
     from mmpretrain.registry import MODELS
 
-    from parc_mm.runner_setup import load_config
+    from parc_mm.apis.runner import load_config
     with pytest.raises(KeyError, match='did you mean parc_mm.ParCConvNeXt'):
         load_config(_tool_cfg(tmp_path, 'parc_mm.ParCConvNext'))
     # the same message when the library builds it (mmdet's / mmpretrain's own scripts)

@@ -112,7 +112,7 @@ def test_frozen_stages():
 def test_errors():
     with pytest.raises(ValueError, match='Unknown ParCConvNeXt arch'):
         ParCConvNeXt(arch='huge-ish')
-    with pytest.raises(ValueError, match='Unknown parc_blocks'):
+    with pytest.raises(ValueError, match='Unknown parc_cfg blocks'):
         ParCConvNeXt(parc_cfg=dict(blocks='some'))
     with pytest.raises(ValueError, match='out of range'):
         ParCConvNeXt(parc_cfg=dict(blocks=[[], [], [9], []]))

@@ -17,7 +17,7 @@ def test_off_equals_mmdet_and_mmseg_fpn(extra):
     from mmdet.models.necks import FPN as DetFPN
     from mmseg.models.necks import FPN as SegFPN
     args = dict(in_channels=[8, 16, 32, 64], out_channels=16, num_outs=5, **extra)
-    ours = ParCFPN(parc_levels=(), **args).eval()
+    ours = ParCFPN(parc_cfg=dict(levels=()), **args).eval()
     for cls in (DetFPN, SegFPN):
         ref = cls(**args).eval()
         ref.load_state_dict(ours.state_dict(), strict=True)
@@ -27,7 +27,7 @@ def test_off_equals_mmdet_and_mmseg_fpn(extra):
 
 
 def test_parc_levels_give_global_context_and_odd_sizes():
-    fpn = ParCFPN([8, 16, 32, 64], 16, 4, parc_layer_scale=1.0, parc_img_size=(64, 96)).eval()
+    fpn = ParCFPN([8, 16, 32, 64], 16, 4, parc_cfg=dict(layer_scale=1.0, img_size=(64, 96))).eval()
     xs = [x.requires_grad_() for x in _inputs((67, 99))]
     outs = fpn(xs)
     assert [tuple(o.shape[-2:]) for o in outs] == [(16, 24), (8, 12), (4, 6), (2, 3)]
@@ -39,14 +39,13 @@ def test_parc_levels_give_global_context_and_odd_sizes():
 
 def test_errors():
     with pytest.raises(ValueError, match='does not exist'):
-        ParCFPN([8, 16], 8, 2, parc_levels=[2])
-    with pytest.raises(ValueError, match='one per output level'):
-        ParCFPN([8, 16], 8, 2, parc_base_sizes=[4])
+        ParCFPN([8, 16], 8, 2, parc_cfg=dict(levels=[2]))
+    with pytest.raises(ValueError, match='base_sizes needs 2 positive ints'):
+        ParCFPN([8, 16], 8, 2, parc_cfg=dict(base_sizes=[4]))
 
 
-def test_checkpoint_of_the_first_release_names_loads():
-    fpn = ParCFPN([8, 16], 8, 2, parc_img_size=(64, 64))
-    old = {k.replace('level_blocks.', 'parc_blocks.'): v for k, v in fpn.state_dict().items()}
-    fresh = ParCFPN([8, 16], 8, 2, parc_img_size=(64, 64))
-    fresh.load_state_dict(old)
-    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in fpn.state_dict().items())
+def test_parc_cfg_is_checked_like_the_backbones():
+    with pytest.raises(ValueError, match=r"unknown keys \['img'\]"):
+        ParCFPN([8, 16], 8, 2, parc_cfg=dict(img=(64, 64)))
+    with pytest.raises(TypeError):  # the flat keywords of an unreleased draft are gone
+        ParCFPN([8, 16], 8, 2, parc_img_size=(64, 64))

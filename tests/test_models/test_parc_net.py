@@ -147,7 +147,7 @@ def test_freeze_norm_eval_and_errors():
         ParCNet('s', output_stride=4)
     with pytest.raises(ValueError, match='out_indices'):
         ParCNet('s', out_indices=(7, ))
-    with pytest.raises(ValueError, match='parc_base_sizes needs 3'):
+    with pytest.raises(ValueError, match='parc_cfg base_sizes needs 3'):
         ParCNet('s', parc_cfg=dict(base_sizes=[32, 16]))
     with pytest.raises(ValueError, match='built for .B, 96'):
         ParCNetBlock(96, 192, 8)(torch.randn(1, 64, 8, 8))
@@ -249,7 +249,7 @@ def test_converted_checkpoint_initialises_the_dense_prediction_configs(cfg_name,
     from mmengine.registry import MODELS as ROOT
     from mmengine.registry import DefaultScope
 
-    from parc_mm.utils.config import sync_bn_to_bn
+    from parc_mm.apis.tasks import sync_bn_to_bn
     out, _ = parcnet_to_parc(random_state_dict('parc_net_s', seed=7), 's')
     ckpt = str(tmp_path / 'parc-net-s_in1k.pth')
     torch.save({'state_dict': out}, ckpt)

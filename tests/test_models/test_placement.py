@@ -14,35 +14,33 @@ def _parc(m):
     return {n: x for n, x in m.named_modules() if isinstance(x, ParCHW)}
 
 
-@pytest.mark.parametrize('build,legacy,new', [
-    (ParCConvNeXt, dict(parc_blocks='all', parc_base_sizes=[8, 4, 2, 1], parc_use_pe=False,
-                        parc_bias=False, parc_impl='fft', **SMALL),
-     dict(parc_cfg=dict(blocks='all', base_sizes=[8, 4, 2, 1], pe='none', bias=False,
-                        impl='fft'), **SMALL)),
-    (ParCResNet, dict(parc_blocks='paper', parc_dense=False, parc_impl='gemm'),
-     dict(parc_cfg=dict(blocks='paper', dense=False, impl='gemm'))),
-    (ParCMobileNetV2, dict(parc_blocks='all', parc_pe='all'),
-     dict(parc_cfg=dict(blocks='all', pe='all'))),
-    (ParCNet, dict(arch='xs', parc_base_sizes=[16, 8, 4], parc_bias=True),
-     dict(arch='xs', parc_cfg=dict(base_sizes=[16, 8, 4], bias=True))),
+@pytest.mark.parametrize('build,kwargs', [
+    (ParCConvNeXt, dict(parc_blocks='all', **SMALL)),
+    (ParCResNet, dict(parc_dense=False)),
+    (ParCMobileNetV2, dict(parc_pe='all')),
 ])
-def test_legacy_keywords_warn_and_build_the_same_model(build, legacy, new):
-    torch.manual_seed(0)
-    with pytest.warns(DeprecationWarning, match='parc_cfg=dict'):
-        old = build(**legacy)
-    torch.manual_seed(0)
-    ours = build(**new)
-    a, b = old.state_dict(), ours.state_dict()
-    assert a.keys() == b.keys()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert old.parc_cfg == ours.parc_cfg
+def test_flat_keywords_are_refused_naming_parc_cfg(build, kwargs):
+    with pytest.raises(TypeError, match=r'parc_cfg=dict\((blocks|dense|pe)=\.\.\.\)'):
+        build(**kwargs)
+    with pytest.raises(TypeError):
+        ParCNet(arch='xs', parc_bias=True)
 
 
-def test_legacy_override_of_a_parc_cfg_base_wins():
-    """A user's old-style override on top of a config written with parc_cfg."""
-    with pytest.warns(DeprecationWarning):
-        m = ParCConvNeXt(parc_cfg=dict(blocks='all'), parc_blocks='none', **SMALL)
-    assert not _parc(m)
+def test_every_family_follows_the_template():
+    """Settings, placement and re-freezing happen in one place (placement.ParCBackbone)."""
+    from parc_mm.models import ParCSwin, ParCViT
+    from parc_mm.models.placement import AttentionToParC, ParCBackbone
+    for cls in (ParCConvNeXt, ParCResNet, ParCMobileNetV2, ParCViT, ParCSwin):
+        assert issubclass(cls, ParCBackbone)
+        assert set(cls.parc_defaults) >= {'blocks', 'base_sizes', 'pe', 'bias', 'impl'}
+        for hook in ('parc_stages', 'parc_strides'):
+            assert getattr(cls, hook) is not getattr(ParCBackbone, hook), (cls, hook)
+    for cls in (ParCViT, ParCSwin):
+        assert issubclass(cls, AttentionToParC)
+    # frozen stages stay frozen after the swap (the template re-freezes)
+    m = ParCConvNeXt(parc_cfg=dict(blocks='all'), frozen_stages=2, **SMALL)
+    assert not any(p.requires_grad for p in m.stages[1].parameters())
+    assert any(p.requires_grad for p in m.stages[2].parameters())
 
 
 def test_pe_modes_and_bool():
@@ -74,7 +72,7 @@ def test_one_rule_for_base_sizes_including_non_square():
 
 
 def test_frozen_stages_stay_frozen_after_the_swap():
-    m = ParCConvNeXt(parc_cfg=dict(blocks='all'), frozen_stages=1, **SMALL)
+    m = ParCConvNeXt(parc_cfg=dict(blocks='all'), frozen_stages=2, **SMALL)
     assert not any(p.requires_grad for p in m.stages[0].parameters())
     assert all(p.requires_grad for p in m.stages[2].parameters())
     assert m.train() is m

@@ -144,8 +144,8 @@ def test_hook_autotunes_a_run_and_saves_the_cache(tmp_path):
     from mmengine.model import BaseModel
     from mmengine.runner import Runner
 
-    import parc_mm.hooks  # noqa: F401
-    from parc_mm.ops import ParCHW
+    import parc_mm.engine.hooks  # noqa: F401
+    from parc_mm.models.layers import ParCHW
 
     class Net(BaseModel):
         def __init__(self):

@@ -3,9 +3,10 @@ computed once per input size in eval mode, fresh after a weight update, a new si
 import pytest
 import torch
 
+from parc_mm.models.layers import ParCConv2d, ParCHW, ParCPosEmbed
 from parc_mm.models.layers import parc as L_
-from parc_mm.ops import ParCConv2d, ParCHW, ParCPosEmbed, inference_mode
 from parc_mm.ops import functional as F_
+from parc_mm.ops import inference_mode
 from parc_mm.ops import resize as R_
 
 

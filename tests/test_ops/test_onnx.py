@@ -3,7 +3,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from parc_mm.ops import ParCConv2d, ParCHW, fix_input_size
+from parc_mm.models.layers import ParCConv2d, ParCHW
+from parc_mm.ops import fix_input_size
 
 onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')

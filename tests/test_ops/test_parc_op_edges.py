@@ -3,7 +3,8 @@ dtypes, frozen parameters, bad arguments."""
 import pytest
 import torch
 
-from parc_mm.ops import ParCConv2d, ParCHW, ParCPosEmbed, circular_conv
+from parc_mm.models.layers import ParCConv2d, ParCHW, ParCPosEmbed
+from parc_mm.ops import circular_conv
 
 IMPLS = ['direct', 'fft', 'gemm', 'auto']
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from parc_mm.analysis import complexity, erf_areas, erf_map
-from parc_mm.ops import ParCHW, set_impl
+from parc_mm.analysis.complexity import complexity, erf_areas, erf_map
+from parc_mm.models.layers import ParCHW
+from parc_mm.ops import set_impl
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -160,7 +161,7 @@ def test_family_readmes_show_the_metafiles_paper_rows():
 
 def test_model_benchmark_statistics_and_rows():
     """The model-level benchmark's machinery (no timing is asserted: benchmarks report)."""
-    from parc_mm.benchmark import Row, bootstrap_ci, run_model, saved_bytes, table
+    from parc_mm.analysis.benchmark import Row, bootstrap_ci, run_model, saved_bytes, table
     lo, hi = bootstrap_ci([1.0, 1.1, 0.9, 1.05, 0.95])
     assert 0.9 <= lo <= 1.0 <= hi <= 1.1
     assert not Row('m', (1, 1), 'fwd', 'auto', 1.0, 1.0, (0.9, 1.1)).distinguishable
@@ -175,7 +176,7 @@ def test_model_benchmark_statistics_and_rows():
     mem = {r.variant: r.saved_mb for r in rows if r.mode == 'fwd+bwd'}
     assert all(v > 0 for v in mem.values()) and len(mem) == 3
     assert '≈' in table(rows) or 'x [' in table(rows)
-    from parc_mm.benchmark import summary
+    from parc_mm.analysis.benchmark import summary
     lines = summary(rows).splitlines()
     assert len(lines) == 2 + 2 and 'auto / best fixed' in lines[0]  # header + fwd, fwd+bwd
     assert all(line.count('|') == lines[0].count('|') for line in lines)
@@ -193,7 +194,7 @@ def test_fused_attention_is_counted():
     attention baselines are not flattered next to the ParC mixers that replace them."""
     import torch.nn.functional as F
 
-    from parc_mm.analysis import complexity
+    from parc_mm.analysis.complexity import complexity
 
     class Attn(torch.nn.Module):
         def forward(self, x):  # x: (1, 3, 8, 8) -> q, k, v (2 heads, 16 tokens, 5 dims)

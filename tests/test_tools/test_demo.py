@@ -16,7 +16,7 @@ def test_demo_quick(tmp_path):
     wd = tmp_path / 'demo'
     results = demo.main(['--quick', '--skip-check', '--work-dir', str(wd),
                          '--data-root', str(tmp_path / 'shapes')])
-    from parc_mm.utils.config import TASKS
+    from parc_mm.apis.tasks import TASKS
     assert set(results) == {'cls', 'seg', 'det'}
     for name, r in results.items():
         # the summary's number is the library evaluator's, from tools/test.py's output

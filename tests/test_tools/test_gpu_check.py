@@ -88,7 +88,7 @@ def test_the_stack_imports_from_the_image_and_the_wheelhouse_alone(tmp_path, whe
     with open(osp.join(site, 'gpu_image.pth'), 'w') as f:
         f.write(f'{carried}\n{image}\n')
     code = ('import mmengine, mmcv, mmdet.models, mmseg.models, mmpretrain.models, '
-            'parc_mm.models, parc_mm.hooks, modelindex, pycocotools.coco, shapely, ftfy; '
+            'parc_mm.models, parc_mm.engine.hooks, modelindex, pycocotools.coco, shapely, ftfy; '
             'from mmengine.config import Config; '
             'Config.fromfile("configs/demo/shapes_det_parc-convnext_mask-rcnn.py"); '
             'print("stack ok")')

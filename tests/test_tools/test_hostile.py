@@ -400,8 +400,8 @@ def test_infer_refuses_a_checkpoint_that_fits_nothing(tmp_path):
 
 def test_infer_class_names_come_from_the_config_not_coco(tmp_path):
     """A checkpoint without dataset meta: the Inferencer would name COCO classes."""
+    from parc_mm.apis.inference import infer
     from parc_mm.datasets import synthetic
-    from parc_mm.inference import infer
     from tests.test_tools.test_inference import _demo_checkpoint
     config = 'configs/demo/shapes_det_parc-convnext_mask-rcnn.py'
     ckpt = _demo_checkpoint(tmp_path, config, 'mmdet')
@@ -416,7 +416,7 @@ def test_infer_skips_images_beyond_the_pixel_limit(tmp_path):
     import cv2
     import numpy as np
 
-    from parc_mm.inference import check_image
+    from parc_mm.apis.inference import check_image
     big = tmp_path / 'big.png'
     cv2.imwrite(str(big), np.zeros((1200, 1000, 3), np.uint8))
     assert 'more than the' in check_image(str(big), max_pixels=1_000_000)
@@ -448,7 +448,7 @@ def test_corrupt_autotune_cache_warns_and_the_switch_is_strict(tmp_path):
         autotuner.load_autotune_cache(str(bad))
     from unittest import mock
 
-    from parc_mm.hooks import ParCAutotuneHook
+    from parc_mm.engine.hooks import ParCAutotuneHook
     runner = mock.MagicMock()
     hook = ParCAutotuneHook(cache_file=str(bad))
     try:
@@ -470,8 +470,8 @@ def test_corrupt_autotune_cache_warns_and_the_switch_is_strict(tmp_path):
 def test_mean_teacher_updates_through_data_are_seen_in_eval(impl):
     """mmdet's MeanTeacherHook keeps the teacher in eval mode forever and updates it with
     ``dst.data.mul_().add_()``: no version counter moves. Every eval forward must see it."""
+    from parc_mm.models.layers import ParCHW
     from parc_mm.models.layers.token_mixer import ParCTokenMixer
-    from parc_mm.ops import ParCHW
     torch.manual_seed(0)
     for teacher, student, x, call in (
             (ParCHW(8, 10, impl=impl), ParCHW(8, 10, impl=impl), torch.randn(2, 8, 12, 9),
@@ -494,7 +494,8 @@ def test_mean_teacher_updates_through_data_are_seen_in_eval(impl):
 
 
 def test_bias_only_update_in_inference_mode_is_seen():
-    from parc_mm.ops import ParCConv2d, inference_mode
+    from parc_mm.models.layers import ParCConv2d
+    from parc_mm.ops import inference_mode
     m = inference_mode(ParCConv2d(4, 'H', 8, impl='gemm'))
     x = torch.randn(1, 4, 8, 5)
     with torch.no_grad():

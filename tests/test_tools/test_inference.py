@@ -100,8 +100,8 @@ def test_imagenet_inferencer_and_get_model_with_converted_official_weights(tmp_p
 def test_class_folder_images_with_the_same_name_get_their_own_drawing(tmp_path):
     """Class folders repeat file names (cls/val/<class>/00000.png): one drawing each, and the
     returned name is the folder's (labels and names come from one sorted tuple)."""
+    from parc_mm.apis.inference import infer
     from parc_mm.datasets import synthetic
-    from parc_mm.inference import infer
     root = synthetic.generate(str(tmp_path / 'shapes'), num_train=1, num_val=1,
                               cls_per_class=(1, 1))
     config = 'configs/demo/shapes_cls_parc-convnext.py'

@@ -133,7 +133,7 @@ def test_test_tool_refuses_a_damaged_checkpoint(tmp_path):
                               cls_per_class=(2, 1))
     from mmengine.config import Config
 
-    from parc_mm.utils.config import register_scope
+    from parc_mm.apis.tasks import register_scope
     from tests.harness import build_model
     cfg = Config.fromfile(osp.join(ROOT, 'configs/demo/shapes_cls_parc-convnext.py'))
     register_scope(cfg)
@@ -255,7 +255,7 @@ def test_ensure_regenerates_incomplete_data_and_names_empty_files(tmp_path):
 
 
 def test_empty_image_is_named(tmp_path):
-    from parc_mm.inference import check_image, list_images
+    from parc_mm.apis.inference import check_image, list_images
     img = tmp_path / 'broken.jpg'
     img.write_bytes(b'')
     assert list_images(str(tmp_path)) == [str(img)]  # listed, then skipped by name

@@ -84,7 +84,7 @@ def test_two_process_distributed_training_ranks_agree(data_root, tmp_path):
     cfg = tmp_path / 'dist_cfg.py'
     cfg.write_text(f"_base_ = ['{osp.join(ROOT, CLS)}']\n"
                    "custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.models', "
-                   "'parc_mm.datasets.mm', 'parc_mm.hooks'], allow_failed_imports=False)\n"
+                   "'parc_mm.datasets.mm', 'parc_mm.engine.hooks'], allow_failed_imports=False)\n"
                    "custom_hooks = [dict(type='parc_mm.ParamChecksumHook')]\n")
     _run(['bash', 'tools/dist_train.sh', str(cfg), '2', '--work-dir', wd] +
          _opts(data_root, 2), env={'PYTHON': PY, 'PORT': '29533'})

@@ -23,7 +23,8 @@ from typing import Callable, Dict, List, Tuple
 import torch
 import torch.nn as nn
 
-from parc_mm.ops import ParCHW, select_impl
+from parc_mm.models.layers import ParCHW
+from parc_mm.ops import select_impl
 
 STAGES: List[Tuple[str, int, int, int]] = [
     ('det s1', 96, 200, 334), ('det s2', 192, 100, 167), ('det s3', 384, 50, 84),
@@ -158,7 +159,7 @@ def neck_table(args, device, dtype) -> None:
     print('| neck | params (M) | forward ms | forward+backward ms |')
     print('|---|---|---|---|')
     base = None
-    for name, m in (('FPN', FPN(**kw)), ('ParCFPN', ParCFPN(parc_img_size=(h, w), **kw))):
+    for name, m in (('FPN', FPN(**kw)), ('ParCFPN', ParCFPN(parc_cfg=dict(img_size=(h, w)), **kw))):
         m = m.to(device)
         n = sum(p.numel() for p in m.parameters()) / 1e6
         amp = dtype != torch.float32
@@ -220,11 +221,11 @@ def backbone_table(args, device, dtype) -> None:
 
 
 def models_table(args, device, dtype) -> None:
-    """Whole ParC backbones vs their baselines (parc_mm.benchmark): every impl and auto,
+    """Whole ParC backbones vs their baselines (parc_mm.analysis.benchmark): every impl and auto,
     interleaved rounds, median ratio with a 95% bootstrap interval, training memory."""
     import json
 
-    from parc_mm.benchmark import INPUTS, MODELS, summary, table, to_json
+    from parc_mm.analysis.benchmark import INPUTS, MODELS, summary, table, to_json
     names = list(MODELS) if args.models == ['all'] else args.models
     unknown = set(names) - set(MODELS)
     if unknown:
@@ -253,7 +254,7 @@ def models_table(args, device, dtype) -> None:
 
 
 def run_models(name, size, device, dtype, args):
-    from parc_mm.benchmark import run_model
+    from parc_mm.analysis.benchmark import run_model
     modes = ['fwd', 'fwd+bwd'] if args.backward else ['fwd']
     return run_model(name, size, device, dtype, modes=modes, rounds=args.rounds,
                      batch=args.batch, compile_=args.compile, impls=args.impls)
@@ -274,7 +275,7 @@ def main(argv=None) -> None:
     p.add_argument('--neck-size', type=int, nargs=2, default=[800, 1333])
     p.add_argument('--models', nargs='+', default=None,
                    help="whole backbones vs baselines: 'all' or names of "
-                        'parc_mm.benchmark.MODELS')
+                        'parc_mm.analysis.benchmark.MODELS')
     p.add_argument('--inputs', nargs='+', default=['224', 'det'], choices=['224', '512', 'det'])
     p.add_argument('--impls', nargs='+', default=['auto', 'direct', 'fft', 'gemm'],
                    help="variants of each ParC model (--models): impls, and the ablations "

@@ -35,8 +35,8 @@ def backbone_of(config, checkpoint, part, cfg_options=None):
     import torch.nn as nn
     from mmengine.config import Config
 
-    from parc_mm.analysis import build_from_config
-    from parc_mm.utils.config import resolve_config
+    from parc_mm.analysis.complexity import build_from_config
+    from parc_mm.apis.tasks import resolve_config
     opts = dict(cfg_options or {})
     btype = str(Config.fromfile(resolve_config(config)).model.backbone.get('type', ''))
     if 'ConvNeXt' in btype:  # classification configs pool inside the backbone: keep the map
@@ -74,7 +74,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     import numpy as np
 
-    from parc_mm.analysis import erf_areas, erf_map
+    from parc_mm.analysis.complexity import erf_areas, erf_map
     imgs = load_images(a.data_root, a.size, a.num_images)
     runs = [(osp.basename(a.config), a.config, a.checkpoint, a.cfg_options)]
     if a.baseline:

@@ -14,7 +14,7 @@ def main(argv=None):
     p.add_argument('--impl', default='direct', choices=['direct', 'fft', 'gemm', 'auto'],
                    help='ParC implementation to count (direct = the paper convention)')
     a = p.parse_args(argv)
-    from parc_mm.analysis import build_from_config, complexity
+    from parc_mm.analysis.complexity import build_from_config, complexity
     from parc_mm.ops import set_impl
     model, task, _ = build_from_config(a.config)
     set_impl(model, a.impl)

@@ -33,7 +33,7 @@ def fmt(v, nd=2):
 
 def measure(config, h, w):
     """Params / FLOPs of a config's model at 3 x h x w (ParC counted as direct conv)."""
-    from parc_mm.analysis import build_from_config, complexity
+    from parc_mm.analysis.complexity import build_from_config, complexity
     from parc_mm.ops import set_impl
     model, task, _ = build_from_config(config)
     set_impl(model, 'direct')
@@ -43,7 +43,7 @@ def measure(config, h, w):
 def conversion_table(task):
     """Rows of the ParC conversions of attention models (metafile ``Baseline``) of ``task``:
     params / FLOPs of each beside its baseline config's, at the task's test size."""
-    from parc_mm.utils.config import TASKS
+    from parc_mm.apis.tasks import TASKS
     from parc_mm.utils.model_index import conversion_rows
     rows = conversion_rows(task)
     if not rows:
@@ -73,14 +73,14 @@ def main(argv=None):
                         'metafile.yml, then stop')
     a = p.parse_args(argv)
     if a.write_readmes:
-        from parc_mm.utils.config import mim_dir
+        from parc_mm.apis.tasks import mim_dir
         from parc_mm.utils.model_index import metafiles, update_readme
         root = mim_dir()
         for mf in metafiles(root):
             changed = update_readme(osp.dirname(mf), root)
             print(f'{osp.dirname(mf)}/README.md: {"updated" if changed else "up to date"}')
         return None
-    from parc_mm.utils.config import TASKS
+    from parc_mm.apis.tasks import TASKS
     from parc_mm.utils.model_index import paper_rows
     lines = []
     for task in a.tasks:

@@ -29,7 +29,7 @@ def main(argv=None):
     p.add_argument('--allow-partial', action='store_true',
                    help='export even if the checkpoint does not fit the model')
     a = p.parse_args(argv)
-    from parc_mm.deploy import export_onnx
+    from parc_mm.apis.deploy import export_onnx
     from parc_mm.utils.checkpoint import CheckpointError
     try:
         rec = export_onnx(a.config, a.checkpoint, a.out, a.shape, a.dynamo, a.opset,

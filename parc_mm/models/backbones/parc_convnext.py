@@ -8,11 +8,11 @@ from mmpretrain.models.backbones.convnext import ConvNeXt
 from parc_mm.registry import MODELS
 
 from ..layers.parc import ParCHW
-from ..placement import ParCBackboneMixin, Size, parc_settings, place_parc, pop_legacy
+from ..placement import ParCBackbone, Size
 
 
 @MODELS.register_module()
-class ParCConvNeXt(ParCBackboneMixin, ConvNeXt):
+class ParCConvNeXt(ParCBackbone, ConvNeXt):
     """ParC-ConvNeXt backbone (`ParC-Net <https://arxiv.org/abs/2203.03952>`_, Fast-ParC).
 
     mmpretrain's :class:`ConvNeXt` with the depthwise 7x7 conv of chosen blocks replaced by
@@ -29,9 +29,7 @@ class ParCConvNeXt(ParCBackboneMixin, ConvNeXt):
             (``'paper'`` default: the last third of stage 3 and the last block of stage 4;
             ``'all'``; ``'none'`` = plain ConvNeXt; or lists), ``base_sizes`` (default: the
             feature size at ``img_size``, 224 -> [56, 28, 14, 7], the official kernels),
-            ``pe`` (``'all'`` default), ``bias`` (True), ``impl`` (``'auto'``). The first
-            release's ``parc_blocks`` / ``parc_base_sizes`` / ``parc_impl`` / ``parc_use_pe``
-            / ``parc_bias`` keywords still work, with a deprecation warning.
+            ``pe`` (``'all'`` default), ``bias`` (True), ``impl`` (``'auto'``).
         img_size: training resolution the default base sizes derive from (int or (h, w)).
         **kwargs: everything :class:`mmpretrain.models.ConvNeXt` takes (``out_indices``,
             ``frozen_stages``, ``gap_before_final_norm``, ``drop_path_rate``,
@@ -45,6 +43,9 @@ class ParCConvNeXt(ParCBackboneMixin, ConvNeXt):
         },
     }
 
+    parc_defaults = dict(blocks='paper', base_sizes=None, pe='all', bias=True, impl='auto')
+    out_indices_type = list  # ConvNeXt edits it in place
+
     def __init__(self,
                  arch: Union[str, dict] = 'xt',
                  parc_cfg: Optional[dict] = None,
@@ -54,31 +55,29 @@ class ParCConvNeXt(ParCBackboneMixin, ConvNeXt):
         if isinstance(arch, str) and arch not in self.arch_settings:
             raise ValueError(f'Unknown ParCConvNeXt arch {arch!r}; choose one of '
                              f'{sorted(self.arch_settings)} or pass dict(depths=..., channels=...)')
-        if isinstance(kwargs.get('out_indices'), (list, tuple)):
-            kwargs['out_indices'] = list(kwargs['out_indices'])  # ConvNeXt edits it in place
-        legacy = pop_legacy(kwargs, ('parc_blocks', 'parc_base_sizes', 'parc_impl',
-                                     'parc_use_pe', 'parc_bias'))
-        self.parc_cfg = parc_settings(type(self).__name__, parc_cfg, legacy, dict(
-            blocks='paper', base_sizes=None, img_size=img_size, pe='all', bias=True,
-            impl='auto'))
+        self.parc_configure(parc_cfg, img_size, kwargs)
         super().__init__(arch=arch, stem_patch_size=stem_patch_size, **kwargs)
-        n = self.num_stages
-        if self.parc_cfg['blocks'] == 'paper' and n != 4:
-            raise ValueError("parc_blocks='paper' needs a 4-stage arch; give explicit lists")
-        d2, d3 = (self.depths[2], self.depths[3]) if n == 4 else (0, 0)
+        self.parc_build()
+
+    def parc_stages(self):
+        return list(self.stages)
+
+    def parc_paper(self, depths):
         # official: the last third of stage 3 and the last block of stage 4
-        paper = [[], [], list(range(d2 - d2 // 3, d2)), [d3 - 1]] if n == 4 else []
+        if len(depths) != 4:
+            if self.parc_cfg['blocks'] == 'paper':
+                raise ValueError("parc_cfg blocks='paper' needs a 4-stage arch; give explicit "
+                                 'lists')
+            return [[] for _ in depths]
+        return [[], [], list(range(depths[2] - depths[2] // 3, depths[2])), [depths[3] - 1]]
 
-        def swap(i, j, block, base_size, use_pe):
-            block.depthwise_conv = ParCHW(self.channels[i], base_size, use_pe=use_pe,
-                                          bias=self.parc_cfg['bias'],
-                                          impl=self.parc_cfg['impl'])
+    def parc_strides(self):
+        stem = self.downsample_layers[0][0].stride[0]
+        return [stem * 2**i for i in range(self.num_stages)]
 
-        strides = [stem_patch_size * 2**i for i in range(n)]
-        self.parc_blocks, self.parc_base_sizes = place_parc(
-            self.stages, self.parc_cfg, paper, swap, strides)
-        # the replaced modules may belong to frozen stages
-        self._freeze_stages()
+    def parc_swap(self, stage, index, block, base_size, use_pe):
+        block.depthwise_conv = ParCHW(self.channels[stage], base_size, use_pe=use_pe,
+                                      bias=self.parc_cfg['bias'], impl=self.parc_cfg['impl'])
 
     def forward(self, x):
         # stem stride x one 2x downsampling per later stage: a smaller input reaches the last

@@ -44,9 +44,7 @@ class ParCNet(BaseBackbone):
             feature sizes it gives (256 -> 32 / 16 / 8) unless ``parc_cfg.base_sizes`` is set.
         parc_cfg: ``base_sizes``, ``img_size``, ``pe`` (``'first'``, official: the first
             ParC block of each unit; or ``'none'``), ``bias`` (official: False), ``impl``
-            (:mod:`parc_mm.models.placement`; the units' places are fixed). The first
-            release's ``parc_base_sizes`` / ``parc_pe`` / ``parc_bias`` / ``parc_impl``
-            keywords still work, with a deprecation warning.
+            (:mod:`parc_mm.models.placement`; the units' places are fixed).
         output_stride: 32, 16 (layer 5 keeps its resolution) or 8 (layers 4 and 5), for
             dense prediction; as cvnets, the dilation only reaches layer 5's inverted
             residual (2 at output stride 8).
@@ -82,14 +80,28 @@ class ParCNet(BaseBackbone):
                  init_cfg: Optional[Union[dict, List[dict]]] = (
                      dict(type='Kaiming', layer=['Conv2d']),
                      dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])),
-                 **legacy) -> None:
+                 ) -> None:
         super().__init__(init_cfg=list(init_cfg) if isinstance(init_cfg, tuple) else init_cfg)
-        unknown = set(legacy) - {'parc_base_sizes', 'parc_pe', 'parc_bias', 'parc_impl'}
-        if unknown:
-            raise TypeError(f'ParCNet got unexpected keyword arguments {sorted(unknown)}')
         # ParC sits in the units of layers 3-5 (structural: no ``blocks`` key)
-        self.parc_cfg = cfg = parc_settings(type(self).__name__, parc_cfg, legacy, dict(
+        self.parc_cfg = parc_settings(type(self).__name__, parc_cfg, dict(
             base_sizes=None, img_size=img_size, pe='first', bias=False, impl='auto'))
+        self.arch = self._parse_arch(arch)
+        self.out_indices = self._parse_outputs(out_indices, output_stride, frozen_stages)
+        self.output_stride = output_stride
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        n_units = len(self.arch['units'])
+        first = self.num_layers - n_units
+        # kernels at the nominal strides 8, 16, 32 (also when output_stride keeps maps larger:
+        # they are resized to the maps like every ParC kernel)
+        sizes = self.parc_cfg['base_sizes'] or derive_base_sizes(
+            self.parc_cfg['img_size'], [2**(first + 1 + i) for i in range(n_units)])
+        self.parc_base_sizes = [pair(s) for s in check_base_sizes(sizes, n_units)]
+        self._build(in_channels, stem_channels, drop_rate,
+                    dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg))
+        self._freeze_stages()
+
+    def _parse_arch(self, arch: Union[str, dict]) -> dict:
         if isinstance(arch, str):
             if arch.lower() not in self.arch_zoo:
                 raise ValueError(f'Unknown ParCNet arch {arch!r}: choose from '
@@ -100,8 +112,12 @@ class ParCNet(BaseBackbone):
             raise ValueError(f'ParCNet arch dict lacks {sorted(missing)}')
         if len(arch['mv2']) + len(arch['units']) != self.num_layers:
             raise ValueError('ParCNet arch needs 5 layers in all (mv2 + units)')
-        if cfg['pe'] not in ('first', 'none'):
-            raise ValueError(f"ParCNet parc_cfg pe must be 'first' or 'none', got {cfg['pe']!r}")
+        if self.parc_cfg['pe'] not in ('first', 'none'):
+            raise ValueError("ParCNet parc_cfg pe must be 'first' or 'none', got "
+                             f"{self.parc_cfg['pe']!r}")
+        return arch
+
+    def _parse_outputs(self, out_indices, output_stride: int, frozen_stages: int) -> List[int]:
         if output_stride not in (8, 16, 32):
             raise ValueError(f'output_stride must be 8, 16 or 32, got {output_stride}')
         out_indices = [out_indices] if isinstance(out_indices, int) else list(out_indices)
@@ -109,25 +125,14 @@ class ParCNet(BaseBackbone):
         if not out_indices or any(not -n_out <= i < n_out for i in out_indices):
             raise ValueError(f'out_indices must be in 0..{self.num_layers} (layers 1-5, then the '
                              f'final 1x1 conv), got {out_indices}')
-        out_indices = sorted(i % n_out for i in out_indices)
         if not -1 <= frozen_stages <= self.num_layers:
             raise ValueError(f'frozen_stages must be in -1..{self.num_layers}')
-        n_units = len(arch['units'])
-        first = self.num_layers - n_units
-        # kernels at the nominal strides 8, 16, 32 (also when output_stride keeps maps larger:
-        # they are resized to the maps like every ParC kernel)
-        sizes = cfg['base_sizes'] or derive_base_sizes(
-            cfg['img_size'], [2**(first + 1 + i) for i in range(n_units)])
-        parc_base_sizes = check_base_sizes(sizes, n_units)
-        self.arch = arch
-        self.out_indices = out_indices
-        self.output_stride = output_stride
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
-        self.parc_base_sizes = [pair(s) for s in parc_base_sizes]
+        return sorted(i % n_out for i in out_indices)
 
-        self.stem = ConvModule(in_channels, stem_channels, 3, stride=2, padding=1,
-                               conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
+    def _build(self, in_channels: int, stem_channels: int, drop_rate: float,
+               layer_cfg: dict) -> None:
+        arch, cfg = self.arch, self.parc_cfg
+        self.stem = ConvModule(in_channels, stem_channels, 3, stride=2, padding=1, **layer_cfg)
         layers = []
         ch = stem_channels
         for out, stride, blocks, expand in arch['mv2']:
@@ -136,7 +141,7 @@ class ParCNet(BaseBackbone):
         # the last layers keep their resolution for dense prediction (cvnets' dilate_l4/l5):
         # their inverted residual drops its stride and is dilated by the strides dropped
         # before it
-        first_kept = self.num_layers - {32: 0, 16: 1, 8: 2}[output_stride]
+        first_kept = self.num_layers - {32: 0, 16: 1, 8: 2}[self.output_stride]
         for i, (out, unit_ch, ffn_ch, blocks) in enumerate(arch['units']):
             layer_idx = len(layers)
             kept = layer_idx >= first_kept
@@ -146,17 +151,15 @@ class ParCNet(BaseBackbone):
             layer = nn.Sequential(down, ParCNetUnit(
                 out, unit_ch, ffn_ch, blocks, self.parc_base_sizes[i], fusion=arch['fusion'],
                 use_pe=cfg['pe'] == 'first', bias=cfg['bias'], impl=cfg['impl'],
-                conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg, drop=drop_rate))
+                drop=drop_rate, **layer_cfg))
             layers.append(layer)
             ch = out
         self.layers = nn.Sequential(*layers)
         self.out_channels = [c[0] for c in arch['mv2']] + [c[0] for c in arch['units']]
-        if self.num_layers in out_indices:
+        if self.num_layers in self.out_indices:
             exp = min(4 * ch, 960)
-            self.conv_1x1_exp = ConvModule(ch, exp, 1, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
-                                           act_cfg=act_cfg)
+            self.conv_1x1_exp = ConvModule(ch, exp, 1, **layer_cfg)
             self.out_channels.append(exp)
-        self._freeze_stages()
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         x = self.stem(x)

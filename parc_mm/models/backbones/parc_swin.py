@@ -7,12 +7,11 @@ from mmpretrain.models.backbones.swin_transformer import SwinTransformer
 
 from parc_mm.registry import MODELS
 
-from ..layers.token_mixer import replace_attention
-from ..placement import ParCBackboneMixin, Size, parc_settings
+from ..placement import AttentionToParC, Size
 
 
 @MODELS.register_module()
-class ParCSwin(ParCBackboneMixin, SwinTransformer):
+class ParCSwin(AttentionToParC, SwinTransformer):
     """ParC-Swin: mmpretrain's :class:`SwinTransformer` with every (shifted) window attention
     replaced by :class:`~parc_mm.models.layers.ParCTokenMixer`, a pure ConvNet.
 
@@ -48,13 +47,16 @@ class ParCSwin(ParCBackboneMixin, SwinTransformer):
                              'num_heads')
         if not isinstance(patch_size, int):
             raise ValueError(f'ParCSwin patch_size must be an int, got {patch_size!r}')
-        self.parc_cfg = parc_settings(type(self).__name__, parc_cfg, {}, dict(
-            blocks='all', base_sizes=None, img_size=img_size, pe='first', bias=True,
-            impl='auto'))
+        self.parc_configure(parc_cfg, img_size, kwargs)
         super().__init__(arch=arch, img_size=img_size, patch_size=patch_size, **kwargs)
-        strides = [patch_size * 2**i for i in range(self.num_layers)]
-        dims = [stage.embed_dims for stage in self.stages]
-        self.parc_blocks, self.parc_base_sizes = replace_attention(
-            type(self).__name__, [stage.blocks for stage in self.stages], dims, self.parc_cfg,
-            strides)
-        self._freeze_stages()  # the new mixers may belong to frozen stages
+        self.parc_build()
+
+    def parc_stages(self):
+        return [stage.blocks for stage in self.stages]
+
+    def parc_strides(self):
+        patch = self.patch_embed.projection.stride[0]
+        return [patch * 2**i for i in range(self.num_layers)]
+
+    def parc_dims(self):
+        return [stage.embed_dims for stage in self.stages]

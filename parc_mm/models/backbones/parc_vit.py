@@ -7,12 +7,12 @@ from mmpretrain.models.backbones.vision_transformer import VisionTransformer
 
 from parc_mm.registry import MODELS
 
-from ..layers.token_mixer import ParCTokenMixer, replace_attention
-from ..placement import ParCBackboneMixin, Size, parc_settings
+from ..layers.token_mixer import ParCTokenMixer
+from ..placement import AttentionToParC, Size
 
 
 @MODELS.register_module()
-class ParCViT(ParCBackboneMixin, VisionTransformer):
+class ParCViT(AttentionToParC, VisionTransformer):
     """ParC-ViT / ParC-DeiT: mmpretrain's :class:`VisionTransformer` with every attention
     replaced by :class:`~parc_mm.models.layers.ParCTokenMixer`, a pure ConvNet.
 
@@ -52,21 +52,29 @@ class ParCViT(ParCBackboneMixin, VisionTransformer):
         if out_type == 'cls_token' or kwargs.pop('with_cls_token', False):
             raise ValueError("ParCViT has no class token (a ConvNet averages its tokens): use "
                              "out_type='avg_featmap' (classification) or 'featmap'")
-        if isinstance(kwargs.get('out_indices'), (list, tuple)):
-            kwargs['out_indices'] = list(kwargs['out_indices'])  # ViT edits it in place
         if not isinstance(patch_size, int):
             raise ValueError(f'ParCViT patch_size must be an int, got {patch_size!r}')
-        self.parc_cfg = parc_settings(type(self).__name__, parc_cfg, {}, dict(
-            blocks='all', base_sizes=None, img_size=img_size, pe='first', bias=True,
-            impl='auto'))
+        self.parc_configure(parc_cfg, img_size, kwargs)
         super().__init__(arch=arch, img_size=img_size, patch_size=patch_size,
                          out_type=out_type, with_cls_token=False, **kwargs)
         # no table to interpolate: the ParC position embeddings take its place
         del self.pos_embed
         self.pos_embed = None
-        self.parc_blocks, self.parc_base_sizes = replace_attention(
-            type(self).__name__, [self.layers], [self.embed_dims], self.parc_cfg, [patch_size])
-        if self.frozen_stages > 0:  # the new mixers may belong to frozen layers
+        self.parc_build()
+
+    out_indices_type = list  # ViT edits it in place
+
+    def parc_stages(self):
+        return [self.layers]
+
+    def parc_strides(self):
+        return [self.patch_embed.projection.stride[0]]
+
+    def parc_dims(self):
+        return [self.embed_dims]
+
+    def parc_refreeze(self):
+        if self.frozen_stages > 0:  # ViT freezes only when asked (frozen_stages=0: nothing)
             self._freeze_stages()
 
     def _prepare_pos_embed(self, state_dict, prefix, *args, **kwargs):

@@ -31,6 +31,3 @@ class ParCFPNBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.gamma1 * self.parc(self.norm1(x))
         return x + self.gamma2 * self.ffn(self.norm2(x))
-
-
-ParCBlock = ParCFPNBlock  # the name before the layers/ folder existed

@@ -203,28 +203,4 @@ class ParCTokenMixer(InferencePlanMixin, nn.Module):
         return f'{self.embed_dims}'
 
 
-def replace_attention(owner: str, stages: Sequence[Sequence[nn.Module]], dims: Sequence[int],
-                      settings: dict, strides: Sequence[int]):
-    """The one token-mixer swap of ParC-DeiT and ParC-Swin: the ``attn`` of each chosen block
-    (``settings['blocks']``; ``'paper'`` and ``'all'``: every block) becomes a
-    :class:`ParCTokenMixer` taking over its dropout, layer scale and stochastic depth.
-
-    ``stages``: the blocks per stage (each with ``attn``), ``dims``: their widths,
-    ``strides``: their token-grid strides (base sizes derive from ``img_size`` rounded up,
-    as the padding patch embedding / merging do). Returns ``place_parc``'s (blocks, sizes).
-    """
-    from ..placement import place_parc
-
-    def swap(i, j, block, base_size, use_pe):
-        block.attn = ParCTokenMixer.replacing(block.attn, dims[i], base_size, use_pe=use_pe,
-                                              bias=settings['bias'], impl=settings['impl'])
-
-    every = [list(range(len(s))) for s in stages]
-    blocks, sizes = place_parc(stages, settings, every, swap, strides, ceil=True)
-    if not any(blocks):
-        raise ValueError(f"{owner} with parc_cfg blocks={settings['blocks']!r} has no ParC "
-                         "mixer; for the attention baseline build mmpretrain's own backbone")
-    return blocks, sizes
-
-
-__all__ = ['ParCTokenMixer', 'replace_attention']
+__all__ = ['ParCTokenMixer']

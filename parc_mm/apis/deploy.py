@@ -55,10 +55,10 @@ def export_onnx(config: str, checkpoint: Optional[str], out_dir: str,
     task's test size), compare ONNX Runtime with PyTorch on a random input, and write
     ``out_dir/deploy.json``. Returns that record; raises when the outputs differ by more than
     ``atol`` or the graph holds non-portable ops."""
+    from parc_mm.apis.runner import check_checkpoint_fits
+    from parc_mm.apis.tasks import TASKS, build_model, load_config, task_of
     from parc_mm.ops import inference_mode
     from parc_mm.ops.export import onnx_op_report
-    from parc_mm.runner_setup import check_checkpoint_fits
-    from parc_mm.utils.config import TASKS, build_model, load_config, task_of
     cfg = load_config(config)
     task = task_of(cfg)
     h, w = tuple(shape) if shape else TASKS[task].test_size

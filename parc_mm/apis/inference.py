@@ -35,7 +35,7 @@ def list_images(inputs: Union[str, Sequence[str]]) -> List[str]:
 def _prepare(config: str):
     """The config (custom_imports done, pretrained downloads off: the weights come from the
     checkpoint) and its task."""
-    from parc_mm.utils.config import drop_pretrained, load_config, task_of
+    from parc_mm.apis.tasks import drop_pretrained, load_config, task_of
     cfg = load_config(config)
     drop_pretrained(cfg.model)
     return cfg, task_of(cfg)
@@ -119,7 +119,7 @@ def config_classes(cfg) -> Optional[tuple]:
     class's ``METAINFO``), without building the dataset; None when it names none."""
     import importlib
 
-    from parc_mm.utils.config import task_of
+    from parc_mm.apis.tasks import task_of
     ds = (cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}).get('dataset', {})
     while isinstance(ds, dict) and 'dataset' in ds and 'metainfo' not in ds:
         ds = ds['dataset']  # dataset wrappers (RepeatDataset, ...)
@@ -163,7 +163,7 @@ def _set_classes(inf, cfg, meta: dict) -> tuple:
 
 
 def _num_classes(cfg) -> int:
-    from parc_mm.utils.config import iter_dicts
+    from parc_mm.apis.tasks import iter_dicts
     ns = [d['num_classes'] for d in iter_dicts(cfg.get('model', {}))
           if isinstance(d.get('num_classes'), int)]
     return max(ns) if ns else 0
@@ -194,7 +194,7 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
     from mmengine.logging import print_log
     from mmengine.registry import DefaultScope
 
-    from parc_mm.runner_setup import check_checkpoint_fits
+    from parc_mm.apis.runner import check_checkpoint_fits
     from parc_mm.utils.checkpoint import verify_checkpoint
     images = list_images(inputs)
     if checkpoint is not None:

@@ -102,7 +102,7 @@ def complexity(model: nn.Module, shape: Tuple[int, int, int], task: str = 'cls'
     with torch.no_grad():
         flops = fa.total()
         by_module = fa.by_module()
-    from parc_mm.ops import ParCConv2d
+    from parc_mm.models.layers import ParCConv2d
     prefix = 'model.' if wrapped is not model else ''
     parc = sum(by_module.get(prefix + n, 0) for n, m in model.named_modules()
                if isinstance(m, ParCConv2d))
@@ -113,7 +113,7 @@ def complexity(model: nn.Module, shape: Tuple[int, int, int], task: str = 'cls'
 def build_from_config(cfg_path: str, cfg_options: Optional[dict] = None):
     """(model, task, cfg) from a config of any of the three libraries (no pretrained
     downloads, SyncBN -> BN)."""
-    from parc_mm.utils.config import build_model, load_config, task_of
+    from parc_mm.apis.tasks import build_model, load_config, task_of
     cfg = load_config(cfg_path, cfg_options)
     return build_model(cfg), task_of(cfg), cfg
 

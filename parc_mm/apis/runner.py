@@ -9,8 +9,8 @@ from typing import Iterator, List, Tuple
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from parc_mm.utils.config import SCOPES, adapt_to_cpu, iter_dicts
-from parc_mm.utils.config import load_config as _load_config
+from parc_mm.apis.tasks import SCOPES, adapt_to_cpu, iter_dicts
+from parc_mm.apis.tasks import load_config as _load_config
 
 DEMO_HINT = ('For the built-in demo data run: python -m parc_mm.datasets.synthetic data/shapes '
              '(or use a config from configs/demo/, which generates it).')

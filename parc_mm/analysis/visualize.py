@@ -29,8 +29,8 @@ def draw_predictions(task: str, config: str, checkpoint: str, data_root: str, ou
     from mmengine.registry import DefaultScope
     from PIL import Image
 
+    from parc_mm.apis.tasks import TASKS
     from parc_mm.datasets import synthetic
-    from parc_mm.utils.config import TASKS
     scope = TASKS[task].scope
     importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)
     apis = importlib.import_module(f'{scope}.apis')

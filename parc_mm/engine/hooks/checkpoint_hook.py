@@ -1,16 +1,15 @@
-"""Hooks of parc_mm (``custom_imports=dict(imports=['parc_mm.hooks'])``)."""
+"""SafeCheckpointHook: mmengine's CheckpointHook whose every save is atomic and whose runs
+resume from the newest loadable checkpoint."""
 import errno
 import glob
-import hashlib
 import json
 import os
 import os.path as osp
 import shutil
 import uuid
 
-import torch
-from mmengine.dist import get_rank, is_main_process
-from mmengine.hooks import CheckpointHook, Hook
+from mmengine.dist import is_main_process
+from mmengine.hooks import CheckpointHook
 
 from parc_mm.registry import HOOKS
 from parc_mm.utils.checkpoint import (
@@ -21,29 +20,6 @@ from parc_mm.utils.checkpoint import (
     newest_loadable_checkpoint,
     temp_name,
 )
-
-
-@HOOKS.register_module()
-class ParamChecksumHook(Hook):
-    """After training, every rank writes a checksum of its model parameters to
-    ``work_dir/param_checksum_rank<r>.json``: DDP replicas must agree bit for bit."""
-
-    priority = 'VERY_LOW'
-
-    def after_train(self, runner) -> None:
-        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
-        h = hashlib.sha256()
-        total = 0.0
-        for name, p in sorted(model.state_dict().items()):
-            if torch.is_tensor(p) and p.is_floating_point():
-                t = p.detach().cpu().contiguous()
-                h.update(name.encode())
-                h.update(t.numpy().tobytes())
-                total += float(t.double().sum())
-        rank = get_rank()
-        with open(osp.join(runner.work_dir, f'param_checksum_rank{rank}.json'), 'w') as f:
-            json.dump(dict(rank=rank, sha256=h.hexdigest(), sum=total, iter=runner.iter), f)
-
 
 _LOCK = '.parc_mm_checkpoint.lock'
 _MARGIN = 16 << 20  # bytes kept free beyond a checkpoint's size
@@ -342,73 +318,3 @@ class SafeCheckpointHook(CheckpointHook):
             del runner.save_checkpoint
             del backend.remove, backend.rmtree
         self._remove(deferred)  # only if no save happened (the write removes them itself)
-
-
-@HOOKS.register_module()
-class ParCInferenceModeHook(Hook):
-    """ParC inference mode (:func:`parc_mm.ops.inference_mode`) for the test loop: switched on
-    in ``before_test`` (after the checkpoint is loaded) and off in ``after_test``. Not for
-    validation during training, where the parameters change between loops (there every
-    forward derives the kernels from the parameters, which is always correct).
-    ``tools/test.py`` registers it."""
-
-    priority = 'LOW'
-
-    def before_test(self, runner) -> None:
-        from parc_mm.ops import inference_mode
-        inference_mode(runner.model, True)
-
-    def after_test(self, runner) -> None:
-        from parc_mm.ops import inference_mode
-        inference_mode(runner.model, False)
-
-
-@HOOKS.register_module()
-class ParCAutotuneHook(Hook):
-    """Autotune the ``impl='auto'`` ParC layers during a run (:mod:`parc_mm.ops.autotuner`):
-    each configuration's implementations are timed once on the real input and the fastest is
-    kept; after the first training iteration every rank takes rank 0's choices; the cache can
-    be loaded before and saved after the run (one file per device).
-
-    Args:
-        cache_file: JSON cache to load (when it exists) and save; None: the default per-device
-            file under ``$PARC_CACHE`` (``~/.cache/parc_mm``).
-        save: write the cache after the run (main process).
-    """
-
-    priority = 'VERY_HIGH'
-
-    def __init__(self, cache_file: str = None, save: bool = True) -> None:
-        self.cache_file = cache_file
-        self.save = save
-        self._synced = False
-
-    def before_run(self, runner) -> None:
-        from parc_mm.ops.autotuner import (
-            AutotuneCacheError,
-            default_cache_file,
-            enable_autotune,
-            load_autotune_cache,
-        )
-        self.cache_file = self.cache_file or default_cache_file()
-        if osp.isfile(self.cache_file):
-            try:
-                n = load_autotune_cache(self.cache_file)
-                runner.logger.info(f'ParC autotune: {n} choices loaded from {self.cache_file}')
-            except AutotuneCacheError as e:
-                runner.logger.warning(f'{e}. Starting without it: choices are timed afresh '
-                                      'and the file is rewritten after the run.')
-        enable_autotune(True)
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        if not self._synced:
-            from parc_mm.ops.autotuner import sync_autotune_cache
-            sync_autotune_cache()
-            self._synced = True
-
-    def after_run(self, runner) -> None:
-        from parc_mm.ops.autotuner import autotune_cache, enable_autotune, save_autotune_cache
-        enable_autotune(False)
-        if self.save and is_main_process() and autotune_cache():
-            path = save_autotune_cache(self.cache_file)
-            runner.logger.info(f'ParC autotune: {len(autotune_cache())} choices saved to {path}')

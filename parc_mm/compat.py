@@ -1,0 +1,241 @@
+"""Every change parc_mm makes to the libraries it runs on, in one place, with one trigger.
+
+:func:`install` is the only trigger. ``import parc_mm`` calls it (so does the start-up
+``parc_mm_mmengine.pth`` line of an installed environment, which only imports ``parc_mm``;
+``PARC_MM_NO_STARTUP=1`` turns that line off). It imports nothing: it registers an import
+hook, and each patch below is applied right after the module it patches has executed (at
+once if it already has), and only when the installed versions need it (its ``needed``
+guard). :func:`applied` says which patches are active in this process;
+``tests/test_compat.py`` checks for each one that the upstream behaviour it works around is
+still there, so a patch that upstream made unnecessary fails a test instead of lingering.
+
+The patches:
+
+``mmengine-parc-scope``
+    mmengine resolves ``pkg::path`` config bases only for the packages of its hard-coded
+    ``MODULE2PACKAGE`` table (open-mmlab/mmengine#1410; the fix, #1411, was closed
+    unmerged), and reads that table while it parses a config, before the config's
+    ``custom_imports`` run: adds ``parc_mm``.
+``mmengine-unscope-parc-bases``
+    mmengine tags every dict of a ``pkg::`` base with ``_scope_=pkg``, right for a library
+    scope (``mmdet::``) but not for ours: our configs already name their library
+    (``default_scope``), and tagged ``parc_mm`` a pipeline would look ``LoadAnnotations`` up
+    in mmengine's root registry and get mmcv's. Our bases build in the using config's scope,
+    as a local ``./`` base does.
+``mmengine-checkpoints-weights-only``
+    torch >= 2.6 loads with ``weights_only=True`` by default; mmengine <= 0.10.7 saves Runner
+    checkpoints holding ``HistoryBuffer`` objects and numpy arrays, which that refuses
+    (open-mmlab/mmengine#1655, #1650 open): exactly those types join torch's allow-list (the
+    check stays on), and ``HistoryBuffer`` stops pickling its built-in statistics methods as
+    ``getattr(HistoryBuffer, 'mean')`` (``__setstate__`` re-registers them), since allowing
+    ``getattr`` would defeat the check.
+``parc-verified-checkpoint-loader``
+    not an upstream fix but parc_mm's own guarantee, applied the same way: mmengine's loader
+    for local paths verifies the file first (a truncated or foreign checkpoint fails naming
+    the file and the fix instead of deep inside ``torch.load``); see
+    :func:`parc_mm.utils.checkpoint.load_checkpoint_file`.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import re
+import sys
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Callable, Dict, List, Optional, Tuple
+
+# the distributions that install each import name (OpenMMLab's and the OneDL fork's)
+DISTRIBUTIONS = {'mmengine': ('mmengine', 'onedl-mmengine'), 'torch': ('torch', )}
+
+
+def installed_version(module: str) -> Optional[Tuple[int, ...]]:
+    """The (major, minor, patch) of the distribution installing ``module``, or None."""
+    from importlib.metadata import PackageNotFoundError, version
+    for dist in DISTRIBUTIONS.get(module, (module, )):
+        try:
+            text = version(dist)
+        except PackageNotFoundError:
+            continue
+        nums = re.findall(r'\d+', text.split('+')[0])[:3]
+        return tuple(int(n) for n in nums)
+    return None
+
+
+def _older_than(module: str, bound: Tuple[int, ...]) -> bool:
+    v = installed_version(module)
+    return v is not None and v < bound
+
+
+def _at_least(module: str, bound: Tuple[int, ...]) -> bool:
+    v = installed_version(module)
+    return v is not None and v >= bound
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One change to an upstream module.
+
+    Attributes:
+        name: what :func:`applied` reports.
+        target: the module patched; the patch runs right after it has executed.
+        ready: an attribute the target has once it has executed.
+        needed: the version guard: whether the installed versions need the patch.
+        apply: the change, given the target module (idempotent).
+    """
+    name: str
+    target: str
+    ready: str
+    needed: Callable[[], bool]
+    apply: Callable[[ModuleType], None]
+
+
+def _register_scope(module: ModuleType) -> None:
+    module.MODULE2PACKAGE.setdefault('parc_mm', 'parc_mm')
+
+
+def _unscope_bases(module: ModuleType) -> None:
+    config_cls = module.Config
+    if getattr(config_cls._get_cfg_path, '_parc_mm', False):
+        return
+    orig = config_cls._get_cfg_path
+
+    def _get_cfg_path(cfg_path, filename):
+        path, scope = orig(cfg_path, filename)
+        return path, (None if scope == 'parc_mm' else scope)
+
+    _get_cfg_path._parc_mm = True  # type: ignore[attr-defined]
+    config_cls._get_cfg_path = staticmethod(_get_cfg_path)
+
+
+def checkpoint_globals(history_buffer: type) -> List[object]:
+    """The types of a Runner checkpoint that torch's weights-only unpickler may build."""
+    import numpy as np
+
+    allowed: List[object] = [history_buffer, np.ndarray, np.dtype]
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    allowed += [_reconstruct, scalar]
+    # concrete dtype classes (np.dtypes.Float64DType, ...) are pickled by numpy >= 1.25
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        allowed += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')]
+    return allowed
+
+
+def _allow_checkpoints(module: ModuleType) -> None:
+    import torch
+
+    buffer = module.HistoryBuffer
+    torch.serialization.add_safe_globals(checkpoint_globals(buffer))
+    if getattr(buffer.__getstate__, '_parc_mm', False):
+        return
+    orig = buffer.__getstate__
+
+    def __getstate__(self) -> dict:
+        state = dict(orig(self))
+        methods = state.get('statistics_methods', {})
+        state['statistics_methods'] = {
+            k: v for k, v in methods.items() if getattr(buffer, k, None) is not v}
+        return state
+
+    __getstate__._parc_mm = True  # type: ignore[attr-defined]
+    buffer.__getstate__ = __getstate__
+
+
+def _verified_loader(module: ModuleType) -> None:
+    from parc_mm.utils.checkpoint import load_checkpoint_file
+    loader = module.CheckpointLoader
+    if loader._schemes.get('') is not load_checkpoint_file:
+        loader.register_scheme(prefixes='', loader=load_checkpoint_file, force=True)
+
+
+# mmengine 0.11 is the first release that could carry the upstream fixes (none so far)
+_MMENGINE_FIXED = (0, 11)
+
+PATCHES: Tuple[Patch, ...] = (
+    Patch('mmengine-parc-scope', 'mmengine.config.utils', 'MODULE2PACKAGE',
+          lambda: _older_than('mmengine', _MMENGINE_FIXED), _register_scope),
+    Patch('mmengine-unscope-parc-bases', 'mmengine.config.config', 'Config',
+          lambda: _older_than('mmengine', _MMENGINE_FIXED), _unscope_bases),
+    Patch('mmengine-checkpoints-weights-only', 'mmengine.logging.history_buffer',
+          'HistoryBuffer',
+          lambda: _at_least('torch', (2, 6)) and _older_than('mmengine', _MMENGINE_FIXED),
+          _allow_checkpoints),
+    Patch('parc-verified-checkpoint-loader', 'mmengine.runner.checkpoint', 'CheckpointLoader',
+          lambda: installed_version('mmengine') is not None, _verified_loader),
+)
+_BY_NAME: Dict[str, Patch] = {p.name: p for p in PATCHES}
+_APPLIED: Dict[str, bool] = {}
+_GUARDS: Dict[str, bool] = {}
+
+
+def _needed(patch: Patch) -> bool:
+    if patch.name not in _GUARDS:  # (reads package metadata: once per process)
+        _GUARDS[patch.name] = bool(patch.needed())
+    return _GUARDS[patch.name]
+
+
+def _run(patch: Patch, module: ModuleType) -> None:
+    if _needed(patch):
+        patch.apply(module)
+        _APPLIED[patch.name] = True
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Finds each patch's target through the other finders and applies the patch right after
+    the module has executed."""
+
+    def find_spec(self, fullname, path, target=None):
+        patches = [p for p in PATCHES if p.target == fullname and p.name not in _APPLIED]
+        if not patches:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return None
+        exec_module = spec.loader.exec_module
+
+        def exec_and_patch(module):
+            exec_module(module)
+            for patch in patches:
+                _run(patch, module)
+
+        spec.loader.exec_module = exec_and_patch
+        return spec
+
+
+def install() -> None:
+    """Apply each needed patch now to loaded targets, and to the others when they are
+    imported (idempotent; imports nothing)."""
+    pending = False
+    for patch in PATCHES:
+        module = sys.modules.get(patch.target)
+        if module is not None and hasattr(module, patch.ready):
+            _run(patch, module)
+        elif patch.name not in _APPLIED:
+            pending = True
+    if pending and not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder())
+
+
+def ensure(name: str) -> bool:
+    """Import the target of patch ``name`` (applying the patch); True if it is active. For
+    code that needs a patch before its target would otherwise be imported (e.g. a
+    ``torch.load`` of a Runner checkpoint, whose allow-list must exist before unpickling)."""
+    patch = _BY_NAME[name]
+    install()
+    module = importlib.import_module(patch.target)
+    if patch.name not in _APPLIED:  # imported before install() could hook it
+        _run(patch, module)
+    return _APPLIED.get(patch.name, False)
+
+
+def applied() -> Dict[str, bool]:
+    """Each patch's name -> whether it is active in this process."""
+    return {p.name: _APPLIED.get(p.name, False) for p in PATCHES}
+
+
+__all__ = ['PATCHES', 'Patch', 'applied', 'ensure', 'install', 'installed_version']

@@ -1,0 +1,1 @@
+"""Training / testing machinery on top of mmengine (hooks)."""
