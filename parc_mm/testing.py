@@ -56,25 +56,35 @@ def _set_key(obj: Any, key: str, value: Any) -> None:
             _set_key(v, key, value)
 
 
-def _dataset(task: str, split: str, root: str, pipeline, extra: dict) -> dict:
-    meta = synthetic.metainfo(task)
-    if task == 'det':
-        ds = dict(type='CocoDataset', data_root=osp.join(root, TASKS['det'].data),
-                  ann_file=f'annotations/instances_{split}.json',
-                  data_prefix=dict(img=f'{split}/'), metainfo=meta)
-        if split == 'train':
-            ds['filter_cfg'] = dict(filter_empty_gt=True, min_size=4)
-        else:
-            ds['test_mode'] = True
-    elif task == 'seg':
-        sub = 'training' if split == 'train' else 'validation'
-        ds = dict(type='BaseSegDataset', data_root=osp.join(root, TASKS['seg'].data),
-                  data_prefix=dict(img_path=f'images/{sub}', seg_map_path=f'annotations/{sub}'),
-                  img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=True,
-                  metainfo=meta)
+def _det_dataset(root: str, split: str, meta: dict) -> dict:
+    ds = dict(type='CocoDataset', data_root=osp.join(root, TASKS['det'].data),
+              ann_file=f'annotations/instances_{split}.json', data_prefix=dict(img=f'{split}/'),
+              metainfo=meta)
+    if split == 'train':
+        ds['filter_cfg'] = dict(filter_empty_gt=True, min_size=4)
     else:
-        ds = dict(type='CustomDataset', data_root=osp.join(root, TASKS['cls'].data),
-                  data_prefix=split, with_label=True, metainfo=dict(classes=meta['classes']))
+        ds['test_mode'] = True
+    return ds
+
+
+def _seg_dataset(root: str, split: str, meta: dict) -> dict:
+    sub = 'training' if split == 'train' else 'validation'
+    return dict(type='BaseSegDataset', data_root=osp.join(root, TASKS['seg'].data),
+                data_prefix=dict(img_path=f'images/{sub}', seg_map_path=f'annotations/{sub}'),
+                img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=True, metainfo=meta)
+
+
+def _cls_dataset(root: str, split: str, meta: dict) -> dict:
+    return dict(type='CustomDataset', data_root=osp.join(root, TASKS['cls'].data),
+                data_prefix=split, with_label=True, metainfo=dict(classes=meta['classes']))
+
+
+# the synthetic data of each task as its library's dataset config
+_DATASETS = {'det': _det_dataset, 'seg': _seg_dataset, 'cls': _cls_dataset}
+
+
+def _dataset(task: str, split: str, root: str, pipeline, extra: dict) -> dict:
+    ds = _DATASETS[task](root, split, synthetic.metainfo(task))
     ds['pipeline'] = pipeline
     ds.update(extra)
     return ds
@@ -102,7 +112,7 @@ def smoke_config(cfg: Config,
     cfg = copy.deepcopy(cfg)
     task = task_of(cfg)
     synthetic.ensure(data_root)
-    f = shrink if shrink is not None else {'det': 1 / 5, 'seg': 1 / 6, 'cls': 1 / 3}[task]
+    f = shrink if shrink is not None else TASKS[task].smoke_shrink
     n_cls = len(synthetic.metainfo(task)['classes'])
 
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):

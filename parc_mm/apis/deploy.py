@@ -19,6 +19,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from parc_mm.apis.tasks import TASKS
+
 
 class _Exported(nn.Module):
     """The part of a task model that is exported, as a plain ``forward(x)``."""
@@ -28,7 +30,7 @@ class _Exported(nn.Module):
         self.model, self.task = model, task
 
     def forward(self, x: torch.Tensor):
-        if self.task == 'det':
+        if TASKS[self.task].exports == 'features':  # (a detector's heads need data samples)
             return tuple(self.model.extract_feat(x))
         return self.model(x, mode='tensor')
 
@@ -56,7 +58,7 @@ def export_onnx(config: str, checkpoint: Optional[str], out_dir: str,
     ``out_dir/deploy.json``. Returns that record; raises when the outputs differ by more than
     ``atol`` or the graph holds non-portable ops."""
     from parc_mm.apis.runner import check_checkpoint_fits
-    from parc_mm.apis.tasks import TASKS, build_model, load_config, task_of
+    from parc_mm.apis.tasks import build_model, load_config, task_of
     from parc_mm.ops import inference_mode
     from parc_mm.ops.export import onnx_op_report
     cfg = load_config(config)
@@ -81,7 +83,8 @@ def export_onnx(config: str, checkpoint: Optional[str], out_dir: str,
     refs: Tuple[torch.Tensor, ...] = tuple(ref) if isinstance(ref, (tuple, list)) else (ref, )
     os.makedirs(out_dir, exist_ok=True)
     path = osp.join(out_dir, 'model.onnx')
-    names = [f'out{i}' for i in range(len(refs))] if task == 'det' else ['logits']
+    features = TASKS[task].exports == 'features'
+    names = [f'out{i}' for i in range(len(refs))] if features else ['logits']
     with torch.no_grad():
         torch.onnx.export(wrapper, (x, ), path, input_names=['input'], output_names=names,
                           opset_version=opset, dynamo=dynamo)
@@ -94,7 +97,7 @@ def export_onnx(config: str, checkpoint: Optional[str], out_dir: str,
         task=task, config=config, checkpoint=checkpoint, onnx='model.onnx',
         input=dict(name='input', shape=[1, 3, h, w], **_preprocessing(model)),
         outputs={n: list(r.shape) for n, r in zip(names, refs)},
-        exported='backbone + neck features' if task == 'det' else 'logits',
+        exported='backbone + neck features' if features else 'logits',
         classes=list((meta.get('dataset_meta') or {}).get('classes', [])),
         exporter='dynamo' if dynamo else 'torchscript', opset=opset,
         max_abs_diff_vs_pytorch=diff, ops=report['ops'], non_portable=report['non_portable'],

@@ -12,6 +12,8 @@ import os
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from parc_mm.apis.tasks import TASKS
+
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
 
@@ -204,21 +206,11 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
     vis_dir = osp.join(out_dir, 'vis')
     os.makedirs(vis_dir, exist_ok=True)
     names = unique_names(images)
-    scope = {'det': 'mmdet', 'seg': 'mmseg', 'cls': 'mmpretrain'}[task]
+    spec = TASKS[task]
     skipped = [] if skipped is None else skipped
     results: List[Dict[str, Any]] = []
-    with DefaultScope.overwrite_default_scope(scope):
-        if task == 'det':
-            from mmdet.apis import DetInferencer
-            inf = DetInferencer(model=cfg, weights=checkpoint, device=device,
-                                show_progress=False)
-        elif task == 'seg':
-            from mmseg.apis import MMSegInferencer
-            inf = MMSegInferencer(model=cfg, weights=checkpoint, device=device)
-        else:
-            from mmpretrain.apis import ImageClassificationInferencer
-            inf = ImageClassificationInferencer(model=cfg, pretrained=checkpoint or False,
-                                                device=device)
+    with DefaultScope.overwrite_default_scope(spec.scope):
+        inf = spec.build_inferencer(cfg, checkpoint, device)
         if checkpoint is not None:
             check_checkpoint_fits(inf.model, checkpoint, allow_partial)
         classes = _set_classes(inf, cfg, meta)
@@ -232,7 +224,7 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
                 continue
             with tempfile.TemporaryDirectory() as tmp:
                 try:
-                    r = _infer_one(inf, task, img, tmp, score_thr, classes)
+                    r = _PER_IMAGE[task](inf, img, tmp, score_thr, classes)
                 except Exception as e:  # noqa: BLE001 - one bad input must not lose the rest
                     skipped.append(dict(image=img, reason=f'failed: {type(e).__name__}: {e}'))
                     print_log(f'infer: skipping {img}: {type(e).__name__}: {e}',
@@ -242,7 +234,7 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
                 if drawn:
                     r['vis'] = osp.join(vis_dir, name + osp.splitext(drawn[0])[1])
                     shutil.move(drawn[0], r['vis'])
-                if task == 'seg':
+                if '_mask' in r:  # a segmentation map: saved as a label PNG
                     import cv2
                     import numpy as np
                     os.makedirs(osp.join(out_dir, 'pred'), exist_ok=True)
@@ -256,28 +248,34 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
     return results
 
 
-def _infer_one(inf, task: str, img: str, tmp: str, score_thr: float, classes: tuple) -> dict:
-    """One image through the Inferencer; its drawing goes to ``tmp/vis/``."""
+def _detect(inf, img: str, tmp: str, score_thr: float, classes: tuple) -> dict:
+    pred = inf(img, out_dir=tmp, pred_score_thr=score_thr, no_save_pred=True)['predictions'][0]
+    keep = [i for i, s in enumerate(pred['scores']) if s >= score_thr]
+    return dict(labels=[pred['labels'][i] for i in keep],
+                classes=[_name(classes, pred['labels'][i]) for i in keep],
+                scores=[pred['scores'][i] for i in keep],
+                bboxes=[pred['bboxes'][i] for i in keep])
+
+
+def _segment(inf, img: str, tmp: str, score_thr: float, classes: tuple) -> dict:
+    import numpy as np
+    mask = inf(img, out_dir=tmp, img_out_dir='vis', pred_out_dir='')['predictions']
+    ids, counts = np.unique(mask, return_counts=True)
+    return dict(_mask=mask, class_fractions={
+        _name(classes, i): round(float(c) / mask.size, 5) for i, c in zip(ids, counts)})
+
+
+def _classify(inf, img: str, tmp: str, score_thr: float, classes: tuple) -> dict:
     vis = osp.join(tmp, 'vis')
-    if task == 'det':
-        pred = inf(img, out_dir=tmp, pred_score_thr=score_thr, no_save_pred=True)[
-            'predictions'][0]
-        keep = [i for i, s in enumerate(pred['scores']) if s >= score_thr]
-        return dict(labels=[pred['labels'][i] for i in keep],
-                    classes=[_name(classes, pred['labels'][i]) for i in keep],
-                    scores=[pred['scores'][i] for i in keep],
-                    bboxes=[pred['bboxes'][i] for i in keep])
-    if task == 'seg':
-        import numpy as np
-        mask = inf(img, out_dir=tmp, img_out_dir='vis', pred_out_dir='')['predictions']
-        ids, counts = np.unique(mask, return_counts=True)
-        return dict(_mask=mask, class_fractions={
-            _name(classes, i): round(float(c) / mask.size, 5) for i, c in zip(ids, counts)})
     os.makedirs(vis, exist_ok=True)
     pred = inf(img, show_dir=vis)[0]
     label = int(pred['pred_label'])
     return dict(pred_label=label, pred_class=_name(classes, label),
                 pred_score=float(pred['pred_score']))
+
+
+# one image through the task's Inferencer; its drawing goes to ``tmp/vis/``
+_PER_IMAGE = {'det': _detect, 'seg': _segment, 'cls': _classify}
 
 
 def _name(classes: tuple, i) -> str:

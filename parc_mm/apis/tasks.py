@@ -22,12 +22,32 @@ class Task:
     data: str  # folder of the built-in synthetic data (parc_mm.datasets.synthetic)
     metric: str  # the main metric the library's evaluator reports
     metric_scale: float  # metric * scale = percent
+    inferencer: str  # 'module:Class' of the library's Inferencer
+    weights_kwarg: str  # the Inferencer's checkpoint argument
+    val_images: str  # glob of the synthetic data's validation images, under its data root
+    smoke_shrink: float  # input-size factor of the CPU smoke runs (parc_mm.testing)
+    exports: str  # what the ONNX export holds: 'logits' or 'features' (backbone + neck)
+
+    def build_inferencer(self, cfg, checkpoint: Optional[str], device: Optional[str]):
+        """The library's Inferencer for ``cfg`` (built in the library's scope)."""
+        module, name = self.inferencer.split(':')
+        cls = getattr(importlib.import_module(module), name)
+        kwargs = {self.weights_kwarg: checkpoint or (False if self.weights_kwarg ==
+                                                      'pretrained' else None)}
+        if name == 'DetInferencer':
+            kwargs['show_progress'] = False
+        return cls(model=cfg, device=device, **kwargs)
 
 
 TASKS: Dict[str, Task] = {
-    'cls': Task('cls', 'mmpretrain', (224, 224), 'cls', 'accuracy/top1', 1.0),
-    'det': Task('det', 'mmdet', (800, 1333), 'coco', 'coco/bbox_mAP', 100.0),
-    'seg': Task('seg', 'mmseg', (512, 512), 'ade', 'mIoU', 1.0),
+    'cls': Task('cls', 'mmpretrain', (224, 224), 'cls', 'accuracy/top1', 1.0,
+                'mmpretrain.apis:ImageClassificationInferencer', 'pretrained',
+                'cls/val/*/00000.png', 1 / 3, 'logits'),
+    'det': Task('det', 'mmdet', (800, 1333), 'coco', 'coco/bbox_mAP', 100.0,
+                'mmdet.apis:DetInferencer', 'weights', 'coco/val/*.jpg', 1 / 5, 'features'),
+    'seg': Task('seg', 'mmseg', (512, 512), 'ade', 'mIoU', 1.0,
+                'mmseg.apis:MMSegInferencer', 'weights', 'ade/images/validation/*.jpg', 1 / 6,
+                'logits'),
 }
 BY_SCOPE: Dict[str, Task] = {t.scope: t for t in TASKS.values()}
 SCOPES = tuple(BY_SCOPE)

@@ -18,7 +18,8 @@ def main(argv=None):
     from parc_mm.ops import set_impl
     model, task, _ = build_from_config(a.config)
     set_impl(model, a.impl)
-    shape = a.shape or {'cls': [224], 'seg': [512], 'det': [800, 1333]}[task]
+    from parc_mm.apis.tasks import TASKS
+    shape = a.shape or list(TASKS[task].test_size)
     h, w = (shape[0], shape[0]) if len(shape) == 1 else shape[:2]
     r = complexity(model, (3, h, w), task)
     print(f'config: {a.config}\ninput: 3x{h}x{w}  ParC impl: {a.impl}\n'

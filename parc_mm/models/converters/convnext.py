@@ -6,7 +6,7 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from .core import ConversionReport, Rule, StateDict, apply_rules, finish
+from .core import ConversionReport, Rule, StateDict, apply_rules, detect_layout, finish
 
 
 def _mixer_rules(weight_h: str, weight_w: str, pe_h: str, pe_w: str) -> List[Rule]:
@@ -54,17 +54,11 @@ _CONVNEXT_TIMM: List[Rule] = [
 
 
 def detect_convnext_layout(sd: StateDict) -> str:
-    keys = list(sd)
-    if any('.gcc_conv_1H.' in k for k in keys):
-        return 'det'
-    if any(k.startswith('stem.') or '.blocks.' in k for k in keys):
-        return 'timm'
-    if any(k.startswith('backbone.') for k in keys):
-        return 'mmpretrain'
-    if any('.dwconv.' in k or '.gcc_H.' in k for k in keys):
-        return 'official'
-    raise ValueError('Unrecognised ConvNeXt checkpoint layout (expected the official ParC / '
-                     'facebook ConvNeXt, the ParC detection fork, timm or mmpretrain keys)')
+    return detect_layout(sd, [('det', r'.*\.gcc_conv_1H\.'), ('timm', r'stem\.|.*\.blocks\.'),
+                              ('mmpretrain', r'backbone\.'),
+                              ('official', r'.*(\.dwconv\.|\.gcc_H\.)')], 'ConvNeXt',
+                         'the official ParC / facebook ConvNeXt, the ParC detection fork, timm '
+                         'or mmpretrain keys')
 
 
 def convert_convnext(sd: StateDict, layout: Optional[str] = None

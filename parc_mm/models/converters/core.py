@@ -102,6 +102,16 @@ def apply_rules(sd: StateDict, rules: Sequence[Rule]) -> Tuple[StateDict, Conver
     return out, rep
 
 
+def detect_layout(sd: StateDict, layouts: Sequence[Tuple[str, str]], family: str,
+                  expected: str) -> str:
+    """The first layout (name, key regex) with a key matching its regex (``re.match``), or a
+    ValueError naming the family and the ``expected`` layouts."""
+    for name, pattern in layouts:
+        if any(re.match(pattern, k) for k in sd):
+            return name
+    raise ValueError(f'Unrecognised {family} checkpoint layout (expected {expected})')
+
+
 def with_backbone_prefix(sd: StateDict) -> StateDict:
     """``sd`` with ``backbone.`` before every key when it is a bare backbone state dict (no
     key has the prefix); unchanged otherwise (a classifier / detector / segmentor)."""

@@ -10,7 +10,15 @@ from typing import List, Optional, Tuple, Union
 
 import torch
 
-from .core import ConversionReport, Rule, StateDict, apply_rules, finish, with_backbone_prefix
+from .core import (
+    ConversionReport,
+    Rule,
+    StateDict,
+    apply_rules,
+    detect_layout,
+    finish,
+    with_backbone_prefix,
+)
 
 _ATTN = r'\.attn\..*|\.attn_mask'
 _SWIN_ORIGINAL: List[Rule] = [
@@ -50,13 +58,10 @@ def unfold_order(t: torch.Tensor) -> torch.Tensor:
 
 
 def detect_swin_layout(sd: StateDict) -> str:
-    if any(re.match(r'layers\.\d+\.blocks\.', k) for k in sd):
-        return 'original'
-    if any(re.match(r'(backbone\.)?stages\.\d+\.blocks\.', k) for k in sd):
-        return 'mmlab'
-    raise ValueError("Unrecognised Swin checkpoint layout (expected the original release's "
-                     "'layers.<i>.blocks.<j>...' or mmpretrain / mmdet / mmseg "
-                     "'[backbone.]stages.<i>.blocks.<j>...' keys)")
+    return detect_layout(sd, [('original', r'layers\.\d+\.blocks\.'),
+                              ('mmlab', r'(backbone\.)?stages\.\d+\.blocks\.')], 'Swin',
+                         "the original release's 'layers.<i>.blocks.<j>...' or mmpretrain / "
+                         "mmdet / mmseg '[backbone.]stages.<i>.blocks.<j>...' keys")
 
 
 def convert_swin(sd: StateDict, layout: Optional[str] = None

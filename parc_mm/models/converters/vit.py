@@ -8,6 +8,7 @@ from typing import List, Optional, Tuple, Union
 
 import torch
 
+from . import core
 from .core import ConversionReport, Rule, StateDict, apply_rules, finish, with_backbone_prefix
 
 # what attention (and the token-sequence machinery a ConvNet does not have) leaves behind
@@ -31,13 +32,9 @@ _VIT_MMLAB: List[Rule] = _DROP_VIT + [(r'(.*)', r'\1')]
 
 
 def detect_vit_layout(sd: StateDict) -> str:
-    if any(k.startswith('blocks.') for k in sd):
-        return 'timm'
-    if any(k.startswith('backbone.layers.') for k in sd):
-        return 'mmpretrain'
-    raise ValueError('Unrecognised ViT / DeiT checkpoint layout (expected timm / DeiT release '
-                     "keys 'blocks.<i>.attn...', or mmpretrain / mmseg keys "
-                     "'backbone.layers.<i>...')")
+    return core.detect_layout(sd, [('timm', r'blocks\.'), ('mmpretrain', r'backbone\.layers\.')],
+                              'ViT / DeiT', "timm / DeiT release keys 'blocks.<i>.attn...', "
+                              "or mmpretrain / mmseg keys 'backbone.layers.<i>...'")
 
 
 def convert_vit(sd: StateDict, layout: Optional[str] = None

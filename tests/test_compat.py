@@ -1,0 +1,138 @@
+"""parc_mm.compat: each patch is needed (the upstream behaviour it works around is still
+there: a test here fails once upstream fixes it), applies only where its guard says, and the
+one trigger applies them lazily."""
+import os
+import os.path as osp
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from parc_mm import compat
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _clean_python(code: str) -> subprocess.CompletedProcess:
+    """``code`` in a process where no parc_mm code runs unless the code imports it (the
+    start-up line is off, the checkout is not on the path)."""
+    env = {**os.environ, 'PARC_MM_NO_STARTUP': '1'}
+    env.pop('PYTHONPATH', None)
+    return subprocess.run([sys.executable, '-c', textwrap.dedent(code)], capture_output=True,
+                          text=True, env=env, cwd='/')
+
+
+def _upstream_still(code: str) -> None:
+    p = _clean_python(code)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.strip().endswith('STILL'), (
+        'upstream changed: the patch may no longer be needed; drop it from parc_mm/compat.py '
+        f'if so.\n{p.stdout[-2000:]}')
+
+
+def test_every_patch_is_listed_once_and_active_here():
+    names = [p.name for p in compat.PATCHES]
+    assert len(names) == len(set(names))
+    import mmengine.config.config  # noqa: F401
+    import mmengine.logging  # noqa: F401
+    import mmengine.runner.checkpoint  # noqa: F401
+    assert all(compat.applied().values()), compat.applied()
+
+
+def test_upstream_still_lacks_our_config_scope():
+    """mmengine-parc-scope: unpatched, a ``parc_mm::`` base does not resolve."""
+    _upstream_still("""
+        from mmengine.config.utils import MODULE2PACKAGE
+        print('STILL' if 'parc_mm' not in MODULE2PACKAGE else 'FIXED')
+    """)
+
+
+def test_upstream_still_scopes_package_bases():
+    """mmengine-unscope-parc-bases: unpatched, a ``pkg::`` base is tagged ``_scope_=pkg``."""
+    _upstream_still("""
+        from mmengine.config import Config
+        _, scope = Config._get_cfg_path('mmdet::_base_/default_runtime.py', 'x.py')
+        print('STILL' if scope == 'mmdet' else 'FIXED')
+    """)
+
+
+def test_upstream_still_refuses_its_own_runner_checkpoints(tmp_path):
+    """mmengine-checkpoints-weights-only: unpatched, torch's default load refuses a message
+    hub's HistoryBuffer."""
+    path = str(tmp_path / 'hub.pth')
+    _upstream_still(f"""
+        import torch
+        from mmengine.logging import HistoryBuffer
+        b = HistoryBuffer(); b.update(1.0)
+        torch.save({{'message_hub': {{'log_scalars': {{'loss': b}}}}}}, {path!r})
+        try:
+            torch.load({path!r})
+            print('FIXED')
+        except Exception as e:
+            print('STILL' if 'HistoryBuffer' in str(e) else f'OTHER {{e}}')
+    """)
+
+
+def test_patched_runner_checkpoints_load_with_the_check_on(tmp_path):
+    import torch
+    from mmengine.logging import HistoryBuffer
+    assert compat.ensure('mmengine-checkpoints-weights-only')
+    b = HistoryBuffer()
+    b.update(2.0)
+    torch.save({'hub': b}, str(tmp_path / 'hub.pth'))
+    loaded = torch.load(str(tmp_path / 'hub.pth'))  # weights_only=True, torch's default
+    assert loaded['hub'].current() == 2.0 and loaded['hub'].mean() == 2.0
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ('executed',))
+
+    torch.save({'x': Evil()}, str(tmp_path / 'evil.pth'))
+    with pytest.raises(Exception, match='Unsupported global'):  # the check is still on
+        torch.load(str(tmp_path / 'evil.pth'))
+
+
+def test_import_parc_mm_is_the_one_trigger_and_imports_nothing():
+    """``import parc_mm`` installs the hook without importing torch or mmengine; the patches
+    apply when their targets are imported, in any order."""
+    p = _clean_python(f"""
+        import sys
+        sys.path.insert(0, {ROOT!r})
+        import parc_mm
+        from parc_mm import compat
+        assert 'torch' not in sys.modules and 'mmengine' not in sys.modules, sorted(sys.modules)
+        assert not any(compat.applied().values())
+        from mmengine.runner.checkpoint import CheckpointLoader
+        from mmengine.config import Config
+        import mmengine.logging
+        from parc_mm.utils.checkpoint import load_checkpoint_file
+        assert CheckpointLoader._schemes[''] is load_checkpoint_file
+        print(sorted(k for k, v in compat.applied().items() if v))
+    """)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.strip() == str(sorted(x.name for x in compat.PATCHES)), p.stdout
+
+
+def test_a_guard_that_says_no_leaves_the_module_alone(monkeypatch):
+    """A patch whose versions do not need it is not applied (e.g. a fixed mmengine)."""
+    p = _clean_python(f"""
+        import sys
+        sys.path.insert(0, {ROOT!r})
+        from parc_mm import compat
+        compat._GUARDS['mmengine-parc-scope'] = False  # as if mmengine shipped the fix
+        compat.install()
+        from mmengine.config.utils import MODULE2PACKAGE
+        print('parc_mm' in MODULE2PACKAGE, compat.applied()['mmengine-parc-scope'])
+    """)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.split() == ['False', 'False']
+
+
+def test_version_guards_read_the_installed_versions():
+    assert compat.installed_version('mmengine') >= (0, 10)
+    assert compat.installed_version('torch') >= (2, 6)
+    assert compat.installed_version('no_such_package_here') is None
+    by_name = {p.name: p for p in compat.PATCHES}
+    assert by_name['mmengine-checkpoints-weights-only'].needed()
+    assert not compat._older_than('mmengine', (0, 0, 1))
