@@ -28,9 +28,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
 
+from parc_mm.models.layers import ParCHW  # noqa: E402
 from parc_mm.ops import (  # noqa: E402
     IMPLS,
-    ParCHW,
     autotune,
     autotune_cache,
     clear_autotune_cache,
