@@ -6,7 +6,7 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from .core import ConversionReport, Rule, StateDict, apply_rules, detect_layout, finish
+from .core import ConversionReport, Rule, StateDict, apply_rules, detect_layout, finish, rule_table
 
 
 def _mixer_rules(weight_h: str, weight_w: str, pe_h: str, pe_w: str) -> List[Rule]:
@@ -38,19 +38,17 @@ _CONVNEXT_DET: List[Rule] = [
     (r'norm(\d)\.(weight|bias)', r'backbone.norm\1.\2'),
 ] + _CONVNEXT_OFFICIAL
 # timm ConvNeXt
-_CONVNEXT_TIMM: List[Rule] = [
-    (r'stem\.(\d)\.(weight|bias)', r'backbone.downsample_layers.0.\1.\2'),
-    (r'stages\.(\d+)\.downsample\.(\d)\.(weight|bias)', r'backbone.downsample_layers.\1.\2.\3'),
-    (r'stages\.(\d+)\.blocks\.(\d+)\.conv_dw\.(weight|bias)',
-     r'backbone.stages.\1.\2.depthwise_conv.\3'),
-    (r'stages\.(\d+)\.blocks\.(\d+)\.mlp\.fc(\d)\.(weight|bias)',
-     r'backbone.stages.\1.\2.pointwise_conv\3.\4'),
-    (r'stages\.(\d+)\.blocks\.(\d+)\.norm\.(weight|bias)', r'backbone.stages.\1.\2.norm.\3'),
-    (r'stages\.(\d+)\.blocks\.(\d+)\.(?:ls\.)?gamma', r'backbone.stages.\1.\2.gamma'),
-    (r'head\.norm\.(weight|bias)', r'backbone.norm3.\1'),
-    (r'head\.fc\.(weight|bias)', r'head.fc.\1'),
-    (r'norm_pre\.(weight|bias)', r'backbone.norm3.\1'),
-]
+_CONVNEXT_TIMM: List[Rule] = rule_table(r'''
+stem\.(\d)\.(weight|bias)                                 backbone.downsample_layers.0.\1.\2
+stages\.(\d+)\.downsample\.(\d)\.(weight|bias)            backbone.downsample_layers.\1.\2.\3
+stages\.(\d+)\.blocks\.(\d+)\.conv_dw\.(weight|bias)      backbone.stages.\1.\2.depthwise_conv.\3
+stages\.(\d+)\.blocks\.(\d+)\.mlp\.fc(\d)\.(weight|bias)  backbone.stages.\1.\2.pointwise_conv\3.\4
+stages\.(\d+)\.blocks\.(\d+)\.norm\.(weight|bias)         backbone.stages.\1.\2.norm.\3
+stages\.(\d+)\.blocks\.(\d+)\.(?:ls\.)?gamma              backbone.stages.\1.\2.gamma
+head\.norm\.(weight|bias)                                 backbone.norm3.\1
+head\.fc\.(weight|bias)                                   head.fc.\1
+norm_pre\.(weight|bias)                                   backbone.norm3.\1
+''')
 
 
 def detect_convnext_layout(sd: StateDict) -> str:

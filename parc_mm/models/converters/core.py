@@ -14,6 +14,19 @@ StateDict = Dict[str, Tensor]
 Rule = Tuple[str, Optional[str]]
 
 
+def rule_table(text: str) -> List[Rule]:
+    """Rules written as a table, one per line: the key regex, then (after spaces) its
+    replacement, or ``-`` to drop the key (neither contains a space)."""
+    out: List[Rule] = []
+    for line in text.strip().splitlines():
+        fields = line.split()
+        if len(fields) != 2:
+            raise ValueError(f'rule table line {line!r}: needs a regex and a replacement (or -)')
+        pattern, target = fields
+        out.append((pattern, None if target == '-' else target))
+    return out
+
+
 @dataclass
 class ConversionReport:
     """What a conversion / partial load did."""

@@ -6,18 +6,18 @@ from typing import List, Tuple
 
 import torch
 
-from .core import ConversionReport, Rule, StateDict, apply_rules, finish
+from .core import ConversionReport, Rule, StateDict, apply_rules, finish, rule_table
 
 # --- ResNet family (official ParC_ConvNets, first-author detection fork, torchvision) ---
-_RESNET: List[Rule] = [
-    (r'(conv1|bn1)\.(.*)', r'backbone.\1.\2'),
-    (r'(layer\d+\.\d+)\.(?:parc|gcc)_H\.gcc_conv\.(weight|bias)', r'backbone.\1.conv2.parc_h.\2'),
-    (r'(layer\d+\.\d+)\.(?:parc|gcc)_W\.gcc_conv\.(weight|bias)', r'backbone.\1.conv2.parc_w.\2'),
-    (r'(layer\d+\.\d+)\.(?:parc|gcc)_H\.pe', r'backbone.\1.conv2.parc_h.pe'),
-    (r'(layer\d+\.\d+)\.(?:parc|gcc)_W\.pe', r'backbone.\1.conv2.parc_w.pe'),
-    (r'(layer\d+\.\d+\.(?:conv\d|bn\d|downsample\.\d)\..*)', r'backbone.\1'),
-    (r'fc\.(weight|bias)', r'head.fc.\1'),
-]
+_RESNET: List[Rule] = rule_table(r'''
+(conv1|bn1)\.(.*)                                         backbone.\1.\2
+(layer\d+\.\d+)\.(?:parc|gcc)_H\.gcc_conv\.(weight|bias)  backbone.\1.conv2.parc_h.\2
+(layer\d+\.\d+)\.(?:parc|gcc)_W\.gcc_conv\.(weight|bias)  backbone.\1.conv2.parc_w.\2
+(layer\d+\.\d+)\.(?:parc|gcc)_H\.pe                       backbone.\1.conv2.parc_h.pe
+(layer\d+\.\d+)\.(?:parc|gcc)_W\.pe                       backbone.\1.conv2.parc_w.pe
+(layer\d+\.\d+\.(?:conv\d|bn\d|downsample\.\d)\..*)       backbone.\1
+fc\.(weight|bias)                                         head.fc.\1
+''')
 
 
 def convert_resnet(sd: StateDict) -> Tuple[StateDict, ConversionReport]:

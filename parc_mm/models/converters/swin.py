@@ -17,25 +17,23 @@ from .core import (
     apply_rules,
     detect_layout,
     finish,
+    rule_table,
     with_backbone_prefix,
 )
 
 _ATTN = r'\.attn\..*|\.attn_mask'
 _SWIN_ORIGINAL: List[Rule] = [
     (rf'layers\.\d+\.blocks\.\d+(?:{_ATTN})', None),
-    (r'absolute_pos_embed', r'backbone.absolute_pos_embed'),
-    (r'patch_embed\.proj\.(weight|bias)', r'backbone.patch_embed.projection.\1'),
-    (r'patch_embed\.norm\.(weight|bias)', r'backbone.patch_embed.norm.\1'),
-    (r'layers\.(\d+)\.blocks\.(\d+)\.norm(\d)\.(weight|bias)',
-     r'backbone.stages.\1.blocks.\2.norm\3.\4'),
-    (r'layers\.(\d+)\.blocks\.(\d+)\.mlp\.fc1\.(weight|bias)',
-     r'backbone.stages.\1.blocks.\2.ffn.layers.0.0.\3'),
-    (r'layers\.(\d+)\.blocks\.(\d+)\.mlp\.fc2\.(weight|bias)',
-     r'backbone.stages.\1.blocks.\2.ffn.layers.1.\3'),
-    (r'layers\.(\d+)\.downsample\.(reduction|norm)\.(weight|bias)',
-     r'backbone.stages.\1.downsample.\2.\3'),
-    (r'head\.(weight|bias)', r'head.fc.\1'),
-]
+] + rule_table(r'''
+absolute_pos_embed                                          backbone.absolute_pos_embed
+patch_embed\.proj\.(weight|bias)                            backbone.patch_embed.projection.\1
+patch_embed\.norm\.(weight|bias)                            backbone.patch_embed.norm.\1
+layers\.(\d+)\.blocks\.(\d+)\.norm(\d)\.(weight|bias)       backbone.stages.\1.blocks.\2.norm\3.\4
+layers\.(\d+)\.blocks\.(\d+)\.mlp\.fc1\.(weight|bias) backbone.stages.\1.blocks.\2.ffn.layers.0.0.\3
+layers\.(\d+)\.blocks\.(\d+)\.mlp\.fc2\.(weight|bias)  backbone.stages.\1.blocks.\2.ffn.layers.1.\3
+layers\.(\d+)\.downsample\.(reduction|norm)\.(weight|bias)  backbone.stages.\1.downsample.\2.\3
+head\.(weight|bias)                                         head.fc.\1
+''')
 # mmpretrain, mmdet and mmseg share the names (``stages.<i>.blocks.<j>.attn.w_msa...``)
 _SWIN_MMLAB: List[Rule] = [
     (rf'backbone\.stages\.\d+\.blocks\.\d+(?:{_ATTN})', None),

@@ -9,7 +9,15 @@ from typing import List, Optional, Tuple, Union
 import torch
 
 from . import core
-from .core import ConversionReport, Rule, StateDict, apply_rules, finish, with_backbone_prefix
+from .core import (
+    ConversionReport,
+    Rule,
+    StateDict,
+    apply_rules,
+    finish,
+    rule_table,
+    with_backbone_prefix,
+)
 
 # what attention (and the token-sequence machinery a ConvNet does not have) leaves behind
 _DROP_VIT: List[Rule] = [
@@ -17,16 +25,16 @@ _DROP_VIT: List[Rule] = [
     (r'(?:backbone\.layers|blocks)\.\d+\.attn\..*', None),
     (r'blocks\.\d+\.ls1\.gamma', None),  # timm's layer scale of the attention branch
 ]
-_VIT_TIMM: List[Rule] = _DROP_VIT + [
-    (r'patch_embed\.proj\.(weight|bias)', r'backbone.patch_embed.projection.\1'),
-    (r'blocks\.(\d+)\.norm(\d)\.(weight|bias)', r'backbone.layers.\1.ln\2.\3'),
-    (r'blocks\.(\d+)\.mlp\.fc1\.(weight|bias)', r'backbone.layers.\1.ffn.layers.0.0.\2'),
-    (r'blocks\.(\d+)\.mlp\.fc2\.(weight|bias)', r'backbone.layers.\1.ffn.layers.1.\2'),
-    (r'blocks\.(\d+)\.ls2\.gamma', r'backbone.layers.\1.ffn.gamma2.weight'),
-    (r'norm\.(weight|bias)', r'backbone.ln1.\1'),
-    (r'fc_norm\.(weight|bias)', r'backbone.ln2.\1'),
-    (r'head\.(weight|bias)', r'head.layers.head.\1'),
-]
+_VIT_TIMM: List[Rule] = _DROP_VIT + rule_table(r'''
+patch_embed\.proj\.(weight|bias)        backbone.patch_embed.projection.\1
+blocks\.(\d+)\.norm(\d)\.(weight|bias)  backbone.layers.\1.ln\2.\3
+blocks\.(\d+)\.mlp\.fc1\.(weight|bias)  backbone.layers.\1.ffn.layers.0.0.\2
+blocks\.(\d+)\.mlp\.fc2\.(weight|bias)  backbone.layers.\1.ffn.layers.1.\2
+blocks\.(\d+)\.ls2\.gamma               backbone.layers.\1.ffn.gamma2.weight
+norm\.(weight|bias)                     backbone.ln1.\1
+fc_norm\.(weight|bias)                  backbone.ln2.\1
+head\.(weight|bias)                     head.layers.head.\1
+''')
 # mmpretrain / mmseg: the names are ours; a whole segmentor / detector keeps its neck and heads
 _VIT_MMLAB: List[Rule] = _DROP_VIT + [(r'(.*)', r'\1')]
 
