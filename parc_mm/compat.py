@@ -29,6 +29,13 @@ The patches:
     check stays on), and ``HistoryBuffer`` stops pickling its built-in statistics methods as
     ``getattr(HistoryBuffer, 'mean')`` (``__setstate__`` re-registers them), since allowing
     ``getattr`` would defeat the check.
+``mmengine-fork-distribution-names``
+    the OneDL fork installs the same modules under other distribution names
+    (``onedl-mmsegmentation`` provides ``mmseg``), but its mmengine still maps ``mmseg`` to
+    the distribution ``mmsegmentation`` when it resolves ``mmseg::`` bases, and fails with
+    "mmsegmentation is not installed": every entry of ``MODULE2PACKAGE`` whose distribution is
+    absent while another installed distribution provides the module is pointed at that one
+    (only with onedl-mmengine installed).
 ``parc-verified-checkpoint-loader``
     not an upstream fix but parc_mm's own guarantee, applied the same way: mmengine's loader
     for local paths verifies the file first (a truncated or foreign checkpoint fails naming
@@ -61,6 +68,11 @@ def installed_version(module: str) -> Optional[Tuple[int, ...]]:
         nums = re.findall(r'\d+', text.split('+')[0])[:3]
         return tuple(int(n) for n in nums)
     return None
+
+
+def stack() -> str:
+    """``'onedl'`` when the OneDL fork provides mmengine, else ``'openmmlab'``."""
+    return 'onedl' if _has_distribution('onedl-mmengine') else 'openmmlab'
 
 
 def _older_than(module: str, bound: Tuple[int, ...]) -> bool:
@@ -107,6 +119,29 @@ def _unscope_bases(module: ModuleType) -> None:
 
     _get_cfg_path._parc_mm = True  # type: ignore[attr-defined]
     config_cls._get_cfg_path = staticmethod(_get_cfg_path)
+
+
+def _has_distribution(name: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        version(name)
+        return True
+    except PackageNotFoundError:
+        return False
+
+
+def _fork_distributions(module: ModuleType) -> None:
+    from importlib.metadata import packages_distributions
+    from importlib.util import find_spec
+    table = module.MODULE2PACKAGE
+    missing = [m for m, d in table.items() if not _has_distribution(d) and find_spec(m)]
+    if not missing:
+        return
+    provided = packages_distributions()  # import name -> the distributions installing it
+    for m in missing:
+        dists = [d for d in provided.get(m, []) if _has_distribution(d)]
+        if dists:
+            table[m] = dists[0]
 
 
 def checkpoint_globals(history_buffer: type) -> List[object]:
@@ -165,6 +200,8 @@ PATCHES: Tuple[Patch, ...] = (
           'HistoryBuffer',
           lambda: _at_least('torch', (2, 6)) and _older_than('mmengine', _MMENGINE_FIXED),
           _allow_checkpoints),
+    Patch('mmengine-fork-distribution-names', 'mmengine.config.utils', 'MODULE2PACKAGE',
+          lambda: _has_distribution('onedl-mmengine'), _fork_distributions),
     Patch('parc-verified-checkpoint-loader', 'mmengine.runner.checkpoint', 'CheckpointLoader',
           lambda: installed_version('mmengine') is not None, _verified_loader),
 )
@@ -222,13 +259,15 @@ def install() -> None:
 
 
 def ensure(name: str) -> bool:
-    """Import the target of patch ``name`` (applying the patch); True if it is active. For
-    code that needs a patch before its target would otherwise be imported (e.g. a
-    ``torch.load`` of a Runner checkpoint, whose allow-list must exist before unpickling)."""
+    """Import the target of patch ``name`` and (re)apply the patch; True if it is active. For
+    code that needs a patch right now: a ``torch.load`` of a Runner checkpoint needs the
+    allow-list before unpickling, and another library's ``torch.serialization.safe_globals``
+    block removes, when it exits, every entry it named, ours included (the OneDL fork's
+    mmengine loads checkpoints inside one), so each load re-adds them (cheap, idempotent)."""
     patch = _BY_NAME[name]
     install()
     module = importlib.import_module(patch.target)
-    if patch.name not in _APPLIED:  # imported before install() could hook it
+    if hasattr(module, patch.ready):
         _run(patch, module)
     return _APPLIED.get(patch.name, False)
 
@@ -238,4 +277,4 @@ def applied() -> Dict[str, bool]:
     return {p.name: _APPLIED.get(p.name, False) for p in PATCHES}
 
 
-__all__ = ['PATCHES', 'Patch', 'applied', 'ensure', 'install', 'installed_version']
+__all__ = ['PATCHES', 'Patch', 'applied', 'ensure', 'install', 'installed_version', 'stack']

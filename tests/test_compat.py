@@ -31,13 +31,47 @@ def _upstream_still(code: str) -> None:
         f'if so.\n{p.stdout[-2000:]}')
 
 
-def test_every_patch_is_listed_once_and_active_here():
+def _needed():
+    return sorted(p.name for p in compat.PATCHES if p.needed())
+
+
+def test_every_patch_is_listed_once_and_active_where_needed():
     names = [p.name for p in compat.PATCHES]
     assert len(names) == len(set(names))
     import mmengine.config.config  # noqa: F401
     import mmengine.logging  # noqa: F401
     import mmengine.runner.checkpoint  # noqa: F401
-    assert all(compat.applied().values()), compat.applied()
+    assert sorted(k for k, v in compat.applied().items() if v) == _needed(), compat.applied()
+    # the stack decides which: the fork's distribution names only with onedl-mmengine
+    fork = compat._has_distribution('onedl-mmengine')
+    assert compat.applied()['mmengine-fork-distribution-names'] == fork
+
+
+def test_mmengine_resolves_every_library_our_configs_inherit_from():
+    """On either stack each scope's ``::`` bases resolve to the installed library."""
+    import importlib.util
+
+    from mmengine.config.utils import MODULE2PACKAGE, _get_package_and_cfg_path
+    for scope in ('mmdet', 'mmseg', 'mmpretrain', 'parc_mm'):
+        assert importlib.util.find_spec(scope) is not None
+        distribution, _ = _get_package_and_cfg_path(f'{scope}::x/y.py')
+        assert compat._has_distribution(distribution), (scope, MODULE2PACKAGE)
+
+
+def test_a_foreign_safe_globals_block_cannot_break_our_loads(tmp_path):
+    """Leaving torch's ``safe_globals`` context removes the entries it named, ours too (the
+    fork's mmengine loads inside one): our loader re-adds them on every load."""
+    import torch
+    from mmengine.logging import HistoryBuffer
+
+    from parc_mm.utils.checkpoint import torch_load
+    b = HistoryBuffer()
+    b.update(3.0)
+    path = str(tmp_path / 'hub.pth')
+    torch.save({'meta': {}, 'state_dict': {}, 'message_hub': b}, path)
+    with torch.serialization.safe_globals([HistoryBuffer]):
+        pass
+    assert torch_load(path)['message_hub'].current() == 3.0
 
 
 def test_upstream_still_lacks_our_config_scope():
@@ -111,7 +145,7 @@ def test_import_parc_mm_is_the_one_trigger_and_imports_nothing():
         print(sorted(k for k, v in compat.applied().items() if v))
     """)
     assert p.returncode == 0, p.stderr[-3000:]
-    assert p.stdout.strip() == str(sorted(x.name for x in compat.PATCHES)), p.stdout
+    assert p.stdout.strip() == str(_needed()), p.stdout
 
 
 def test_a_guard_that_says_no_leaves_the_module_alone(monkeypatch):

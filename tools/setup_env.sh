@@ -2,8 +2,13 @@
 # One-command environment for parc_mm: a virtualenv with the pinned OpenMMLab 2.x stack.
 #
 #   tools/setup_env.sh                 # creates ./.venv (or $PARC_VENV)
+#   PARC_STACK=onedl tools/setup_env.sh   # the maintained OneDL fork instead (same imports)
 #
 # Variables:
+#   PARC_STACK       openmmlab (default: mmengine 0.10.7, mmcv 2.1.0, mmdet 3.3.0, mmseg 1.2.2,
+#                    mmpretrain 1.2.0) or onedl (onedl-mmengine 0.10.12, onedl-mmcv 2.3.6,
+#                    onedl-mmdetection 3.5.1, onedl-mmsegmentation 1.4.2, onedl-mmpretrain 1.3.6);
+#                    pins in requirements/constraints[-onedl].txt
 #   PARC_VENV        venv folder (default: <repo>/.venv)
 #   PARC_PYTHON      interpreter that creates the venv (default: python3; must be CPython 3.11)
 #   PARC_TORCH       torch/torchvision pip specs (default: "torch==2.14.1 torchvision==0.29.1",
@@ -22,7 +27,15 @@ VENV=${PARC_VENV:-$ROOT/.venv}
 PY=${PARC_PYTHON:-python3}
 TORCH_SPEC=${PARC_TORCH:-torch==2.14.1 torchvision==0.29.1}
 CACHE=${PARC_CACHE:-$HOME/.cache/parc_mm}
-CONSTRAINTS=$ROOT/requirements/constraints.txt
+STACK=${PARC_STACK:-openmmlab}
+case $STACK in
+  openmmlab) CONSTRAINTS=$ROOT/requirements/constraints.txt; MMCV_DIST=mmcv; EXTRAS=all ;;
+  onedl) CONSTRAINTS=$ROOT/requirements/constraints-onedl.txt; MMCV_DIST=onedl-mmcv; EXTRAS=onedl-all ;;
+  *) echo "[setup_env] ERROR: PARC_STACK must be openmmlab or onedl, got '$STACK'" >&2; exit 2 ;;
+esac
+# the pinned mmcv release of the stack; its sdist / wheel files spell the name with '_'
+MMCV_VER=$(sed -n "s/^$MMCV_DIST==\([0-9.]*\)$/\1/p" "$CONSTRAINTS")
+MMCV_FILE=${MMCV_DIST//-/_}-$MMCV_VER
 T0=$(date +%s)
 
 say() { printf '[setup_env %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
@@ -109,33 +122,34 @@ MSG
   fi
 fi
 
-# mmcv 2.1.0 has no wheel for this torch: build it from the sdist with compiled ops, once.
+# Neither mmcv 2.1.0 nor onedl-mmcv 2.3.6 has a wheel for this torch: build the stack's mmcv
+# from its sdist with compiled ops, once.
 KEY=$("$VPY" -c 'import sys, torch; print("cp%d%d-torch%s" % (sys.version_info[0], sys.version_info[1], torch.__version__))')-ops$([ "${MMCV_CUDA:-0}" = 1 ] && echo cuda || echo cpu)
-WHEELDIR=$CACHE/wheels/mmcv-2.1.0-$KEY
-MARK=$VENV/.parc_mm-mmcv-build  # which build (python, torch, cpu/cuda ops) is installed
-if "$VPY" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev/null \
-   && [ "$(cat "$MARK" 2>/dev/null || echo "$KEY")" = "$KEY" ]; then
-  say "mmcv 2.1.0 with ops ($KEY) already installed"
+WHEELDIR=$CACHE/wheels/$MMCV_FILE-$KEY
+MARK=$VENV/.parc_mm-mmcv-build  # which build (mmcv dist, python, torch, cpu/cuda ops) is installed
+if "$VPY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VER'" 2>/dev/null \
+   && [ "$(cat "$MARK" 2>/dev/null || echo "$MMCV_FILE-$KEY")" = "$MMCV_FILE-$KEY" ]; then
+  say "$MMCV_DIST $MMCV_VER with ops ($KEY) already installed"
 else
-  if ! ls "$WHEELDIR"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
-    say "building mmcv 2.1.0 with compiled ops for $KEY (about 12 min on 2 cores; progress below)"
+  if ! ls "$WHEELDIR"/$MMCV_FILE-*.whl >/dev/null 2>&1; then
+    say "building $MMCV_DIST $MMCV_VER with compiled ops for $KEY (about 12 min on 2 cores; progress below)"
     mkdir -p "$WHEELDIR"
     LOG=$WHEELDIR/build.log
     tmp=$(mktemp -d)
     # -O3 restated: CFLAGS replaces Python's defaults; -g0 avoids a 54-min debug build.
     if [ "${MMCV_CUDA:-0}" = 1 ]; then export FORCE_CUDA=1; else export FORCE_CUDA=0; fi
-    # mmcv 2.1.0's setup.py forces -std=c++17; torch >= 2.14 headers require C++20. Patch the
-    # unpacked sdist (never site-packages) when the installed torch says so.
-    "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation -d "$tmp" mmcv==2.1.0 \
-      || die "could not download the mmcv 2.1.0 sdist"
-    tar xzf "$tmp"/mmcv-2.1.0.tar.gz -C "$tmp"
+    # mmcv's setup.py (both stacks) forces -std=c++17; torch >= 2.14 headers require C++20.
+    # Patch the unpacked sdist (never site-packages) when the installed torch says so.
+    "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation -d "$tmp" "$MMCV_DIST==$MMCV_VER" \
+      || die "could not download the $MMCV_DIST $MMCV_VER sdist"
+    tar xzf "$tmp/$MMCV_FILE.tar.gz" -C "$tmp"
     if grep -q 'C++20 or later' "$("$VPY" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "include/ATen/ATen.h"))')"; then
-      say "  torch needs C++20: building mmcv with -std=c++20"
-      sed -i 's/-std=c++1[47]/-std=c++20/g' "$tmp"/mmcv-2.1.0/setup.py
+      say "  torch needs C++20: building $MMCV_DIST with -std=c++20"
+      sed -i 's/-std=c++1[47]/-std=c++20/g' "$tmp/$MMCV_FILE/setup.py"
     fi
     set +e
     MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} CFLAGS="-O3 -DNDEBUG -fwrapv -g0" \
-      "${PIP[@]}" wheel -v --no-deps --no-build-isolation -w "$tmp" "$tmp"/mmcv-2.1.0 \
+      "${PIP[@]}" wheel -v --no-deps --no-build-isolation -w "$tmp" "$tmp/$MMCV_FILE" \
       >"$LOG" 2>&1 &
     pid=$!
     while kill -0 $pid 2>/dev/null; do
@@ -145,18 +159,18 @@ else
     done
     wait $pid; rc=$?
     set -e
-    [ $rc -eq 0 ] || { tail -n 40 "$LOG" >&2; die "mmcv build failed (log: $LOG)"; }
-    mv "$tmp"/mmcv-2.1.0-*.whl "$WHEELDIR"/
+    [ $rc -eq 0 ] || { tail -n 40 "$LOG" >&2; die "$MMCV_DIST build failed (log: $LOG)"; }
+    mv "$tmp"/$MMCV_FILE-*.whl "$WHEELDIR"/
     rm -rf "$tmp"
   else
     say "reusing cached mmcv wheel from $WHEELDIR"
   fi
-  "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEELDIR"/mmcv-2.1.0-*.whl
-  echo "$KEY" > "$MARK"
+  "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEELDIR"/$MMCV_FILE-*.whl
+  echo "$MMCV_FILE-$KEY" > "$MARK"
 fi
 
-say "OpenMMLab stack + parc_mm (editable) + test deps"
-"${PIP[@]}" install -q -c "$CONSTRAINTS" -e "$ROOT[all,tests]"
+say "$STACK stack + parc_mm (editable) + test deps"
+"${PIP[@]}" install -q -c "$CONSTRAINTS" -e "$ROOT[$EXTRAS,tests]"
 # An editable install has no wheel to carry parc_mm_mmengine.pth (it registers parc_mm with
 # mmengine at start-up so that `_base_ = ['parc_mm::...']` works in any script): write it.
 # mmengine and mim locate a package's .mim folder at <site-packages>/<name>, which an editable

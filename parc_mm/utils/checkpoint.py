@@ -105,7 +105,11 @@ def torch_load(path: str, map_location: Any = 'cpu', trusted: bool = False) -> A
     import pickle
 
     import torch
+
+    from parc_mm import compat
     verify_checkpoint(path)
+    if not trusted:  # the Runner checkpoint types, re-added (see compat.ensure)
+        compat.ensure('mmengine-checkpoints-weights-only')
     try:
         return torch.load(path, map_location=map_location, weights_only=not trusted)
     except pickle.UnpicklingError as e:
@@ -134,8 +138,6 @@ def trust_checkpoints(trusted: bool = True) -> None:
 
 def load_checkpoint_file(filename: str, map_location: Any = None) -> Any:
     """mmengine's local-path checkpoint loader, verifying the file first."""
-    from parc_mm import compat
-    compat.ensure('mmengine-checkpoints-weights-only')
     return torch_load(filename, map_location=map_location, trusted=_TRUSTED)
 
 

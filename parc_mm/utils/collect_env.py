@@ -15,7 +15,8 @@ from typing import Callable, List, Tuple
 
 
 def _versions() -> List[Tuple[str, str]]:
-    rows = [('python', sys.version.split()[0])]
+    from parc_mm.compat import stack
+    rows = [('python', sys.version.split()[0]), ('stack', stack())]
     for name in ('torch', 'torchvision', 'numpy', 'mmengine', 'mmcv', 'mmdet', 'mmseg',
                  'mmpretrain', 'pycocotools', 'cv2', 'onnx', 'onnxruntime', 'setuptools',
                  'parc_mm'):
@@ -27,6 +28,11 @@ def _versions() -> List[Tuple[str, str]]:
     import torch
     rows.append(('torch.cuda', f'{torch.version.cuda} (available: {torch.cuda.is_available()})'))
     rows.append(('threads', str(torch.get_num_threads())))
+    import mmengine.config  # noqa: F401  (the targets of the config patches)
+    import mmengine.logging  # noqa: F401
+    import mmengine.runner.checkpoint  # noqa: F401
+    from parc_mm.compat import applied
+    rows.append(('patches', ', '.join(k for k, v in applied().items() if v) or 'none'))
     return rows
 
 
