@@ -35,3 +35,12 @@ def test_one_file_per_name_that_matters():
                 names.setdefault(f, []).append(osp.relpath(osp.join(dirpath, f), ROOT))
     assert names['config.py'] == ['parc_mm/ops/config.py']
     assert names['compat.py'] == ['parc_mm/compat.py']
+
+
+def test_every_code_folder_is_a_package():
+    """A folder of modules without __init__.py imports from a checkout (a namespace package)
+    but is left out of the wheel (setup.cfg finds packages)."""
+    for dirpath, dirnames, filenames in os.walk(osp.join(ROOT, 'parc_mm')):
+        dirnames[:] = [d for d in dirnames if not d.startswith(('.', '__'))]
+        if any(f.endswith('.py') for f in filenames):
+            assert '__init__.py' in filenames, dirpath

@@ -129,7 +129,7 @@ def config_classes(cfg) -> Optional[tuple]:
         return None
     classes = (ds.get('metainfo') or {}).get('classes')
     if classes is None and isinstance(ds.get('type'), str):
-        scope = {'det': 'mmdet', 'seg': 'mmseg', 'cls': 'mmpretrain'}[task_of(cfg)]
+        scope = TASKS[task_of(cfg)].scope
         from mmengine.registry import DefaultScope
         with DefaultScope.overwrite_default_scope(scope):
             registry = importlib.import_module(f'{scope}.registry').DATASETS
@@ -180,7 +180,9 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
           out_dir: str, device: str = 'cpu', score_thr: float = 0.3,
           allow_partial: bool = False, max_pixels: int = MAX_PIXELS,
           skipped: Optional[List[Dict[str, str]]] = None) -> List[Dict[str, Any]]:
-    """Run the config's model (weights from ``checkpoint``) on ``inputs``; save drawings to
+    """Run the config's model (weights from ``checkpoint``, or the exported ``model.onnx`` /
+    its export folder in ONNX Runtime, see :mod:`parc_mm.apis.onnx_runtime`) on ``inputs``;
+    save drawings to
     ``out_dir/vis`` and the results to ``out_dir/predictions.json``; return the results
     (one dict per image: ``image``, ``task``, ``vis`` (the drawing) and the predictions).
 
@@ -196,13 +198,24 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
     from mmengine.logging import print_log
     from mmengine.registry import DefaultScope
 
+    from parc_mm.apis.onnx_runtime import OrtNetwork, attach, deploy_record
     from parc_mm.apis.runner import check_checkpoint_fits
     from parc_mm.utils.checkpoint import verify_checkpoint
     images = list_images(inputs)
-    if checkpoint is not None:
+    exported = deploy_record(checkpoint)
+    if exported is not None:  # the network runs in ONNX Runtime; nothing to load
+        onnx_path, record = exported
+        checkpoint = None
+        meta = {'dataset_meta': {'classes': record['classes']}} if record.get('classes') \
+            else {}
+    elif checkpoint is not None:
         verify_checkpoint(checkpoint)
     cfg, task = _prepare(config)
-    meta = checkpoint_meta(checkpoint)
+    if exported is not None and record.get('task', task) != task:
+        raise ValueError(f'{onnx_path} was exported from a {record["task"]} model; {config} '
+                         f'is a {task} config')
+    if exported is None:
+        meta = checkpoint_meta(checkpoint)
     vis_dir = osp.join(out_dir, 'vis')
     os.makedirs(vis_dir, exist_ok=True)
     names = unique_names(images)
@@ -214,8 +227,11 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
         if checkpoint is not None:
             check_checkpoint_fits(inf.model, checkpoint, allow_partial)
         classes = _set_classes(inf, cfg, meta)
-        from parc_mm.ops import inference_mode
-        inference_mode(inf.model, True)
+        if exported is not None:
+            attach(inf.model, task, OrtNetwork(onnx_path, device))
+        else:
+            from parc_mm.ops import inference_mode
+            inference_mode(inf.model, True)
         for img, name in zip(images, names):
             problem = check_image(img, max_pixels)
             if problem is not None:
@@ -270,8 +286,11 @@ def _classify(inf, img: str, tmp: str, score_thr: float, classes: tuple) -> dict
     os.makedirs(vis, exist_ok=True)
     pred = inf(img, show_dir=vis)[0]
     label = int(pred['pred_label'])
+    scores = [float(v) for v in pred['pred_scores']]
+    top = sorted(range(len(scores)), key=lambda i: -scores[i])[:5]
     return dict(pred_label=label, pred_class=_name(classes, label),
-                pred_score=float(pred['pred_score']))
+                pred_score=float(pred['pred_score']),
+                top5=[dict(label=i, cls=_name(classes, i), score=scores[i]) for i in top])
 
 
 # one image through the task's Inferencer; its drawing goes to ``tmp/vis/``

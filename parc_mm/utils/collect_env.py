@@ -31,6 +31,7 @@ def _versions() -> List[Tuple[str, str]]:
     import mmengine.config  # noqa: F401  (the targets of the config patches)
     import mmengine.logging  # noqa: F401
     import mmengine.runner.checkpoint  # noqa: F401
+
     from parc_mm.compat import applied
     rows.append(('patches', ', '.join(k for k, v in applied().items() if v) or 'none'))
     return rows

@@ -79,3 +79,76 @@ def test_the_op_report_sees_the_guard_and_weight_resizes(tmp_path):
         path = str(tmp_path / 'm.onnx')
         torch.onnx.export(m, (torch.randn(1, 4, 8, 3), ), path, opset_version=17, dynamo=False)
         assert expect <= set(onnx_op_report(path)['non_portable'])
+
+
+def _infer(*args):
+    p = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'infer.py'), *args,
+                        '--device', 'cpu'], capture_output=True, text=True, cwd=ROOT,
+                       env={'PATH': '/usr/bin:/bin', 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '2',
+                            'HOME': '/tmp'})
+    return p
+
+
+def test_an_exported_classifier_infers_like_its_checkpoint(tmp_path):
+    """Same top-5 and scores from model.onnx in ONNX Runtime as from the checkpoint, on the
+    real photo (exported at its pipeline size) and on the demo's validation images."""
+    import glob
+
+    from parc_mm.datasets import synthetic
+    from tests.test_tools.test_inference import _demo_checkpoint
+    config = 'configs/demo/shapes_cls_parc-convnext.py'
+    ckpt = _demo_checkpoint(tmp_path, config, 'mmpretrain')
+    root = str(tmp_path / 'data')
+    synthetic.ensure(root)
+    cat = osp.join(ROOT, 'tests', 'data', 'cat.jpg')
+    vals = sorted(glob.glob(osp.join(root, 'cls', 'val', '*', '0000[01].png')))
+    for images, shape in (([cat], ['213', '320']), (vals, ['64', '64'])):
+        out = tmp_path / f'export_{shape[0]}'
+        assert _export(config, ckpt, '--out', str(out), '--shape', *shape).returncode == 0
+        runs = {}
+        for kind, model in (('pth', ckpt), ('onnx', str(out))):
+            p = _infer(config, model, *images, '--out-dir', str(tmp_path / f'{kind}{shape[0]}'))
+            assert p.returncode == 0, p.stderr[-3000:]
+            runs[kind] = json.load(open(tmp_path / f'{kind}{shape[0]}' / 'predictions.json'))
+        assert len(runs['onnx']) == len(images)
+        for a, b in zip(runs['pth'], runs['onnx']):
+            assert [t['label'] for t in a['top5']] == [t['label'] for t in b['top5']]
+            assert max(abs(x['score'] - y['score']) for x, y in zip(a['top5'], b['top5'])) < 1e-4
+            assert osp.isfile(b['vis'])
+    # another size than the export's: refused per image with the fix, not a wrong answer
+    p = _infer(config, str(tmp_path / 'export_64'), cat, '--out-dir', str(tmp_path / 'bad'))
+    assert p.returncode == 1 and 'export at that size' in p.stderr and '--shape 213 320' in p.stderr
+
+
+def test_an_exported_segmentor_infers_like_its_checkpoint(tmp_path):
+    import glob
+
+    import cv2
+    import numpy as np
+
+    from parc_mm.datasets import synthetic
+    from tests.test_tools.test_inference import _demo_checkpoint
+    config = 'configs/demo/shapes_seg_parc-convnext_upernet.py'
+    ckpt = _demo_checkpoint(tmp_path, config, 'mmseg')
+    root = str(tmp_path / 'data')
+    synthetic.ensure(root)
+    images = sorted(glob.glob(osp.join(root, 'ade', 'images', 'validation', '*.jpg')))[:3]
+    h, w = cv2.imread(images[0]).shape[:2]
+    assert _export(config, ckpt, '--out', str(tmp_path / 'x'), '--shape', str(h), str(w),
+                   '--dynamo').returncode == 0
+    maps = {}
+    for kind, model in (('pth', ckpt), ('onnx', str(tmp_path / 'x'))):
+        p = _infer(config, model, *images, '--out-dir', str(tmp_path / kind))
+        assert p.returncode == 0, p.stderr[-3000:]
+        preds = json.load(open(tmp_path / kind / 'predictions.json'))
+        maps[kind] = [cv2.imread(r['pred_png'], cv2.IMREAD_UNCHANGED) for r in preds]
+    for a, b in zip(maps['pth'], maps['onnx']):
+        assert a.shape == (h, w) and np.mean(a == b) > 0.995
+
+
+def test_an_exported_detector_is_refused_with_the_reason(tmp_path):
+    config = 'configs/demo/shapes_det_parc-convnext_mask-rcnn.py'
+    assert _export(config, '--out', str(tmp_path / 'd'), '--shape', '96', '128').returncode == 0
+    p = _infer(config, str(tmp_path / 'd'), osp.join(ROOT, 'tests', 'data', 'cat.jpg'),
+               '--out-dir', str(tmp_path / 'o'))
+    assert p.returncode == 2 and 'mmdeploy' in p.stderr and 'backbone + neck' in p.stderr

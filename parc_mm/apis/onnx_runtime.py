@@ -1,0 +1,107 @@
+"""ONNX Runtime behind the libraries' Inferencers.
+
+The exported graph (``tools/deploy/export_onnx.py``: ``model.onnx`` + ``deploy.json``) takes
+the place of the network; the library keeps everything around it, so an exported model gives
+the same drawings and ``predictions.json`` as its checkpoint: the config's test pipeline and
+data preprocessor feed it, and its outputs go through the library's own post-processing
+(mmpretrain's ``ClsHead._get_predictions``: softmax and labels; mmseg's
+``BaseDecodeHead.predict_by_feat``: logits resized to the image, then the segmentor's
+``postprocess_result``). A detector's ONNX file holds the backbone + neck only (its heads need
+data samples and mmcv's NMS has no ONNX symbolic), so detectors are refused here.
+"""
+from __future__ import annotations
+
+import json
+import os.path as osp
+import types
+from typing import List, Optional, Tuple
+
+import torch
+
+
+def deploy_record(path: Optional[str]) -> Optional[Tuple[str, dict]]:
+    """``(model.onnx path, deploy.json record)`` when ``path`` is an exported model (a
+    ``.onnx`` file, or the folder export_onnx.py wrote); None for a checkpoint."""
+    if path is None:
+        return None
+    if osp.isdir(path):
+        rec_file = osp.join(path, 'deploy.json')
+        if not osp.isfile(rec_file):
+            raise FileNotFoundError(f'{path} is a folder without deploy.json: pass a checkpoint, '
+                                    'a .onnx file or the folder tools/deploy/export_onnx.py '
+                                    'wrote')
+        with open(rec_file) as f:
+            rec = json.load(f)
+        return osp.join(path, rec.get('onnx', 'model.onnx')), rec
+    if path.endswith('.onnx'):
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'ONNX model {path} does not exist')
+        rec_file = osp.join(osp.dirname(path), 'deploy.json')
+        rec = {}
+        if osp.isfile(rec_file):
+            with open(rec_file) as f:
+                rec = json.load(f)
+        return path, rec
+    return None
+
+
+class OrtNetwork:
+    """An exported graph as a function of the preprocessed batch (one image per run: the
+    exports have batch 1)."""
+
+    def __init__(self, onnx_path: str, device: str = 'cpu') -> None:
+        import onnxruntime as ort
+        providers = ['CPUExecutionProvider']
+        if str(device).startswith('cuda') and \
+                'CUDAExecutionProvider' in ort.get_available_providers():
+            providers.insert(0, 'CUDAExecutionProvider')
+        self.path = onnx_path
+        self.session = ort.InferenceSession(onnx_path, providers=providers)
+        inp = self.session.get_inputs()[0]
+        self.input_name, self.input_shape = inp.name, list(inp.shape)
+
+    def __call__(self, x: torch.Tensor) -> List[torch.Tensor]:
+        want = self.input_shape[-2:]
+        if all(isinstance(v, int) for v in want) and list(x.shape[-2:]) != want:
+            raise ValueError(
+                f'{self.path} was exported for {want[0]}x{want[1]} inputs, but the test '
+                f'pipeline gives this image as {x.shape[-2]}x{x.shape[-1]}: export at that size '
+                f'(tools/deploy/export_onnx.py ... --shape {x.shape[-2]} {x.shape[-1]}), or give '
+                'the config a test pipeline that resizes to the exported size')
+        runs = [self.session.run(None, {self.input_name: x[i:i + 1].detach().float().cpu()
+                                        .numpy()}) for i in range(x.shape[0])]
+        return [torch.cat([torch.from_numpy(r[k]) for r in runs]).to(x.device)
+                for k in range(len(runs[0]))]
+
+
+def _classifier(model, net: OrtNetwork) -> None:
+    def predict(self, inputs, data_samples=None, **kwargs):
+        return self.head._get_predictions(net(inputs)[0], data_samples)
+
+    model.predict = types.MethodType(predict, model)
+
+
+def _segmentor(model, net: OrtNetwork) -> None:
+    def encode_decode(self, inputs, batch_img_metas):
+        return self.decode_head.predict_by_feat(net(inputs)[0], batch_img_metas)
+
+    model.encode_decode = types.MethodType(encode_decode, model)
+
+
+def _detector(model, net: OrtNetwork) -> None:
+    raise ValueError(
+        f'{net.path} holds a detector\'s backbone + neck only (its heads need data samples, and '
+        "mmcv's NMS has no ONNX symbolic): run detectors from their checkpoint, or deploy the "
+        'whole detector with mmdeploy')
+
+
+# per task: how the exported graph replaces the network inside the library's model
+_ATTACH = {'cls': _classifier, 'seg': _segmentor, 'det': _detector}
+
+
+def attach(model, task: str, net: OrtNetwork) -> None:
+    """Make ``model`` (a library model) run its network in ONNX Runtime."""
+    _ATTACH[task](model, net)
+
+
+__all__ = ['OrtNetwork', 'attach', 'deploy_record']
