@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from parc_mm.models.layers import ParCHW
 from parc_mm.ops import (
     IMPLS,
-    ParCHW,
     autotune,
     autotune_cache,
     autotuner,

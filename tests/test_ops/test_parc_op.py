@@ -2,9 +2,8 @@
 import pytest
 import torch
 
+from parc_mm.models.layers import ParCConv2d, ParCHW
 from parc_mm.ops import (
-    ParCConv2d,
-    ParCHW,
     circular_conv,
     parc_impl,
     resize_to,

@@ -6,8 +6,8 @@ import dataclasses
 import pytest
 import torch
 
+from parc_mm.models.layers import ParCConv2d
 from parc_mm.ops import (
-    ParCConv2d,
     autotune,
     autotune_cache,
     circular_conv,
