@@ -87,6 +87,10 @@ class SafeCheckpointHook(CheckpointHook):
     another folder (a copied or moved work dir) resolves to the file of that name in this
     work dir when there is one, with a warning. A weights-only file cannot be resumed, and
     resuming at or past ``max_iters`` / ``max_epochs`` is an error, not a silent no-op.
+    Each checkpoint also holds the random generators' states: where the train loop resumes
+    by fast-forwarding the sampler instead of replaying the skipped batches (the OneDL fork's
+    mmengine), they are put back before the first resumed batch, so random augmentations
+    continue as in an uninterrupted run (:mod:`.random_state`).
     Same arguments as ``CheckpointHook``; local storage only (other backends fall back to
     mmengine's behaviour, with a warning).
     """
@@ -206,6 +210,29 @@ class SafeCheckpointHook(CheckpointHook):
             if at == end:
                 runner.logger.warning(f'--resume: the checkpoint is at {unit} {at}, the end of '
                                       f'this run ({key}={end}): it is already complete.')
+
+    # --- the generators' states: exact resumes where the loop fast-forwards ----------------
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        from .random_state import KEY, capture
+        checkpoint[KEY] = capture()
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        from mmengine.dist import get_world_size
+
+        from .random_state import KEY, ResumeRandomState
+        state = checkpoint.get(KEY)
+        loop = getattr(runner, '_train_loop', None)
+        iterator = getattr(loop, 'dataloader_iterator', None)
+        if state is None or not getattr(runner, '_resume', False) or \
+                not hasattr(iterator, 'skip_iter') or get_world_size() > 1:
+            return
+        loader = getattr(loop, 'dataloader', None)
+        if getattr(loader, 'num_workers', 0) > 0:
+            runner.logger.info('resume: the data pipeline runs in worker processes, whose '
+                               'random states no checkpoint holds: random transforms after '
+                               'the resume differ from an uninterrupted run.')
+            return
+        loop.dataloader_iterator = ResumeRandomState(iterator, state)
 
     def _is_local(self) -> bool:
         from mmengine.fileio import LocalBackend
