@@ -31,7 +31,7 @@ def wheel(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('wheel')
     src = tmp / 'src'
     shutil.copytree(ROOT, src, symlinks=True, ignore=shutil.ignore_patterns(
-        '.venv', '.git', 'data', 'work_dirs', 'build', '*.egg-info', '__pycache__',
+        '.venv', '.venv-*', '.git', 'data', 'work_dirs', 'build', '*.egg-info', '__pycache__',
         '.pytest_cache'))
     _run([PY, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w',
           str(tmp / 'dist'), str(src)], cwd=str(tmp), env=os.environ.copy())
