@@ -201,7 +201,7 @@ PATCHES: Tuple[Patch, ...] = (
           lambda: _at_least('torch', (2, 6)) and _older_than('mmengine', _MMENGINE_FIXED),
           _allow_checkpoints),
     Patch('mmengine-fork-distribution-names', 'mmengine.config.utils', 'MODULE2PACKAGE',
-          lambda: _has_distribution('onedl-mmengine'), _fork_distributions),
+          lambda: stack() == 'onedl', _fork_distributions),
     Patch('parc-verified-checkpoint-loader', 'mmengine.runner.checkpoint', 'CheckpointLoader',
           lambda: installed_version('mmengine') is not None, _verified_loader),
 )

@@ -202,19 +202,18 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
     from parc_mm.apis.runner import check_checkpoint_fits
     from parc_mm.utils.checkpoint import verify_checkpoint
     images = list_images(inputs)
-    exported = deploy_record(checkpoint)
-    if exported is not None:  # the network runs in ONNX Runtime; nothing to load
-        onnx_path, record = exported
+    onnx_path, record = deploy_record(checkpoint) or (None, {})
+    if onnx_path is None and checkpoint is not None:
+        verify_checkpoint(checkpoint)
+    cfg, task = _prepare(config)
+    if onnx_path is not None:  # the network runs in ONNX Runtime; nothing to load
+        if record.get('task', task) != task:
+            raise ValueError(f'{onnx_path} was exported from a {record["task"]} model; '
+                             f'{config} is a {task} config')
         checkpoint = None
         meta = {'dataset_meta': {'classes': record['classes']}} if record.get('classes') \
             else {}
-    elif checkpoint is not None:
-        verify_checkpoint(checkpoint)
-    cfg, task = _prepare(config)
-    if exported is not None and record.get('task', task) != task:
-        raise ValueError(f'{onnx_path} was exported from a {record["task"]} model; {config} '
-                         f'is a {task} config')
-    if exported is None:
+    else:
         meta = checkpoint_meta(checkpoint)
     vis_dir = osp.join(out_dir, 'vis')
     os.makedirs(vis_dir, exist_ok=True)
@@ -227,7 +226,7 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
         if checkpoint is not None:
             check_checkpoint_fits(inf.model, checkpoint, allow_partial)
         classes = _set_classes(inf, cfg, meta)
-        if exported is not None:
+        if onnx_path is not None:
             attach(inf.model, task, OrtNetwork(onnx_path, device))
         else:
             from parc_mm.ops import inference_mode

@@ -27,24 +27,25 @@ class Task:
     val_images: str  # glob of the synthetic data's validation images, under its data root
     smoke_shrink: float  # input-size factor of the CPU smoke runs (parc_mm.testing)
     exports: str  # what the ONNX export holds: 'logits' or 'features' (backbone + neck)
+    # the checkpoint argument's value for "no weights" (mmpretrain's True would download)
+    no_weights: Any = None
+    inferencer_kwargs: Tuple[Tuple[str, Any], ...] = ()  # fixed extra arguments
 
     def build_inferencer(self, cfg, checkpoint: Optional[str], device: Optional[str]):
         """The library's Inferencer for ``cfg`` (built in the library's scope)."""
         module, name = self.inferencer.split(':')
         cls = getattr(importlib.import_module(module), name)
-        kwargs = {self.weights_kwarg: checkpoint or (False if self.weights_kwarg ==
-                                                      'pretrained' else None)}
-        if name == 'DetInferencer':
-            kwargs['show_progress'] = False
-        return cls(model=cfg, device=device, **kwargs)
+        return cls(model=cfg, device=device, **dict(self.inferencer_kwargs),
+                   **{self.weights_kwarg: checkpoint or self.no_weights})
 
 
 TASKS: Dict[str, Task] = {
     'cls': Task('cls', 'mmpretrain', (224, 224), 'cls', 'accuracy/top1', 1.0,
                 'mmpretrain.apis:ImageClassificationInferencer', 'pretrained',
-                'cls/val/*/00000.png', 1 / 3, 'logits'),
+                'cls/val/*/00000.png', 1 / 3, 'logits', no_weights=False),
     'det': Task('det', 'mmdet', (800, 1333), 'coco', 'coco/bbox_mAP', 100.0,
-                'mmdet.apis:DetInferencer', 'weights', 'coco/val/*.jpg', 1 / 5, 'features'),
+                'mmdet.apis:DetInferencer', 'weights', 'coco/val/*.jpg', 1 / 5, 'features',
+                inferencer_kwargs=(('show_progress', False), )),
     'seg': Task('seg', 'mmseg', (512, 512), 'ade', 'mIoU', 1.0,
                 'mmseg.apis:MMSegInferencer', 'weights', 'ade/images/validation/*.jpg', 1 / 6,
                 'logits'),

@@ -29,7 +29,6 @@ import torch.nn as nn
 Size = Union[int, Tuple[int, int]]
 Placement = Union[str, Sequence[Sequence[int]]]
 
-PARC_KEYS = ('blocks', 'base_sizes', 'img_size', 'pe', 'bias', 'impl', 'dense')
 PE_MODES = ('all', 'first', 'none')
 
 

@@ -41,8 +41,6 @@ class ParCMobileNetV2(ParCBackbone, MobileNetV2):
                  **kwargs) -> None:
         self.parc_configure(parc_cfg, img_size, kwargs)
         super().__init__(**kwargs)
-        self._norm_cfg = kwargs.get('norm_cfg', dict(type='BN'))
-        self._act_cfg = kwargs.get('act_cfg', dict(type='ReLU6'))
         self.parc_build()
 
     def parc_stages(self):
@@ -58,7 +56,7 @@ class ParCMobileNetV2(ParCBackbone, MobileNetV2):
         dw_idx = len(block.conv) - 2  # [expand,] dw, linear
         hidden = block.conv[dw_idx].conv.in_channels
         block.conv[dw_idx] = ParCConvModule(hidden, base_size, use_pe, self.parc_cfg['impl'],
-                                            self._norm_cfg, self._act_cfg,
+                                            self.norm_cfg, self.act_cfg,
                                             bias=self.parc_cfg['bias'])
 
     def parc_replaceable(self, block) -> bool:

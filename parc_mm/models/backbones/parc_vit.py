@@ -37,6 +37,7 @@ class ParCViT(AttentionToParC, VisionTransformer):
             does not exist here.
         **kwargs: everything else :class:`mmpretrain.models.VisionTransformer` takes.
     """
+    out_indices_type = list  # ViT edits it in place
 
     def __init__(self,
                  arch: Union[str, dict] = 'deit-small',
@@ -61,8 +62,6 @@ class ParCViT(AttentionToParC, VisionTransformer):
         del self.pos_embed
         self.pos_embed = None
         self.parc_build()
-
-    out_indices_type = list  # ViT edits it in place
 
     def parc_stages(self):
         return [self.layers]
