@@ -36,6 +36,22 @@ The patches:
     "mmsegmentation is not installed": every entry of ``MODULE2PACKAGE`` whose distribution is
     absent while another installed distribution provides the module is pointed at that one
     (only with onedl-mmengine installed).
+``mmdeploy-torchscript-exporter``
+    mmdeploy <= 1.3.1 (the last release) calls ``torch.onnx.export`` without ``dynamo=``;
+    torch >= 2.9 exports with dynamo by default, which ignores mmdeploy's rewriters (its whole
+    mechanism: NMS, box coders, RoI ops) and needs ``onnxscript``. Inside mmdeploy's
+    ``export``, ``torch.onnx.export`` defaults to the TorchScript exporter again (an explicit
+    ``dynamo=`` still wins).
+``mmdeploy-roi-align-cast-long``
+    mmdeploy's RoIAlign symbolic (ONNX Runtime backend: every two-stage detector) imports
+    ``torch.onnx.symbolic_opset9._cast_Long``, which torch >= 2.9 removed: it is put back (a
+    ``Cast`` to int64, what it was), only while missing and only with mmdeploy installed.
+``parc-onnx-static-size``
+    parc_mm's own guarantee: a ParC graph is valid only at the size it was traced at (its
+    kernels are as long as the feature map), so ``torch.onnx.export`` of a model holding ParC
+    layers with a dynamic height or width (``dynamic_axes`` / ``dynamic_shapes`` on input
+    axes 2 / 3; a dynamic batch is fine) is refused with the per-size fix, instead of writing
+    a graph that runs at other sizes with wrong results.
 ``parc-verified-checkpoint-loader``
     not an upstream fix but parc_mm's own guarantee, applied the same way: mmengine's loader
     for local paths verifies the file first (a truncated or foreign checkpoint fails naming
@@ -54,7 +70,8 @@ from types import ModuleType
 from typing import Callable, Dict, List, Optional, Tuple
 
 # the distributions that install each import name (OpenMMLab's and the OneDL fork's)
-DISTRIBUTIONS = {'mmengine': ('mmengine', 'onedl-mmengine'), 'torch': ('torch', )}
+DISTRIBUTIONS = {'mmengine': ('mmengine', 'onedl-mmengine'), 'torch': ('torch', ),
+                 'mmdeploy': ('mmdeploy', )}
 
 
 def installed_version(module: str) -> Optional[Tuple[int, ...]]:
@@ -188,6 +205,87 @@ def _verified_loader(module: ModuleType) -> None:
         loader.register_scheme(prefixes='', loader=load_checkpoint_file, force=True)
 
 
+def _torchscript_default(module: ModuleType) -> None:
+    import functools
+
+    import torch
+    orig = module.export
+    if getattr(orig, '_parc_mm', False):
+        return
+
+    @functools.wraps(orig)
+    def export(*args, **kwargs):
+        onnx_export = torch.onnx.export
+        torch.onnx.export = functools.partial(onnx_export, dynamo=False)
+        try:
+            return orig(*args, **kwargs)
+        finally:
+            torch.onnx.export = onnx_export
+
+    export._parc_mm = True  # type: ignore[attr-defined]
+    module.export = export
+
+
+def _cast_long(module: ModuleType) -> None:
+    if hasattr(module, '_cast_Long'):
+        return
+
+    def _cast_Long(g, input, non_blocking=False):  # noqa: N802 (torch's name)
+        from torch.onnx import _C_onnx
+        return g.op('Cast', input, to_i=_C_onnx.TensorProtoDataType.INT64)
+
+    module._cast_Long = _cast_Long
+
+
+def _dynamic_input_axes(args: tuple, kwargs: dict) -> List[str]:
+    """The input height / width axes an export call marks dynamic (as 'name[axis]')."""
+    found = []
+    axes = kwargs.get('dynamic_axes') or {}
+    outputs = set(kwargs.get('output_names') or ())
+    inputs = kwargs.get('input_names')
+    for name, spec in dict(axes).items():
+        if name in outputs or (inputs is not None and name not in inputs):
+            continue
+        dims = spec.keys() if isinstance(spec, dict) else spec
+        found += [f'{name}[{d}]' for d in dims if d in (2, 3, -1, -2)]
+    shapes = kwargs.get('dynamic_shapes')
+    first = None
+    if isinstance(shapes, dict) and shapes:
+        first = next(iter(shapes.values()))
+    elif isinstance(shapes, (tuple, list)) and shapes:
+        first = shapes[0]
+    if isinstance(first, dict):
+        found += [f'input[{d}]' for d, v in first.items() if d in (2, 3) and v is not None]
+    elif isinstance(first, (tuple, list)):
+        found += [f'input[{d}]' for d, v in enumerate(first) if d in (2, 3) and v is not None]
+    return found
+
+
+def _static_size_export(module: ModuleType) -> None:
+    import functools
+
+    orig = module.export
+    if getattr(orig, '_parc_mm', False):
+        return
+
+    @functools.wraps(orig)
+    def export(model, *args, **kwargs):
+        dynamic = _dynamic_input_axes(args, kwargs)
+        if dynamic and callable(getattr(model, 'modules', None)):
+            from parc_mm.ops.export import parc_layers
+            if next(parc_layers(model), None) is not None:
+                raise ValueError(
+                    f'this model holds ParC layers, whose kernels are as long as the feature '
+                    f'map: its ONNX graph is valid only at the size it is traced at, but the '
+                    f'export marks {", ".join(dynamic)} dynamic. Export once per input size '
+                    '(a dynamic batch axis is fine); with mmdeploy, use a static deploy '
+                    'config (onnx_config.input_shape) per size')
+        return orig(model, *args, **kwargs)
+
+    export._parc_mm = True  # type: ignore[attr-defined]
+    module.export = export
+
+
 # mmengine 0.11 is the first release that could carry the upstream fixes (none so far)
 _MMENGINE_FIXED = (0, 11)
 
@@ -202,6 +300,14 @@ PATCHES: Tuple[Patch, ...] = (
           _allow_checkpoints),
     Patch('mmengine-fork-distribution-names', 'mmengine.config.utils', 'MODULE2PACKAGE',
           lambda: stack() == 'onedl', _fork_distributions),
+    # mmdeploy 1.3.1 is the last release; a later one could carry the fixes
+    Patch('mmdeploy-torchscript-exporter', 'mmdeploy.apis.onnx.export', 'export',
+          lambda: _at_least('torch', (2, 9)) and _older_than('mmdeploy', (1, 4)),
+          _torchscript_default),
+    Patch('mmdeploy-roi-align-cast-long', 'torch.onnx.symbolic_opset9', 'index',
+          lambda: _at_least('torch', (2, 9)) and _older_than('mmdeploy', (1, 4)), _cast_long),
+    Patch('parc-onnx-static-size', 'torch.onnx', 'export',
+          lambda: installed_version('torch') is not None, _static_size_export),
     Patch('parc-verified-checkpoint-loader', 'mmengine.runner.checkpoint', 'CheckpointLoader',
           lambda: installed_version('mmengine') is not None, _verified_loader),
 )

@@ -90,8 +90,8 @@ def fix_input_size(module: nn.Module, size: Tuple[int, int], impl: str = 'direct
 
 
 # What a portable ParC graph must not hold: the FFT (DFT runs only in few runtimes and slower),
-# attention (Softmax), the eager non-finite guard (IsNaN / IsInf, and a Where whose condition
-# is computed from the input). Resize is fine on activations (an FPN's upsampling) but not on
+# attention (a Softmax followed by a product), the eager non-finite guard (IsNaN / IsInf, and
+# the Where they select with). Resize is fine on activations (an FPN's upsampling) but not on
 # weights: a kernel resized at run time has a shape the exporter and runtimes do not know
 # ("kernel of unknown shape"). A Where on index constants (an exporter's decomposition of
 # adaptive pooling) is fine.
@@ -100,8 +100,10 @@ NON_PORTABLE_OPS = ('DFT', 'Softmax', 'IsNaN', 'IsInf')
 
 def onnx_op_report(path: str) -> dict:
     """``{'ops': {op_type: count}, 'non_portable': [...]}`` of an exported ONNX file;
-    ``non_portable`` also names a ``Resize`` of a weight (not of the input's activations) and
-    a ``Where`` whose condition depends on the input (the non-finite guard's form)."""
+    ``non_portable`` also names a ``Resize`` of a weight (not of the input's activations), a
+    ``Reshape`` of a weight to a shape computed from the input (a kernel of unknown shape),
+    and a ``Where`` selecting by an IsNaN / IsInf test (the non-finite guard's form). A
+    ``Softmax`` counts when a product follows it (attention), not as a head's scores."""
     import collections
 
     import onnx
@@ -111,9 +113,34 @@ def onnx_op_report(path: str) -> dict:
     for node in graph.node:  # topologically sorted: what is computed from the inputs
         if any(i in dep for i in node.input):
             dep.update(node.output)
-    bad = {op for op in ops if op in NON_PORTABLE_OPS}
+    consumers = collections.defaultdict(list)
+    for node in graph.node:
+        for i in node.input:
+            consumers[i].append(node)
+    nonfinite = set()  # what is computed from an IsNaN / IsInf test
+    for node in graph.node:
+        if node.op_type in ('IsNaN', 'IsInf') or any(i in nonfinite for i in node.input):
+            nonfinite.update(node.output)
+
+    def feeds_product(name: str, hops: int = 2) -> bool:
+        for c in consumers[name]:
+            if c.op_type in ('MatMul', 'Gemm', 'Einsum'):
+                return True
+            if hops and c.op_type in ('Cast', 'Dropout', 'Identity') and \
+                    any(feeds_product(o, hops - 1) for o in c.output):
+                return True
+        return False
+
+    bad = {op for op in ops if op in NON_PORTABLE_OPS and op != 'Softmax'}
+    # a Softmax is attention when a product of its weights follows; a head's scores are not
+    if any(n.op_type == 'Softmax' and any(feeds_product(o) for o in n.output)
+           for n in graph.node):
+        bad.add('Softmax')
     if any(n.op_type == 'Resize' and n.input and n.input[0] not in dep for n in graph.node):
         bad.add('Resize of a weight')
-    if any(n.op_type == 'Where' and n.input and n.input[0] in dep for n in graph.node):
-        bad.add('Where on the input')
+    if any(n.op_type == 'Reshape' and len(n.input) > 1 and n.input[0] not in dep
+           and n.input[1] in dep for n in graph.node):
+        bad.add('Reshape of a weight by the input')
+    if any(n.op_type == 'Where' and n.input and n.input[0] in nonfinite for n in graph.node):
+        bad.add('Where on a non-finite test')
     return dict(ops=dict(sorted(ops.items())), non_portable=sorted(bad))

@@ -1,0 +1,70 @@
+"""Deploy a trained model with mmdeploy to ONNX Runtime, checked against PyTorch.
+
+The arguments are mmdeploy's ``tools/deploy.py`` (which its wheel does not ship); the deploy
+configs in ``configs/deploy/`` also work with mmdeploy's own script, since they import
+``parc_mm.apis.mmdeploy_ext``.
+
+    python tools/deploy/deploy.py DEPLOY_CFG MODEL_CFG CHECKPOINT IMG --work-dir DIR
+        [--test-img IMG ...] [--int8 CALIB_DIR] [--eval] [--device cpu]
+
+Written to DIR: ``end2end.onnx`` and mmdeploy's SDK files (``deploy.json``, ``pipeline.json``,
+``detail.json``); ``parc_deploy.json`` with PyTorch vs ONNX Runtime on IMG / --test-img
+(top-5, pixel agreement, box / mask IoU), the graph's op report, and with --int8 the
+quantized graph check (``end2end_int8.onnx``); with --eval the test-set metrics of PyTorch,
+the fp32 and the int8 graph side by side. ``tools/infer.py MODEL_CFG DIR IMAGES`` runs DIR.
+"""
+import argparse
+import json
+import sys
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('deploy_cfg', help='deploy config (configs/deploy/...)')
+    p.add_argument('model_cfg', help='model config')
+    p.add_argument('checkpoint', help='checkpoint of the model config')
+    p.add_argument('img', help='image the export traces (and the first check runs on)')
+    p.add_argument('--work-dir', required=True, help='folder for the deployed files')
+    p.add_argument('--test-img', nargs='*', default=[], help='more images to compare on')
+    p.add_argument('--int8', metavar='CALIB_DIR', default=None,
+                   help='also write end2end_int8.onnx, calibrated on the images in CALIB_DIR')
+    p.add_argument('--int8-images', type=int, default=64,
+                   help='calibrate on this many images of CALIB_DIR, evenly spaced (default 64)')
+    p.add_argument('--eval', action='store_true',
+                   help="test-set metrics (the model config's test_dataloader / evaluator) of "
+                   'PyTorch, fp32 and int8 ONNX Runtime')
+    p.add_argument('--device', default='cpu')
+    a = p.parse_args(argv)
+    from parc_mm.apis.inference import list_images
+    from parc_mm.apis.mmdeploy_ext import deploy, evaluate, quantize_int8, read_record
+    try:
+        calib = list_images(a.int8) if a.int8 else []
+        if len(calib) > a.int8_images:
+            calib = [calib[i * len(calib) // a.int8_images] for i in range(a.int8_images)]
+        rec = deploy(a.deploy_cfg, a.model_cfg, a.checkpoint, a.img, a.work_dir,
+                     test_imgs=a.test_img, device=a.device)
+        if a.int8:
+            quantize_int8(a.work_dir, calib, a.deploy_cfg, a.model_cfg, a.device)
+        if a.eval:
+            import os.path as osp
+
+            from parc_mm.apis.mmdeploy_ext import FP32_FILE, INT8_FILE, _write_record
+            files = {'pytorch': a.checkpoint, 'onnxruntime_fp32': osp.join(a.work_dir, FP32_FILE)}
+            if a.int8:
+                files['onnxruntime_int8'] = osp.join(a.work_dir, INT8_FILE)
+            metrics = {k: evaluate(a.deploy_cfg, a.model_cfg, f, osp.join(a.work_dir, 'eval'),
+                                   a.device) for k, f in files.items()}
+            _write_record(a.work_dir, dict(test_metrics=metrics))
+        rec = read_record(a.work_dir)
+    except (FileNotFoundError, ValueError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    print(json.dumps({k: rec[k] for k in ('task', 'onnx', 'input_shape_wh', 'vs_pytorch',
+                                          'non_portable', 'int8', 'test_metrics')
+                      if k in rec}, indent=1))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
