@@ -180,8 +180,9 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
           out_dir: str, device: str = 'cpu', score_thr: float = 0.3,
           allow_partial: bool = False, max_pixels: int = MAX_PIXELS,
           skipped: Optional[List[Dict[str, str]]] = None) -> List[Dict[str, Any]]:
-    """Run the config's model (weights from ``checkpoint``, or the exported ``model.onnx`` /
-    its export folder in ONNX Runtime, see :mod:`parc_mm.apis.onnx_runtime`) on ``inputs``;
+    """Run the config's model (weights from ``checkpoint``; or in ONNX Runtime: the exported
+    ``model.onnx`` / its export folder, or a folder ``tools/deploy/deploy.py`` (mmdeploy)
+    wrote / an ONNX file in it; see :mod:`parc_mm.apis.onnx_runtime`) on ``inputs``;
     save drawings to
     ``out_dir/vis`` and the results to ``out_dir/predictions.json``; return the results
     (one dict per image: ``image``, ``task``, ``vis`` (the drawing) and the predictions).
@@ -198,15 +199,31 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
     from mmengine.logging import print_log
     from mmengine.registry import DefaultScope
 
-    from parc_mm.apis.onnx_runtime import OrtNetwork, attach, deploy_record
+    from parc_mm.apis.onnx_runtime import (OrtNetwork, attach, attach_backend, deploy_record,
+                                           mmdeploy_folder)
     from parc_mm.apis.runner import check_checkpoint_fits
+    from parc_mm.apis.tasks import drop_pretrained
     from parc_mm.utils.checkpoint import verify_checkpoint
     images = list_images(inputs)
-    onnx_path, record = deploy_record(checkpoint) or (None, {})
-    if onnx_path is None and checkpoint is not None:
+    deployed = mmdeploy_folder(checkpoint)
+    onnx_path, record = (None, {}) if deployed else (deploy_record(checkpoint) or (None, {}))
+    if onnx_path is None and checkpoint is not None and not deployed:
         verify_checkpoint(checkpoint)
     cfg, task = _prepare(config)
-    if onnx_path is not None:  # the network runs in ONNX Runtime; nothing to load
+    backend = None
+    if deployed:  # mmdeploy's backend model: graph, pre- and post-processing of the export
+        from parc_mm.apis.mmdeploy_ext import Deployed
+        run = Deployed.from_folder(deployed[0], config, device)
+        if run.task != task:
+            raise ValueError(f'{deployed[0]} was deployed from a {run.task} model; {config} is '
+                             f'a {task} config')
+        cfg = run.processed_model_cfg(images)
+        drop_pretrained(cfg.model)
+        backend = run.backend_model(deployed[1])
+        pth = run.info.get('codebase', {}).get('pth')
+        meta = checkpoint_meta(pth) if pth and osp.isfile(pth) else {}
+        checkpoint = None
+    elif onnx_path is not None:  # the network runs in ONNX Runtime; nothing to load
         if record.get('task', task) != task:
             raise ValueError(f'{onnx_path} was exported from a {record["task"]} model; '
                              f'{config} is a {task} config')
@@ -226,7 +243,9 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
         if checkpoint is not None:
             check_checkpoint_fits(inf.model, checkpoint, allow_partial)
         classes = _set_classes(inf, cfg, meta)
-        if onnx_path is not None:
+        if backend is not None:
+            attach_backend(inf.model, backend)
+        elif onnx_path is not None:
             attach(inf.model, task, OrtNetwork(onnx_path, device))
         else:
             from parc_mm.ops import inference_mode

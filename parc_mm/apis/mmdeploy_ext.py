@@ -12,7 +12,11 @@ mmdeploy's own tools work with it too. Importing it
   rewrite is an ``avg_pool2d`` with kernel = stride = floor(size / output), which is wrong
   whenever the output does not divide the input (UperNet's pyramid pooling: 16x16 -> 6x6 at
   512, 4x5 -> 6x6 in the demo, where it fails outright). Here it is one constant averaging
-  matrix per axis (two MatMuls), or the ``avg_pool2d`` when it is exact.
+  matrix per axis (two MatMuls), or the ``avg_pool2d`` when it is exact;
+- registers mmdet's own RPN proposal selection for the ONNX Runtime backend (NMS per level
+  with no score threshold, as mmdet; mmdeploy's runs one NMS across levels) and R-CNN box
+  selection (each class with its own box; mmdeploy's gives a RoI's every class the box of
+  its best one), so a deployed two-stage detector gives the PyTorch model's boxes;
 
 - prepares ParC models for mmdeploy's export: before tracing, every ParC layer's kernels and
   position embeddings are fixed to the export size (:func:`parc_mm.ops.export.
@@ -62,6 +66,107 @@ def adaptive_avg_pool2d__exact(input, output_size):
     ph = torch.from_numpy(adaptive_pool_matrix(h, oh)).to(input)
     pw = torch.from_numpy(adaptive_pool_matrix(w, ow).T.copy()).to(input)
     return torch.matmul(torch.matmul(ph, input), pw)
+
+
+@FUNCTION_REWRITER.register_rewriter(
+    func_name='mmdet.models.dense_heads.rpn_head.RPNHead.predict_by_feat',
+    backend='onnxruntime')
+def rpn_head__predict_by_feat__per_level(self, cls_scores, bbox_preds, score_factors=None,
+                                         batch_img_metas=None, cfg=None, rescale=False,
+                                         with_nms=True, **kwargs):
+    """mmdet's RPN proposals for static shapes: the top ``nms_pre`` anchors of each level,
+    NMS within each level (mmdet's ``batched_nms`` by level: boxes shifted apart per level,
+    one NMS), no score threshold, the best ``max_per_img`` kept, boxes narrower than
+    ``min_bbox_size`` dropped. mmdeploy's default rewrite runs one NMS across the levels with
+    the deploy config's score threshold: other proposals, and so other boxes and masks
+    than the PyTorch model's."""
+    from mmdeploy.utils import is_dynamic_shape
+    ctx = FUNCTION_REWRITER.get_context()
+    cfg = self.test_cfg if cfg is None else cfg
+    if not with_nms or is_dynamic_shape(ctx.cfg):
+        return ctx.origin_func(self, cls_scores, bbox_preds, score_factors, batch_img_metas,
+                               cfg, rescale, with_nms, **kwargs)
+    n = cls_scores[0].shape[0]
+    anchors = self.anchor_generator.grid_anchors([c.shape[-2:] for c in cls_scores],
+                                                 device=cls_scores[0].device)
+    nms_pre = cfg.get('nms_pre', -1)
+    dim = self.bbox_coder.encode_size
+    all_deltas, all_scores, all_anchors, all_levels = [], [], [], []
+    for level, (score, delta, anchor) in enumerate(zip(cls_scores, bbox_preds, anchors)):
+        score = score.permute(0, 2, 3, 1)
+        score = score.reshape(n, -1).sigmoid() if self.use_sigmoid_cls else \
+            score.reshape(n, -1, 2).softmax(-1)[..., 0]
+        delta = delta.permute(0, 2, 3, 1).reshape(n, -1, dim)
+        anchor = anchor.data.unsqueeze(0).expand(n, -1, -1)
+        if 0 < nms_pre < score.shape[1]:
+            score, idx = score.topk(nms_pre, dim=1)
+            delta = delta.gather(1, idx.unsqueeze(-1).expand(-1, -1, dim))
+            anchor = anchor.gather(1, idx.unsqueeze(-1).expand(-1, -1, anchor.shape[-1]))
+        all_deltas.append(delta)
+        all_scores.append(score)
+        all_anchors.append(anchor)
+        all_levels.append(torch.full((score.shape[1], ), level, dtype=torch.float32))
+    h, w = batch_img_metas[0]['img_shape'][:2]
+    boxes = self.bbox_coder.decode(torch.cat(all_anchors, 1), torch.cat(all_deltas, 1),
+                                   max_shape=(h, w))
+    scores = torch.cat(all_scores, 1)
+    min_size = cfg.get('min_bbox_size', -1)
+    if min_size >= 0:
+        wh = boxes[..., 2:4] - boxes[..., 0:2]
+        valid = (wh[..., 0] > min_size) & (wh[..., 1] > min_size)
+        scores = scores * valid.to(scores.dtype) - (~valid).to(scores.dtype)
+    dets, _ = _grouped_nms(boxes, scores, torch.cat(all_levels), (h, w), cfg.nms, 0.0,
+                           cfg.max_per_img)
+    return dets, torch.zeros(dets.shape[:2], dtype=torch.long)
+
+
+def _grouped_nms(boxes, scores, groups, img_shape, nms_cfg, score_thr: float, keep: int):
+    """mmdet's ``batched_nms`` for static shapes: NMS within each group (level, class) only,
+    as one NMS over the boxes shifted apart by group (``step`` > the image size, so boxes of
+    different groups never overlap); the best ``keep`` after it, unshifted, and their
+    groups. ``boxes`` (N, B, 4), ``scores`` (N, B), ``groups`` (B, )."""
+    from mmdeploy.mmcv.ops import multiclass_nms
+    step = float(max(int(img_shape[0]), int(img_shape[1])) + 1)
+    offsets = (groups.to(boxes) * step).view(1, -1, 1)
+    dets, _ = multiclass_nms(
+        boxes + offsets, scores.unsqueeze(-1), keep, nms_type=nms_cfg.get('type'),
+        iou_threshold=nms_cfg.iou_threshold, score_threshold=score_thr, pre_top_k=-1,
+        keep_top_k=keep)
+    group = torch.floor(dets[..., 0:1] / step)
+    return torch.cat([dets[..., :4] - group * step, dets[..., 4:]], -1), \
+        group.squeeze(-1).long()
+
+
+@FUNCTION_REWRITER.register_rewriter(
+    func_name='mmdet.models.roi_heads.bbox_heads.bbox_head.BBoxHead.predict_by_feat',
+    backend='onnxruntime')
+def bbox_head__predict_by_feat__per_class(self, rois, cls_scores, bbox_preds,
+                                          batch_img_metas, rcnn_test_cfg=None,
+                                          rescale=False):
+    """mmdet's R-CNN boxes for static shapes: each class keeps its own regressed box and NMS
+    runs within each class (mmdet's ``multiclass_nms``). mmdeploy's default rewrite gives
+    every class of a RoI the box of its best class (ONNX's NonMaxSuppression shares boxes
+    across classes), so a RoI's second class gets a wrong box."""
+    from mmdeploy.utils import is_dynamic_shape
+    from mmdet.structures.bbox import get_box_tensor
+    ctx = FUNCTION_REWRITER.get_context()
+    if is_dynamic_shape(ctx.cfg) or bbox_preds is None or rcnn_test_cfg is None or \
+            rcnn_test_cfg.get('nms') is None:
+        return ctx.origin_func(self, rois, cls_scores, bbox_preds, batch_img_metas,
+                               rcnn_test_cfg, rescale)
+    img_shape = batch_img_metas[0]['img_shape']
+    scores = self.loss_cls.get_activation(cls_scores) if self.custom_cls_channels else \
+        F.softmax(cls_scores, dim=-1)
+    c = self.num_classes
+    scores = scores[..., :c]
+    n, r = scores.shape[:2]
+    boxes = get_box_tensor(self.bbox_coder.decode(rois[..., 1:], bbox_preds,
+                                                  max_shape=img_shape))
+    size = self.bbox_coder.encode_size
+    boxes = boxes.reshape(n, r, -1, size).expand(n, r, c, size).reshape(n, r * c, size)
+    labels = torch.arange(c, dtype=torch.float32).repeat(r)
+    return _grouped_nms(boxes, scores.reshape(n, r * c), labels, img_shape,
+                        rcnn_test_cfg.nms, rcnn_test_cfg.score_thr, rcnn_test_cfg.max_per_img)
 
 
 def _prepare_parc(model: torch.nn.Module, args) -> None:
@@ -129,12 +234,24 @@ class Deployed:
     """A deploy folder's models, run the mmdeploy way: ``task_processor`` builds the PyTorch
     model and the ONNX Runtime one (same data pipeline and post-processing)."""
 
-    def __init__(self, deploy_cfg, model_cfg, device: str = 'cpu') -> None:
+    def __init__(self, deploy_cfg, model_cfg, device: str = 'cpu',
+                 info: Optional[dict] = None) -> None:
         from mmdeploy.apis.utils import build_task_processor
         self.deploy_cfg, self.model_cfg = _configs(deploy_cfg, model_cfg)
         self.task = task_of_deploy(self.deploy_cfg)
         self.processor = build_task_processor(self.model_cfg, self.deploy_cfg, device)
         self.device = device
+        self.info = info or {}  # a deploy folder's detail.json (from_folder)
+
+    @classmethod
+    def from_folder(cls, folder: str, model_cfg, device: str = 'cpu') -> 'Deployed':
+        """The deploy config a folder was made with (mmdeploy's ``detail.json``)."""
+        from mmengine.config import Config
+        with open(osp.join(folder, 'detail.json')) as f:
+            d = json.load(f)
+        cfg = Config(dict(onnx_config=d['onnx_config'], backend_config=d['backend_config'],
+                          codebase_config=d['codebase_config']))
+        return cls(cfg, model_cfg, device, info=d)
 
     def backend_model(self, onnx_file: str):
         return self.processor.build_backend_model(
@@ -158,9 +275,13 @@ class Deployed:
         import importlib
 
         from mmdeploy.utils import get_input_shape
+        from mmengine.config import Config
         mod = importlib.import_module(type(self.processor).__module__)
-        return mod.process_model_config(self.model_cfg, list(imgs),
-                                        get_input_shape(self.deploy_cfg))
+        cfg = mod.process_model_config(self.model_cfg, list(imgs),
+                                       get_input_shape(self.deploy_cfg))
+        if not isinstance(cfg, Config):  # (mmpretrain's returns a ConfigDict)
+            cfg = Config(cfg.to_dict(), filename=self.model_cfg.filename)
+        return cfg
 
 
 def _box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -246,14 +367,15 @@ def deploy(deploy_cfg: str, model_cfg: str, checkpoint: Optional[str], img: str,
                   input_shape_wh=list(get_input_shape(dcfg) or []),
                   backend='onnxruntime', vs_pytorch=checks, ops=report['ops'],
                   non_portable=report['non_portable'], torch=torch.__version__)
-    _write_record(work_dir, record)
+    _write_record(work_dir, record, fresh=True)
     return record
 
 
-def _write_record(work_dir: str, record: dict) -> None:
+def _write_record(work_dir: str, record: dict, fresh: bool = False) -> None:
+    """Add to (``fresh``: start) the folder's ``parc_deploy.json``."""
     path = osp.join(work_dir, RECORD_FILE)
     old = {}
-    if osp.isfile(path):
+    if osp.isfile(path) and not fresh:
         with open(path) as f:
             old = json.load(f)
     old.update(record)
@@ -268,21 +390,6 @@ def read_record(work_dir: str) -> dict:
                                 'tools/deploy/deploy.py first')
     with open(path) as f:
         return json.load(f)
-
-
-def is_deploy_dir(path: Optional[str]) -> bool:
-    """Whether ``path`` is a folder tools/deploy/deploy.py (or mmdeploy) wrote."""
-    return bool(path) and osp.isdir(path) and osp.isfile(osp.join(path, 'detail.json')) \
-        and osp.isfile(osp.join(path, 'pipeline.json'))
-
-
-def deploy_cfg_of(work_dir: str):
-    """The deploy config a deploy folder was made with (mmdeploy's ``detail.json``)."""
-    from mmengine.config import Config
-    with open(osp.join(work_dir, 'detail.json')) as f:
-        d = json.load(f)
-    return Config(dict(onnx_config=d['onnx_config'], backend_config=d['backend_config'],
-                       codebase_config=d['codebase_config']))
 
 
 # --------------------------------------------------------------------------------------
@@ -332,8 +439,7 @@ def quantize_int8(work_dir: str, calib_images: List[str], deploy_cfg, model_cfg,
         raise ValueError('int8 needs calibration images: --int8 CALIB_DIR (a folder of '
                          'images like the ones the model will see, ~20-200)')
     import onnx
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
     run = Deployed(deploy_cfg, model_cfg, device)
     fp32 = osp.join(work_dir, FP32_FILE)
@@ -402,5 +508,5 @@ def int8_graph_check(path: str) -> dict:
 
 
 __all__ = ['Deployed', 'adaptive_avg_pool2d__exact', 'adaptive_pool_matrix', 'check_static',
-           'compare_predictions', 'deploy', 'deploy_cfg_of', 'evaluate', 'int8_graph_check',
-           'is_deploy_dir', 'quantize_int8', 'read_record']
+           'compare_predictions', 'deploy', 'evaluate', 'int8_graph_check',
+           'quantize_int8', 'read_record']

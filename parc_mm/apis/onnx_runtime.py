@@ -7,7 +7,9 @@ data preprocessor feed it, and its outputs go through the library's own post-pro
 (mmpretrain's ``ClsHead._get_predictions``: softmax and labels; mmseg's
 ``BaseDecodeHead.predict_by_feat``: logits resized to the image, then the segmentor's
 ``postprocess_result``). A detector's ONNX file holds the backbone + neck only (its heads need
-data samples and mmcv's NMS has no ONNX symbolic), so detectors are refused here.
+data samples and mmcv's NMS has no ONNX symbolic), so detectors are refused here; a whole
+detector deploys with mmdeploy (``tools/deploy/deploy.py``), whose backend model takes the
+place of the network's ``predict`` (:func:`attach_backend`, every task).
 """
 from __future__ import annotations
 
@@ -17,6 +19,37 @@ import types
 from typing import List, Optional, Tuple
 
 import torch
+
+
+def mmdeploy_folder(path: Optional[str]) -> Optional[Tuple[str, str]]:
+    """``(folder, ONNX file)`` when ``path`` is a folder mmdeploy wrote (its ``detail.json``
+    and ``pipeline.json``; the file: ``end2end.onnx``) or an ONNX file in one (e.g. the
+    int8 ``end2end_int8.onnx``); None otherwise."""
+    if not path:
+        return None
+    folder, onnx_file = (path, None) if osp.isdir(path) else (osp.dirname(path) or '.', path)
+    if not all(osp.isfile(osp.join(folder, f)) for f in ('detail.json', 'pipeline.json')):
+        return None
+    if onnx_file is None:
+        with open(osp.join(folder, 'detail.json')) as f:
+            save_file = json.load(f).get('onnx_config', {}).get('save_file', 'end2end.onnx')
+        onnx_file = osp.join(folder, save_file)
+    if not onnx_file.endswith('.onnx'):
+        return None
+    if not osp.isfile(onnx_file):
+        raise FileNotFoundError(f'{folder} holds mmdeploy\'s files but not {onnx_file}: '
+                                'deploy again with tools/deploy/deploy.py')
+    return folder, onnx_file
+
+
+def attach_backend(model, backend) -> None:
+    """Make ``model`` (a library model) predict with mmdeploy's backend model (the whole
+    exported network, its post-processing included); the library's data preprocessor, test
+    pipeline and drawing stay."""
+    def predict(self, inputs, data_samples=None, **kwargs):
+        return backend(inputs, data_samples, mode='predict')
+
+    model.predict = types.MethodType(predict, model)
 
 
 def deploy_record(path: Optional[str]) -> Optional[Tuple[str, dict]]:
@@ -104,4 +137,4 @@ def attach(model, task: str, net: OrtNetwork) -> None:
     _ATTACH[task](model, net)
 
 
-__all__ = ['OrtNetwork', 'attach', 'deploy_record']
+__all__ = ['OrtNetwork', 'attach', 'attach_backend', 'deploy_record', 'mmdeploy_folder']
