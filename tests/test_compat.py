@@ -41,6 +41,9 @@ def test_every_patch_is_listed_once_and_active_where_needed():
     import mmengine.config.config  # noqa: F401
     import mmengine.logging  # noqa: F401
     import mmengine.runner.checkpoint  # noqa: F401
+    import torch.onnx.symbolic_opset9  # noqa: F401
+    if compat.installed_version('mmdeploy'):
+        import mmdeploy.apis.onnx.export  # noqa: F401
     assert sorted(k for k, v in compat.applied().items() if v) == _needed(), compat.applied()
     # the stack decides which: the fork's distribution names only with onedl-mmengine
     fork = compat._has_distribution('onedl-mmengine')
@@ -108,6 +111,57 @@ def test_upstream_still_refuses_its_own_runner_checkpoints(tmp_path):
     """)
 
 
+def test_upstream_mmdeploy_still_exports_with_torchs_default_exporter():
+    """mmdeploy-torchscript-exporter: mmdeploy's export passes no ``dynamo=`` and torch's
+    default is the dynamo exporter (which skips mmdeploy's rewriters)."""
+    pytest.importorskip('mmdeploy')
+    _upstream_still("""
+        import importlib, inspect, torch
+        m = importlib.import_module('mmdeploy.apis.onnx.export')
+        default = inspect.signature(torch.onnx.export).parameters['dynamo'].default
+        src = inspect.getsource(m.export)
+        print('STILL' if default is True and 'dynamo' not in src else 'FIXED')
+    """)
+
+
+def test_upstream_mmdeploy_still_needs_cast_long():
+    """mmdeploy-roi-align-cast-long: torch dropped ``_cast_Long``, mmdeploy's RoIAlign uses
+    it."""
+    pytest.importorskip('mmdeploy')
+    _upstream_still("""
+        import inspect
+        import torch.onnx.symbolic_opset9 as s
+        import mmdeploy.mmcv.ops.roi_align as r
+        print('STILL' if not hasattr(s, '_cast_Long') and '_cast_Long' in inspect.getsource(r)
+              else 'FIXED')
+    """)
+
+
+def test_the_mmdeploy_patches_are_in_place():
+    pytest.importorskip('mmdeploy')
+    import importlib
+
+    import torch
+    import torch.onnx.symbolic_opset9 as s
+    m = importlib.import_module('mmdeploy.apis.onnx.export')
+    assert compat.applied()['mmdeploy-roi-align-cast-long'] and callable(s._cast_Long)
+    assert compat.applied()['mmdeploy-torchscript-exporter'] and m.export._parc_mm
+    seen = {}
+
+    def fake_export(*args, **kwargs):
+        seen.update(kwargs)
+        raise StopIteration  # stop mmdeploy's export right there
+    real = torch.onnx.export
+    torch.onnx.export = fake_export
+    try:
+        with pytest.raises(StopIteration):
+            m.export(torch.nn.Identity(), torch.zeros(1, 3, 4, 4), 'unused.onnx',
+                     backend='onnxruntime')
+    finally:
+        torch.onnx.export = real
+    assert seen.get('dynamo') is False and torch.onnx.export is real
+
+
 def test_patched_runner_checkpoints_load_with_the_check_on(tmp_path):
     import torch
     from mmengine.logging import HistoryBuffer
@@ -140,6 +194,9 @@ def test_import_parc_mm_is_the_one_trigger_and_imports_nothing():
         from mmengine.runner.checkpoint import CheckpointLoader
         from mmengine.config import Config
         import mmengine.logging
+        import torch.onnx.symbolic_opset9
+        if compat.installed_version('mmdeploy'):
+            import mmdeploy.apis.onnx.export
         from parc_mm.utils.checkpoint import load_checkpoint_file
         assert CheckpointLoader._schemes[''] is load_checkpoint_file
         print(sorted(k for k, v in compat.applied().items() if v))

@@ -196,6 +196,16 @@ say "openmim (without opendatalab/openxlab)"
 "${PIP[@]}" install -q -c "$CONSTRAINTS" click colorama model-index pandas requests rich tabulate
 "${PIP[@]}" install -q -c "$CONSTRAINTS" --no-deps openmim==0.3.9
 
+# mmdeploy (tools/deploy/deploy.py, configs/deploy): its metadata pins protobuf<=3.20.2, which
+# would downgrade protobuf below what onnx needs (>= 6); it runs with the newer one. Install
+# it without its dependencies (the ones it imports come with the [deploy] extra). Only on
+# OpenMMLab's stack: the fork has no mmdeploy release.
+if [ "$STACK" = openmmlab ]; then
+  MMDEPLOY_VER=$(sed -n 's/^mmdeploy==\([0-9.]*\)$/\1/p' "$CONSTRAINTS")
+  say "mmdeploy $MMDEPLOY_VER (without its protobuf pin)"
+  "${PIP[@]}" install -q --no-deps "mmdeploy==$MMDEPLOY_VER"
+fi
+
 say "stack check"
 "$VPY" -m parc_mm.utils.collect_env --quick
 say "done: activate with 'source $VENV/bin/activate'"

@@ -17,13 +17,15 @@ from parc_mm.apis.tasks import TASKS
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
 
-def list_images(inputs: Union[str, Sequence[str]]) -> List[str]:
-    """Image files of a file, a folder (not recursive) or a list of either, sorted."""
+def list_images(inputs: Union[str, Sequence[str]], recursive: bool = False) -> List[str]:
+    """Image files of a file, a folder (``recursive``: and its subfolders, e.g. one per
+    class) or a list of either, sorted."""
     items = [inputs] if isinstance(inputs, str) else list(inputs)
     out: List[str] = []
     for item in items:
         if osp.isdir(item):
-            out += sorted(p for p in glob.glob(osp.join(item, '*'))
+            pattern = osp.join(item, '**', '*') if recursive else osp.join(item, '*')
+            out += sorted(p for p in glob.glob(pattern, recursive=recursive)
                           if p.lower().endswith(IMG_EXTS))
         elif osp.isfile(item):
             out.append(item)
@@ -199,8 +201,13 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
     from mmengine.logging import print_log
     from mmengine.registry import DefaultScope
 
-    from parc_mm.apis.onnx_runtime import (OrtNetwork, attach, attach_backend, deploy_record,
-                                           mmdeploy_folder)
+    from parc_mm.apis.onnx_runtime import (
+        OrtNetwork,
+        attach,
+        attach_backend,
+        deploy_record,
+        mmdeploy_folder,
+    )
     from parc_mm.apis.runner import check_checkpoint_fits
     from parc_mm.apis.tasks import drop_pretrained
     from parc_mm.utils.checkpoint import verify_checkpoint

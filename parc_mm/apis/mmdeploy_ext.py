@@ -330,7 +330,8 @@ def _onnx_report(path: str) -> dict:
 
 
 def deploy(deploy_cfg: str, model_cfg: str, checkpoint: Optional[str], img: str,
-           work_dir: str, test_imgs: Sequence[str] = (), device: str = 'cpu') -> dict:
+           work_dir: str, test_imgs: Sequence[str] = (), device: str = 'cpu',
+           score_thr: float = 0.3) -> dict:
     """mmdeploy's ``tools/deploy.py`` for one backend (ONNX Runtime), in this process:
     ``work_dir/end2end.onnx`` + ``deploy.json`` / ``pipeline.json`` / ``detail.json`` (the
     SDK's files), then PyTorch and ONNX Runtime on ``img`` (and ``test_imgs``) compared;
@@ -360,7 +361,7 @@ def deploy(deploy_cfg: str, model_cfg: str, checkpoint: Optional[str], img: str,
     checks = {}
     for im in [img, *test_imgs]:
         checks[im] = compare_predictions(run.task, run.predict(torch_model, im),
-                                         run.predict(backend, im))
+                                         run.predict(backend, im), score_thr)
     report = _onnx_report(onnx_file)
     record = dict(task=run.task, deploy_config=deploy_cfg, model_config=model_cfg,
                   checkpoint=checkpoint, onnx=save_file,

@@ -233,3 +233,38 @@ def test_fix_input_size_keeps_each_modules_mode_and_takes_detectors():
     det = Detector()
     fix_input_size(det, (22, 34))
     assert det.backbone.parc.parc_h.weight.shape[2] == 11
+
+
+@pytest.mark.parametrize('dynamo', [False, True])
+def test_a_dynamic_height_or_width_is_refused_with_the_per_size_fix(tmp_path, dynamo):
+    """A ParC graph is valid only at its traced size: dynamic H / W is refused before
+    tracing (both exporters); a dynamic batch exports and runs at another batch size."""
+    from parc_mm.models import ParCConvNeXt
+    if dynamo:
+        pytest.importorskip('onnxscript')
+    model = ParCConvNeXt(arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 24, 32]),
+                         parc_cfg=dict(blocks='all')).eval()
+    x = torch.randn(1, 3, 64, 64)
+    path = str(tmp_path / 'm.onnx')
+    if dynamo:
+        h = torch.export.Dim('h', min=32, max=128)
+        kw = dict(dynamic_shapes=({2: h}, ))
+    else:
+        kw = dict(input_names=['input'], dynamic_axes={'input': {0: 'b', 2: 'h'}})
+    with pytest.raises(ValueError, match='Export once per input size'):
+        torch.onnx.export(model, (x, ), path, opset_version=17, dynamo=dynamo, **kw)
+    if dynamo:
+        return
+    torch.onnx.export(model, (x, ), path, opset_version=17, dynamo=False,
+                      input_names=['input'], output_names=['out'],
+                      dynamic_axes={'input': {0: 'b'}, 'out': {0: 'b'}})
+    x3 = torch.randn(3, 3, 64, 64)
+    sess = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    with torch.no_grad():
+        ref = model(x3)
+    ref = ref[-1] if isinstance(ref, (tuple, list)) else ref
+    got = sess.run(None, {'input': x3.numpy()})[0]
+    assert float(abs(torch.from_numpy(got) - ref).max()) < 1e-4
+    # a model without ParC layers keeps its dynamic axes
+    torch.onnx.export(torch.nn.Conv2d(3, 4, 3), (x, ), path, opset_version=17, dynamo=False,
+                      input_names=['input'], dynamic_axes={'input': {2: 'h', 3: 'w'}})

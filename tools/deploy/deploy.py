@@ -28,22 +28,25 @@ def main(argv=None):
     p.add_argument('--work-dir', required=True, help='folder for the deployed files')
     p.add_argument('--test-img', nargs='*', default=[], help='more images to compare on')
     p.add_argument('--int8', metavar='CALIB_DIR', default=None,
-                   help='also write end2end_int8.onnx, calibrated on the images in CALIB_DIR')
+                   help='also write end2end_int8.onnx, calibrated on the images in CALIB_DIR (and '
+                   'its subfolders)')
     p.add_argument('--int8-images', type=int, default=64,
                    help='calibrate on this many images of CALIB_DIR, evenly spaced (default 64)')
     p.add_argument('--eval', action='store_true',
                    help="test-set metrics (the model config's test_dataloader / evaluator) of "
                    'PyTorch, fp32 and int8 ONNX Runtime')
+    p.add_argument('--score-thr', type=float, default=0.3,
+                   help='detections compared from this score on (default 0.3)')
     p.add_argument('--device', default='cpu')
     a = p.parse_args(argv)
     from parc_mm.apis.inference import list_images
     from parc_mm.apis.mmdeploy_ext import deploy, evaluate, quantize_int8, read_record
     try:
-        calib = list_images(a.int8) if a.int8 else []
+        calib = list_images(a.int8, recursive=True) if a.int8 else []
         if len(calib) > a.int8_images:
             calib = [calib[i * len(calib) // a.int8_images] for i in range(a.int8_images)]
         rec = deploy(a.deploy_cfg, a.model_cfg, a.checkpoint, a.img, a.work_dir,
-                     test_imgs=a.test_img, device=a.device)
+                     test_imgs=a.test_img, device=a.device, score_thr=a.score_thr)
         if a.int8:
             quantize_int8(a.work_dir, calib, a.deploy_cfg, a.model_cfg, a.device)
         if a.eval:
