@@ -18,8 +18,8 @@ def _versions() -> List[Tuple[str, str]]:
     from parc_mm.compat import stack
     rows = [('python', sys.version.split()[0]), ('stack', stack())]
     for name in ('torch', 'torchvision', 'numpy', 'mmengine', 'mmcv', 'mmdet', 'mmseg',
-                 'mmpretrain', 'pycocotools', 'cv2', 'onnx', 'onnxruntime', 'mmdeploy', 'setuptools',
-                 'parc_mm'):
+                 'mmpretrain', 'pycocotools', 'cv2', 'onnx', 'onnxruntime', 'mmdeploy',
+                 'setuptools', 'parc_mm'):
         try:
             mod = importlib.import_module(name)
             rows.append((name, str(getattr(mod, '__version__', '?'))))

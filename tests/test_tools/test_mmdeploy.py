@@ -132,7 +132,8 @@ def test_deploy_reports_the_test_metrics_of_pytorch_fp32_and_int8(tmp_path, data
 
 def test_a_dynamic_deploy_config_is_refused_for_parc_models(tmp_path, data_root):
     dyn = tmp_path / 'dyn.py'
-    dyn.write_text(f"_base_ = ['{ROOT}/configs/deploy/classification_onnxruntime_static-64x64.py']\n"
+    base = f'{ROOT}/configs/deploy/classification_onnxruntime_static-64x64.py'
+    dyn.write_text(f"_base_ = ['{base}']\n"
                    "onnx_config = dict(input_shape=None, dynamic_axes=dict(input={0: 'b', "
                    "2: 'h', 3: 'w'}, output={0: 'b'}))\n")
     config = CASES['cls'][0]
