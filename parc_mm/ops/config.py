@@ -37,6 +37,25 @@ def exporting() -> bool:
     return torch.jit.is_tracing()
 
 
+def tracing_script() -> bool:
+    """Inside TorchScript tracing (``torch.onnx.export(dynamo=False)``, ``torch.jit.trace``),
+    where tensors computed outside the trace enter the graph as constants."""
+    return torch._C._get_tracing_state() is not None
+
+
+@contextlib.contextmanager
+def untraced():
+    """Suspend TorchScript tracing: what is computed inside becomes a constant of the trace
+    (for values that depend on parameters only, e.g. folded kernels)."""
+    state = torch._C._get_tracing_state()
+    torch._C._set_tracing_state(None)
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        torch._C._set_tracing_state(state)
+
+
 # The implementation ``auto`` takes while exporting: plain Concat + Conv, which every runtime
 # runs (the FFT exports as ONNX ``DFT`` only with the dynamo exporter, and runs slower there).
 EXPORT_IMPL = 'direct'

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from parc_mm.ops.autotuner import autotune_enabled
-from parc_mm.ops.config import exporting, global_impl
+from parc_mm.ops.config import export_impl, exporting, global_impl, tracing_script, untraced
 from parc_mm.ops.functional import autocast_out_dtype, circular_conv
 from parc_mm.ops.resize import resize_to
 from parc_mm.ops.separable import (
@@ -109,7 +109,9 @@ class ParCTokenMixer(InferencePlanMixin, nn.Module):
                              f'{tuple(x.shape)} with grid {tuple(hw_shape)}')
         grid = x.transpose(1, 2).reshape(b, c, h, w)  # a view: no copy
         plan = self._plan(grid)
-        if plan == 'fused':
+        if plan == 'traced':
+            y = self._traced(grid)
+        elif plan == 'fused':
             y = self._fused_fft(grid)
         else:
             a, z = halves(grid)
@@ -119,17 +121,41 @@ class ParCTokenMixer(InferencePlanMixin, nn.Module):
         return self.drop_path(self.layer_scale(self.proj_drop(y)))
 
     def _plan(self, grid: torch.Tensor) -> Optional[str]:
-        """``'fused'`` (the four ParC convs as one 2-D FFT), the impl to run them with, or
+        """``'traced'`` (TorchScript tracing, so ONNX export: see :meth:`_traced`),
+        ``'fused'`` (the four ParC convs as one 2-D FFT), the impl to run them with, or
         None (each as set). Fused when their impl is ``fft`` (set on them, e.g. by
         ``set_impl``, or forced globally); ``auto`` on CPU: fused up to
         :data:`FUSED_FFT_MAX_TOKENS` tokens, the circulant GEMM beyond; elsewhere, and when
         autotuning (which times the per-layer calls), each layer's own ``auto``."""
         impl = global_impl() or self.branch_hw[0].impl
+        if tracing_script() and impl != 'fft':
+            return 'traced'
         if impl == 'fft':
             return 'fused'
         if impl != 'auto' or autotune_enabled() or grid.device.type != 'cpu' or exporting():
             return None
         return 'fused' if grid.shape[2] * grid.shape[3] <= FUSED_FFT_MAX_TOKENS else 'gemm'
+
+    def _traced(self, x: torch.Tensor) -> torch.Tensor:
+        """The mixer as the exported graph holds it: one circular conv of all channels
+        along H, one along W (the two branches' convs act on different axes and commute),
+        plus one constant map (the position embeddings and biases pushed through the convs:
+        the ``fused(0)`` of :meth:`_fused_fft`) - 2 convs and an add instead of 4 convs, 4
+        embedding adds, the splits and the concat. Kernels and constant are derived from
+        the parameters with tracing suspended, so they enter the graph as constants of the
+        traced size (the traced graph has constant weights anyway)."""
+        h, w = x.shape[2:]
+        c = self.embed_dims
+        with untraced():
+            kh, kw = self._kernels(h, w)
+            const = self._fused_fft_fresh(torch.zeros((1, c, h, w), dtype=x.dtype,
+                                                      device=x.device))
+            kh, kw, const = (t.detach().to(x.dtype) for t in (kh, kw, const))
+        impl = self.branch_hw[0].impl
+        impl = export_impl(x.device, x.dtype) if impl == 'auto' else impl
+        y = circular_conv(x, kh.view(c, 1, h, 1), None, 'H', c, impl)
+        y = circular_conv(y, kw.view(c, 1, 1, w), None, 'W', c, impl)
+        return y + const
 
     def _fused_fft(self, x: torch.Tensor) -> torch.Tensor:
         """Both branches in one 2-D FFT (:func:`separable_circular_conv2d`): each branch is
