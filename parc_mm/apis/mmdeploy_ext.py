@@ -470,8 +470,9 @@ def _consts(model) -> Dict[str, np.ndarray]:
 
 def int8_graph_check(path: str) -> dict:
     """Which Conv / MatMul nodes of a QDQ graph take quantized (DequantizeLinear) inputs,
-    and how many of them are ParC's global depthwise convs (groups = channels, a kernel
-    longer than 3 along one axis only); ``float_parc`` lists ParC convs left in float."""
+    and how many of them are ParC's global depthwise convs (a Conv with groups = channels
+    and a kernel longer than 3 along one axis only, or a MatMul with a constant (C, n, n)
+    circulant matrix); ``float_parc`` lists ParC layers left in float."""
     import onnx
     model = onnx.load(path)
     producers = {o: n for n in model.graph.node for o in n.output}
@@ -499,12 +500,17 @@ def int8_graph_check(path: str) -> dict:
         if n.op_type == 'Conv':
             groups = next((a.i for a in n.attribute if a.name == 'group'), 1)
             ws = weight_shape(n.input[1])
-            if ws is not None and len(ws) == 4 and groups > 1 and ws[1] == 1 and \
-                    max(ws[2], ws[3]) > 3 and min(ws[2], ws[3]) == 1:
-                counts['parc'] += 1
-                counts['parc_int8'] += int(q)
-                if not q:
-                    float_parc.append(n.name)
+            parc = ws is not None and len(ws) == 4 and groups > 1 and ws[1] == 1 and \
+                max(ws[2], ws[3]) > 3 and min(ws[2], ws[3]) == 1
+        else:  # the circulant GEMM form: a (C, n, n) constant on either side
+            shapes = [weight_shape(i) for i in n.input[:2]]
+            parc = any(ws is not None and len(ws) == 3 and ws[1] == ws[2] > 1 and ws[0] > 1
+                       for ws in shapes)
+        if parc:
+            counts['parc'] += 1
+            counts['parc_int8'] += int(q)
+            if not q:
+                float_parc.append(n.name)
     return dict(counts, float_parc=float_parc)
 
 

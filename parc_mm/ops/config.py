@@ -56,17 +56,26 @@ def untraced():
         torch._C._set_tracing_state(state)
 
 
-# The implementation ``auto`` takes while exporting: plain Concat + Conv, which every runtime
-# runs (the FFT exports as ONNX ``DFT`` only with the dynamo exporter, and runs slower there).
+# What ``auto`` exports as: a depthwise ParC conv with a kernel of up to EXPORT_GEMM_MAX taps
+# as the circulant GEMM (one MatMul with a constant (C, n, n) matrix), longer ones and dense
+# convs as plain Concat + Conv; never the FFT (ONNX ``DFT`` exports only with the dynamo
+# exporter, runs in few runtimes and slower). Measured in ONNX Runtime 1.32 (CPU, 2 threads,
+# batch 1; tools/analysis/benchmark_onnx.py --impls gemm direct), GEMM / direct per model:
+# ParC-DeiT-S 0.709 / 0.742 of DeiT-S at 224, ParC-Swin-T 0.703 / 0.791 of Swin-T at 512,
+# ParC-Net-S 0.611 / 0.660 of MobileViT-S at 512 (maps up to 64); the matrix grows as n^2,
+# so beyond 64 taps the Concat + Conv form is kept (also far smaller files).
 EXPORT_IMPL = 'direct'
+EXPORT_GEMM_MAX = 64
 
 
-def export_impl(device: torch.device, dtype: torch.dtype) -> str:
-    """What ``auto`` exports as: :data:`EXPORT_IMPL`, or another exportable implementation
-    where that one cannot run."""
+def export_impl(device: torch.device, dtype: torch.dtype, n: Optional[int] = None,
+                dense: bool = False) -> str:
+    """What ``auto`` exports as for a kernel of ``n`` taps (see :data:`EXPORT_GEMM_MAX`), or
+    another exportable implementation where that one cannot run."""
     from .registry import available_impls, get_impl
-    if get_impl(EXPORT_IMPL).available(device, dtype):
-        return EXPORT_IMPL
+    want = 'gemm' if n is not None and not dense and int(n) <= EXPORT_GEMM_MAX else EXPORT_IMPL
+    if get_impl(want).available(device, dtype):
+        return want
     ok = available_impls(device, dtype, exportable=True)
     if not ok:
         raise RuntimeError(f'no exportable ParC implementation runs on {device} in {dtype}')
@@ -136,7 +145,7 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
     if _GLOBAL_IMPL is not None:
         return _GLOBAL_IMPL
     if exporting():
-        return export_impl(device, dtype)
+        return export_impl(device, dtype, n, dense)
     if device.type == 'cuda':
         work = n * other * channels
         if work < 1_500_000:

@@ -34,7 +34,16 @@ from .resize import DIRECTIONS, axis
 
 
 def _circulant(k: torch.Tensor) -> torch.Tensor:
-    """(..., n) -> (..., n, n) with M[..., i, j] = k[..., (j - i) mod n]."""
+    """(..., n) -> (..., n, n) with M[..., i, j] = k[..., (j - i) mod n]. While TorchScript
+    traces (an ONNX export) it is built outside the trace: the graph holds the matrix as a
+    constant instead of the gather that builds it."""
+    if config.tracing_script():
+        with config.untraced():
+            return _circulant_of(k.detach())
+    return _circulant_of(k)
+
+
+def _circulant_of(k: torch.Tensor) -> torch.Tensor:
     n = k.shape[-1]
     ar = torch.arange(n, device=k.device)
     idx = (ar.view(1, n) - ar.view(n, 1)) % n
@@ -249,7 +258,7 @@ def resolve_impl(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, 
     if forced is not None:
         return forced
     if config.exporting():  # no timing, no cached choice that may not export
-        return config.EXPORT_IMPL
+        return config.export_impl(x.device, out_dtype, x.shape[ax], dense=weight.shape[1] > 1)
     # the rule decides by the dtype the conv runs in (under autocast: the autocast dtype,
     # whatever the input's), as the autotuner's key does
     training = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)

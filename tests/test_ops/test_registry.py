@@ -71,11 +71,16 @@ def test_a_registered_implementation_runs_is_timed_and_exported(extra_impl):
 
 def test_export_takes_an_exportable_implementation(monkeypatch):
     from parc_mm.ops import config
-    assert config.export_impl(torch.device('cpu'), torch.float32) == 'direct'
+    cpu = torch.device('cpu')
+    assert config.export_impl(cpu, torch.float32) == 'direct'
+    # short depthwise kernels as the circulant GEMM, long or dense ones as Concat + Conv
+    assert config.export_impl(cpu, torch.float32, 14) == 'gemm'
+    assert config.export_impl(cpu, torch.float32, config.EXPORT_GEMM_MAX + 1) == 'direct'
+    assert config.export_impl(cpu, torch.float32, 14, dense=True) == 'direct'
     direct = registry.get_impl('direct')
     monkeypatch.setitem(registry._REGISTRY, 'direct',
                         dataclasses.replace(direct, devices=('cuda', )))
-    assert config.export_impl(torch.device('cpu'), torch.float32) == 'gemm'
+    assert config.export_impl(cpu, torch.float32) == 'gemm'
     assert not registry.get_impl('fft').exportable
 
 

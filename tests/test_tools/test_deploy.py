@@ -152,3 +152,20 @@ def test_an_exported_detector_is_refused_with_the_reason(tmp_path):
     p = _infer(config, str(tmp_path / 'd'), osp.join(ROOT, 'tests', 'data', 'cat.jpg'),
                '--out-dir', str(tmp_path / 'o'))
     assert p.returncode == 2 and 'mmdeploy' in p.stderr and 'backbone + neck' in p.stderr
+
+
+def test_the_op_report_compares_each_family_with_its_baseline(tmp_path):
+    """tools/deploy/op_report.py: the ParC-DeiT-S graph holds no attention / FFT / guard op
+    while DeiT-S's Softmax is flagged; the traced token mixer is 2 circular convs per block
+    (one along H, one along W, for all channels), not 4."""
+    sys.path.insert(0, ROOT)
+    from tools.deploy import op_report
+    rep = op_report.report(['deit'], 224, 'direct')['ParC-DeiT-S']
+    parc, base = rep['parc'], rep['baseline']
+    assert parc['non_portable'] == [] and 'Softmax' in base['non_portable']
+    assert not {'DFT', 'Softmax', 'IsNaN', 'IsInf'} & set(parc['ops'])
+    assert parc['ops']['Conv'] == 1 + 2 * 12  # the patch embedding + 2 per block
+    assert op_report.main(['--pairs', 'deit', '--impl', 'gemm',
+                           '--json', str(tmp_path / 'r.json')]) == 0
+    gemm = json.load(open(tmp_path / 'r.json'))['ParC-DeiT-S']['parc']
+    assert gemm['ops']['Conv'] == 1 and gemm['non_portable'] == []

@@ -152,9 +152,11 @@ class ParCTokenMixer(InferencePlanMixin, nn.Module):
                                                       device=x.device))
             kh, kw, const = (t.detach().to(x.dtype) for t in (kh, kw, const))
         impl = self.branch_hw[0].impl
-        impl = export_impl(x.device, x.dtype) if impl == 'auto' else impl
-        y = circular_conv(x, kh.view(c, 1, h, 1), None, 'H', c, impl)
-        y = circular_conv(y, kw.view(c, 1, 1, w), None, 'W', c, impl)
+        auto = impl == 'auto'
+        y = circular_conv(x, kh.view(c, 1, h, 1), None, 'H', c,
+                          export_impl(x.device, x.dtype, h) if auto else impl)
+        y = circular_conv(y, kw.view(c, 1, 1, w), None, 'W', c,
+                          export_impl(x.device, x.dtype, w) if auto else impl)
         return y + const
 
     def _fused_fft(self, x: torch.Tensor) -> torch.Tensor:
