@@ -149,3 +149,27 @@ def test_a_checkpoint_that_does_not_fit_is_refused(tmp_path, data_root):
     img = sorted(glob.glob(osp.join(data_root, CASES['cls'][3])))[0]
     p = _run(TOOL, deploy_cfg, config, str(toy), img, '--work-dir', str(tmp_path / 'o'))
     assert p.returncode == 2 and 'does not fit the model' in p.stderr, p.stderr[-2000:]
+
+
+def test_ssdlite_deploys_with_the_single_stage_config(tmp_path):
+    """The 320x320 detection deploy config with the shipped SSDLite ParC-Net-S (random
+    init; the score threshold lowered so that the untrained head gives boxes): the same
+    boxes as PyTorch."""
+    from parc_mm.apis.tasks import build_model, drop_pretrained, load_config
+    config = tmp_path / 'ssd.py'
+    config.write_text(
+        f"_base_ = ['{ROOT}/configs/parc_net/ssdlite_parc-net-s_8xb24-600e_coco.py']\n"
+        "model = dict(test_cfg=dict(score_thr=0.005, max_per_img=50))\n")
+    cfg = load_config(str(config))
+    drop_pretrained(cfg.model)
+    torch.manual_seed(0)
+    ckpt = str(tmp_path / 'ssd.pth')
+    torch.save({'state_dict': build_model(cfg).state_dict(), 'meta': {}}, ckpt)
+    p = _run(TOOL, 'configs/deploy/detection_onnxruntime_static-320x320.py', str(config),
+             ckpt, osp.join(ROOT, 'tests', 'data', 'cat.jpg'), '--work-dir',
+             str(tmp_path / 'd'), '--score-thr', '0')
+    assert p.returncode == 0, p.stderr[-4000:]
+    rec = json.loads((tmp_path / 'd' / 'parc_deploy.json').read_text())
+    c = next(iter(rec['vs_pytorch'].values()))
+    assert c['boxes_pytorch'] == c['boxes_backend'] == c['matched'] == 50, c
+    assert rec['non_portable'] == []

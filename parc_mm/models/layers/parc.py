@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from parc_mm.ops import autotuner
-from parc_mm.ops.config import check_impl, compiling, global_impl
+from parc_mm.ops.config import check_impl, compiling, global_impl, tracing_script, untraced
 from parc_mm.ops.functional import autocast_out_dtype, circular_conv, compute, resolve_impl
 from parc_mm.ops.resize import DIRECTIONS, axis, resize_on_load, resize_to, resized_param
 
@@ -169,12 +169,30 @@ class ParCConv2d(InferencePlanMixin, nn.Module):
         cache = _inference_cache(self, n, x, ('weight', 'pe'), extra=(self.bias, ))
         if cache is not None and x.shape[0]:
             return self._cached_forward(x, cache, impl or self.impl)
+        if tracing_script() and x.shape[0]:
+            return self._traced_forward(x, n, impl or self.impl)
         # training, autograd or tracing (or an empty batch): resize and add the PE afresh
         w = resize_to(self.weight, n, self.direction)
         pe = None if self.pe is None else resize_to(self.pe, n, self.direction)
         if pe is not None:
             x = x + pe.to(x.dtype)
         return circular_conv(x, w, self.bias, self.direction, self.groups, impl or self.impl)
+
+    def _traced_forward(self, x: torch.Tensor, n: int, impl: str) -> torch.Tensor:
+        """What an ONNX export (TorchScript tracing) holds: ``conv(x) + (conv(pe) + b)``,
+        the kernel and that constant derived outside the trace (constants of the graph):
+        one conv and one broadcast add, no pass over the input for the PE."""
+        with untraced():
+            w = resize_to(self.weight, n, self.direction).detach().to(x.dtype)
+            const = None
+            if self.pe is not None:
+                pe = resize_to(self.pe, n, self.direction).to(x.dtype)
+                const = circular_conv(pe, w, self.bias, self.direction, self.groups, impl)
+            elif self.bias is not None:
+                const = self.bias.view(1, -1, 1, 1).to(x.dtype)
+            const = None if const is None else const.detach()
+        y = circular_conv(x, w, None, self.direction, self.groups, impl)
+        return y if const is None else y + const
 
     def _cached_forward(self, x: torch.Tensor, cache: dict, impl: str) -> torch.Tensor:
         """Eval-mode inference: ``conv(x + pe) + b = conv(x) + (conv(pe) + b)``, and the
