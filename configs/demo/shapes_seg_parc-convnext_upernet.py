@@ -39,9 +39,6 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    # the scenes are 160x128 already; the Resize is where deployment (mmdeploy) sets its
-    # static input size
-    dict(type='Resize', scale=(160, 128), keep_ratio=True),
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs')
 ]

@@ -353,7 +353,7 @@ def deploy(deploy_cfg: str, model_cfg: str, checkpoint: Optional[str], img: str,
     os.makedirs(work_dir, exist_ok=True)
     save_file = get_ir_config(dcfg).get('save_file', FP32_FILE)
     torch2onnx(img, work_dir, save_file, deploy_cfg, model_cfg, checkpoint, device=device)
-    export2SDK(dcfg, mcfg, work_dir, pth=checkpoint, device=device)
+    export2SDK(dcfg, _sdk_model_cfg(dcfg, mcfg), work_dir, pth=checkpoint, device=device)
     onnx_file = osp.join(work_dir, save_file)
     run = Deployed(deploy_cfg, model_cfg, device)
     torch_model = run.pytorch_model(checkpoint)
@@ -370,6 +370,23 @@ def deploy(deploy_cfg: str, model_cfg: str, checkpoint: Optional[str], img: str,
                   non_portable=report['non_portable'], torch=torch.__version__)
     _write_record(work_dir, record, fresh=True)
     return record
+
+
+def _sdk_model_cfg(deploy_cfg, model_cfg):
+    """The model config mmdeploy's SDK files describe. mmdeploy's segmentation SDK export
+    requires a ``Resize`` right after the image loading; a test pipeline without one (images
+    already at the network's size, as the demo's) gets the static input size written as
+    that step: what the graph needs anyway."""
+    from mmdeploy.utils import get_input_shape
+    pipeline = model_cfg.get('test_pipeline') or []
+    shape = get_input_shape(deploy_cfg)
+    if task_of_deploy(deploy_cfg) != 'seg' or shape is None or len(pipeline) < 2 or \
+            any(t.get('type') == 'Resize' for t in pipeline):
+        return model_cfg
+    cfg = model_cfg.copy()
+    cfg.test_pipeline = [pipeline[0], dict(type='Resize', scale=tuple(shape),
+                                           keep_ratio=False), *pipeline[1:]]
+    return cfg
 
 
 def _write_record(work_dir: str, record: dict, fresh: bool = False) -> None:
