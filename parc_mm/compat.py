@@ -237,7 +237,7 @@ def _cast_long(module: ModuleType) -> None:
     module._cast_Long = _cast_Long
 
 
-def _dynamic_input_axes(args: tuple, kwargs: dict) -> List[str]:
+def _dynamic_input_axes(kwargs: dict) -> List[str]:
     """The input height / width axes an export call marks dynamic (as 'name[axis]')."""
     found = []
     axes = kwargs.get('dynamic_axes') or {}
@@ -270,7 +270,7 @@ def _static_size_export(module: ModuleType) -> None:
 
     @functools.wraps(orig)
     def export(model, *args, **kwargs):
-        dynamic = _dynamic_input_axes(args, kwargs)
+        dynamic = _dynamic_input_axes(kwargs)  # (export's dynamic arguments are keyword-only)
         if dynamic and callable(getattr(model, 'modules', None)):
             from parc_mm.ops.export import parc_layers
             if next(parc_layers(model), None) is not None:

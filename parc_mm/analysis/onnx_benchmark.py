@@ -12,7 +12,6 @@ accuracy (``tools/deploy/deploy.py --int8 CALIB_DIR --eval`` measures that).
 """
 from __future__ import annotations
 
-import os
 import os.path as osp
 import statistics
 import tempfile
@@ -92,33 +91,13 @@ def export_pair(name: str, size: int, out_dir: str, int8: bool = False,
 
 
 def quantize_random(path: str, size: int, n: int = 4) -> str:
-    """Static int8 (QDQ) of ``path`` calibrated on ``n`` random inputs (speed only)."""
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    class Random(CalibrationDataReader):
-        def __init__(self):
-            rng = np.random.default_rng(0)
-            self.items = [{'input': rng.standard_normal((1, 3, size, size), np.float32)}
-                          for _ in range(n)]
-
-        def get_next(self):
-            return self.items.pop() if self.items else None
-
-    pre = path.replace('.onnx', '-pre.onnx')
-    out = path.replace('.onnx', '-int8.onnx')
-    quant_pre_process(path, pre, skip_symbolic_shape=True)
-    quantize_static(pre, out, Random(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                    op_types_to_quantize=['Conv', 'MatMul', 'Gemm'],
-                    extra_options=dict(ActivationSymmetric=True))
-    os.remove(pre)
-    return out
+    """Static int8 of ``path`` (the recipe of :func:`parc_mm.apis.onnx_runtime.quantize_qdq`)
+    calibrated on ``n`` random inputs (speed only)."""
+    from parc_mm.apis.onnx_runtime import quantize_qdq
+    rng = np.random.default_rng(0)
+    batches = ({'input': rng.standard_normal((1, 3, size, size), np.float32)}
+               for _ in range(n))
+    return quantize_qdq(path, path.replace('.onnx', '-int8.onnx'), batches)
 
 
 def _session(path: str, threads: int):

@@ -14,11 +14,43 @@ place of the network's ``predict`` (:func:`attach_backend`, every task).
 from __future__ import annotations
 
 import json
+import os
 import os.path as osp
 import types
-from typing import List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
+import numpy as np
 import torch
+
+
+def quantize_qdq(fp32: str, out: str, batches: Iterable[Dict[str, np.ndarray]]) -> str:
+    """Static int8 of the ONNX file ``fp32`` into ``out`` with ONNX Runtime's tools, the one
+    recipe of every int8 graph here: QDQ, per-channel int8 weights, symmetric int8
+    activations (MinMax calibration over ``batches``: ``{input name: array}`` each), the
+    network's Conv / MatMul / Gemm; ONNX Runtime's pre-processing (shape inference and
+    graph optimisation) first. Returns ``out``."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader:  # ONNX Runtime's CalibrationDataReader protocol
+        def __init__(self):
+            self.items = iter(batches)
+
+        def get_next(self):
+            return next(self.items, None)
+
+    pre = out[:-len('.onnx')] + '-preprocessed.onnx'
+    quant_pre_process(fp32, pre, skip_symbolic_shape=True)
+    try:
+        quantize_static(pre, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        op_types_to_quantize=['Conv', 'MatMul', 'Gemm'],
+                        calibrate_method=CalibrationMethod.MinMax,
+                        extra_options=dict(ActivationSymmetric=True))
+    finally:
+        if osp.isfile(pre):
+            os.remove(pre)
+    return out
 
 
 def mmdeploy_folder(path: Optional[str]) -> Optional[Tuple[str, str]]:
@@ -137,4 +169,5 @@ def attach(model, task: str, net: OrtNetwork) -> None:
     _ATTACH[task](model, net)
 
 
-__all__ = ['OrtNetwork', 'attach', 'attach_backend', 'deploy_record', 'mmdeploy_folder']
+__all__ = ['OrtNetwork', 'attach', 'attach_backend', 'deploy_record', 'mmdeploy_folder',
+           'quantize_qdq']

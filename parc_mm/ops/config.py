@@ -37,10 +37,14 @@ def exporting() -> bool:
     return torch.jit.is_tracing()
 
 
-def tracing_script() -> bool:
-    """Inside TorchScript tracing (``torch.onnx.export(dynamo=False)``, ``torch.jit.trace``),
-    where tensors computed outside the trace enter the graph as constants."""
-    return torch._C._get_tracing_state() is not None
+def tracing_onnx() -> bool:
+    """Inside an ONNX export by TorchScript tracing (``torch.onnx.export(dynamo=False)``,
+    mmdeploy): the graph's weights are constants, and tensors computed outside the trace
+    (:func:`untraced`) enter it as constants too. Not under a plain ``torch.jit.trace``,
+    whose module keeps live parameters (a later weight write must still reach the output)."""
+    onnx = getattr(torch, 'onnx', None)
+    return torch._C._get_tracing_state() is not None and onnx is not None and \
+        onnx.is_in_onnx_export()
 
 
 @contextlib.contextmanager

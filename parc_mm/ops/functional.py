@@ -34,10 +34,10 @@ from .resize import DIRECTIONS, axis
 
 
 def _circulant(k: torch.Tensor) -> torch.Tensor:
-    """(..., n) -> (..., n, n) with M[..., i, j] = k[..., (j - i) mod n]. While TorchScript
-    traces (an ONNX export) it is built outside the trace: the graph holds the matrix as a
-    constant instead of the gather that builds it."""
-    if config.tracing_script():
+    """(..., n) -> (..., n, n) with M[..., i, j] = k[..., (j - i) mod n]. In an ONNX export
+    by tracing it is built outside the trace: the graph holds the matrix as a constant
+    instead of the gather that builds it."""
+    if config.tracing_onnx():
         with config.untraced():
             return _circulant_of(k.detach())
     return _circulant_of(k)

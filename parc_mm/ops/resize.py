@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import exporting
+from .config import exporting, tracing_onnx, untraced
 
 DIRECTIONS = ('H', 'W')
 
@@ -27,6 +27,9 @@ def resize_to(param: torch.Tensor, n: int, direction: str) -> torch.Tensor:
     ax = axis(direction)
     if param.shape[ax] == n:
         return param
+    if tracing_onnx():  # a constant of the graph: no resize op, a kernel of known shape
+        with untraced():
+            return resize_to(param.detach(), int(n), direction)
     if exporting():
         n = int(n)  # a traced size: the exported kernel is fixed to it
         # a product with a constant matrix: the exporter folds it into a constant kernel of

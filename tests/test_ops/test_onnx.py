@@ -268,3 +268,22 @@ def test_a_dynamic_height_or_width_is_refused_with_the_per_size_fix(tmp_path, dy
     # a model without ParC layers keeps its dynamic axes
     torch.onnx.export(torch.nn.Conv2d(3, 4, 3), (x, ), path, opset_version=17, dynamo=False,
                       input_names=['input'], dynamic_axes={'input': {2: 'h', 3: 'w'}})
+
+
+def test_a_jit_traced_model_keeps_live_weights():
+    """Only an ONNX export folds ParC kernels, embeddings and circulants into constants: a
+    plain ``torch.jit.trace`` keeps the parameters live, so a later ``.data`` write (an EMA
+    swap, weight surgery) still reaches the traced module's output."""
+    from parc_mm.models import ParCViT
+    torch.manual_seed(0)
+    model = ParCViT(arch=dict(embed_dims=32, num_layers=2, num_heads=2,
+                              feedforward_channels=64), img_size=64, patch_size=16,
+                    out_type='featmap')
+    model.eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        traced = torch.jit.trace(model, (x, ), check_trace=False)
+        for p in model.parameters():
+            p.data.mul_(1.5)
+        ref, got = model(x)[-1], traced(x)[-1]
+    assert torch.allclose(ref, got, atol=1e-5)

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from parc_mm.ops import autotuner
-from parc_mm.ops.config import check_impl, compiling, global_impl, tracing_script, untraced
+from parc_mm.ops.config import check_impl, compiling, global_impl, tracing_onnx, untraced
 from parc_mm.ops.functional import autocast_out_dtype, circular_conv, compute, resolve_impl
 from parc_mm.ops.resize import DIRECTIONS, axis, resize_on_load, resize_to, resized_param
 
@@ -169,7 +169,7 @@ class ParCConv2d(InferencePlanMixin, nn.Module):
         cache = _inference_cache(self, n, x, ('weight', 'pe'), extra=(self.bias, ))
         if cache is not None and x.shape[0]:
             return self._cached_forward(x, cache, impl or self.impl)
-        if tracing_script() and x.shape[0]:
+        if tracing_onnx() and x.shape[0]:
             return self._traced_forward(x, n, impl or self.impl)
         # training, autograd or tracing (or an empty batch): resize and add the PE afresh
         w = resize_to(self.weight, n, self.direction)

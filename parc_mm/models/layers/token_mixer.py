@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from parc_mm.ops.autotuner import autotune_enabled
-from parc_mm.ops.config import export_impl, exporting, global_impl, tracing_script, untraced
+from parc_mm.ops.config import export_impl, exporting, global_impl, tracing_onnx, untraced
 from parc_mm.ops.functional import autocast_out_dtype, circular_conv
 from parc_mm.ops.resize import resize_to
 from parc_mm.ops.separable import (
@@ -121,14 +121,14 @@ class ParCTokenMixer(InferencePlanMixin, nn.Module):
         return self.drop_path(self.layer_scale(self.proj_drop(y)))
 
     def _plan(self, grid: torch.Tensor) -> Optional[str]:
-        """``'traced'`` (TorchScript tracing, so ONNX export: see :meth:`_traced`),
+        """``'traced'`` (an ONNX export by tracing: see :meth:`_traced`),
         ``'fused'`` (the four ParC convs as one 2-D FFT), the impl to run them with, or
         None (each as set). Fused when their impl is ``fft`` (set on them, e.g. by
         ``set_impl``, or forced globally); ``auto`` on CPU: fused up to
         :data:`FUSED_FFT_MAX_TOKENS` tokens, the circulant GEMM beyond; elsewhere, and when
         autotuning (which times the per-layer calls), each layer's own ``auto``."""
         impl = global_impl() or self.branch_hw[0].impl
-        if tracing_script() and impl != 'fft':
+        if tracing_onnx() and impl != 'fft':
             return 'traced'
         if impl == 'fft':
             return 'fused'
@@ -151,7 +151,7 @@ class ParCTokenMixer(InferencePlanMixin, nn.Module):
             const = self._fused_fft_fresh(torch.zeros((1, c, h, w), dtype=x.dtype,
                                                       device=x.device))
             kh, kw, const = (t.detach().to(x.dtype) for t in (kh, kw, const))
-        impl = self.branch_hw[0].impl
+        impl = global_impl() or self.branch_hw[0].impl
         auto = impl == 'auto'
         y = circular_conv(x, kh.view(c, 1, h, 1), None, 'H', c,
                           export_impl(x.device, x.dtype, h) if auto else impl)
