@@ -311,3 +311,94 @@ def official_parcnet(sd: Dict[str, torch.Tensor], x: torch.Tensor) -> List[torch
     x = cbr(x, 'conv_1x1_exp')
     logits = F.linear(x.mean([-2, -1]), sd['classifier.fc.weight'], sd['classifier.fc.bias'])
     return outs + [x, logits]
+
+
+# --- ParCNetV2 (official timm classifier and mmdet / mmseg backbone layouts) -----------------
+V2_FIXTURE = osp.join(osp.dirname(__file__), 'data', 'official_parcnetv2_state_dicts.json')
+
+
+def v2_fixture(name: str) -> dict:
+    with open(V2_FIXTURE) as f:
+        return json.load(f)[name]
+
+
+def v2_random_state_dict(name: str, seed: int = 0) -> Dict[str, torch.Tensor]:
+    """Random tensors with the official ParCNetV2 key names and shapes (norm / scale weights
+    around 1, so activations keep their size through 20+ blocks)."""
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+    for k, shape in v2_fixture(name)['state_dict'].items():
+        t = torch.randn(shape, generator=g) * 0.05
+        if len(shape) == 1 and ('norm' in k and k.endswith('weight') or k.endswith('.scale')):
+            t = t + 1
+        sd[k] = t
+    return sd
+
+
+def _v2_norm(x, w, b=None, eps=1e-6):
+    # the official LayerNormGeneral over the last axis: centred, divided by its clamped L2 norm
+    c = x - x.mean(-1, keepdim=True)
+    y = c / torch.clamp(torch.sqrt((c * c).sum(-1, keepdim=True)), min=eps) * w
+    return y if b is None else y + b
+
+
+def _zero_padded_corr(x, k, dim: int):
+    """Depthwise zero-padded cross-correlation along ``dim`` of an odd kernel k (C, K): a sum of
+    K shifted copies of the padded input."""
+    taps = k.shape[-1]
+    p = taps // 2
+    n = x.shape[dim]
+    pad = [0, 0, p, p] if dim == 2 else [p, p]
+    xp = F.pad(x, pad)
+    shape = (1, -1, 1, 1)
+    return sum(k[:, s].reshape(shape) * xp.narrow(dim, s, n) for s in range(taps))
+
+
+def official_parcnetv2(sd: Dict[str, torch.Tensor], x: torch.Tensor, det: bool = False,
+                       out_indices=(0, 1, 2, 3)):
+    """The official ParCNetV2 forward on an official state dict: the classifier's logits, or
+    (``det``) the backbone's normalised NCHW feature maps at ``out_indices``."""
+    gelu = F.gelu
+    stages = sorted({int(k.split('.')[1]) for k in sd if k.startswith('stages.')})
+    outs = []
+    for i in stages:
+        p = f'downsample_layers.{i}.'
+        if i == 0:  # NCHW image -> conv k7 s4 p2 -> NHWC -> norm
+            x = F.conv2d(x, sd[p + 'conv.weight'], sd[p + 'conv.bias'], 4, 2)
+            x = _v2_norm(x.permute(0, 2, 3, 1), sd[p + 'post_norm.weight'])
+        else:  # NHWC -> norm -> NCHW -> conv k3 s2 p1 -> NHWC
+            x = _v2_norm(x, sd[p + 'pre_norm.weight']).permute(0, 3, 1, 2)
+            x = F.conv2d(x, sd[p + 'conv.weight'], sd[p + 'conv.bias'], 2, 1).permute(0, 2, 3, 1)
+        blocks = sorted({int(k.split('.')[2]) for k in sd if k.startswith(f'stages.{i}.')})
+        for j in blocks:
+            b = f'stages.{i}.{j}.'
+
+            def scale(t, name):
+                key = b + name + '.scale'
+                return t * sd[key] if key in sd else t
+
+            # token mixer
+            t = _v2_norm(x, sd[b + 'norm1.weight']).permute(0, 3, 1, 2)
+            m = b + 'token_mixer.'
+            t = F.conv2d(t, sd[m + 'pwconv1.weight'], sd[m + 'pwconv1.bias'])
+            c = t.shape[1] // 2
+            a, g = t[:, :c], gelu(t[:, c:])
+            kh = sd[m + 'dwconv1.conv_h.weight'].reshape(c, -1)
+            kw = sd[m + 'dwconv1.conv_w.weight'].reshape(c, -1)
+            glob = _zero_padded_corr(_zero_padded_corr(g, kh, 2), kw, 3)
+            k7 = sd[m + 'dwconv2.weight']
+            local = F.conv2d(g, k7, None, 1, k7.shape[-1] // 2, 1, c)
+            t = F.conv2d(a * (glob + local), sd[m + 'pwconv2.weight']).permute(0, 2, 3, 1)
+            x = scale(x, 'res_scale1') + scale(t, 'layer_scale1')
+            # bifurcate gate unit
+            t = _v2_norm(x, sd[b + 'norm2.weight']) @ sd[b + 'mlp.fc1.weight'].t() + \
+                sd[b + 'mlp.fc1.bias']
+            h = t.shape[-1] // 2
+            t = (t[..., :h] * gelu(t[..., h:])) @ sd[b + 'mlp.fc2.weight'].t()
+            x = scale(x, 'res_scale2') + scale(t, 'layer_scale2')
+        if det and i in out_indices:
+            outs.append(_v2_norm(x, sd[f'norm{i}.weight']).permute(0, 3, 1, 2))
+    if det:
+        return outs
+    feat = F.layer_norm(x.mean((1, 2)), (x.shape[-1], ), sd['norm.weight'], sd['norm.bias'], 1e-6)
+    return feat @ sd['head.weight'].t() + sd['head.bias']

@@ -63,6 +63,12 @@ def _swin(parc: bool):
     return lambda: cls(arch='tiny', out_indices=(3, ))
 
 
+def _v2(arch: str, impl: str = 'auto'):
+    from parc_mm.models import ParCNetV2
+    return lambda: ParCNetV2(arch=arch, parc_cfg=dict(impl=impl), out_indices=(3, ),
+                             gap_before_final_norm=False)
+
+
 # name -> (ParC model, baseline): builders
 MODELS: Dict[str, Tuple[Callable, Callable]] = {
     'ParC-ConvNeXt-XT (paper)': (_convnext('xt', 'paper'), _convnext('xt', 'none')),
@@ -75,6 +81,10 @@ MODELS: Dict[str, Tuple[Callable, Callable]] = {
     # the ViT -> ConvNet conversions against the attention models they replace
     'ParC-DeiT-S': (_deit(True), _deit(False)),
     'ParC-Swin-T': (_swin(True), _swin(False)),
+    # ParCNetV2 against itself computed as the official code does (direct padded convs with
+    # the 111 / 55 / 27 / 13-tap kernels): what the linear mode's FFT / GEMM buy
+    'ParCNetV2-XT (vs official direct)': (_v2('xt'), _v2('xt', 'direct')),
+    'ParCNetV2-T (vs official direct)': (_v2('tiny'), _v2('tiny', 'direct')),
 }
 INPUTS = {'224': (224, 224), '512': (512, 512), 'det': (800, 1333)}
 

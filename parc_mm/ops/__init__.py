@@ -1,6 +1,7 @@
 """The ParC operator, one concern per file.
 
-* :mod:`.functional`: the exact implementations and :func:`circular_conv`;
+* :mod:`.functional`: the exact implementations, :func:`circular_conv` and its linear
+  (zero-padded, oversized-kernel) mode :func:`linear_conv`;
 * :mod:`.registry`: every implementation with what it computes and where it runs;
 * :mod:`.separable`: ParC-H then ParC-W as one 2-D FFT (the token mixer's fused path);
 * :mod:`.config`: which implementation runs (:func:`select_impl`, the global override);
@@ -22,13 +23,13 @@ from .autotuner import (
 )
 from .config import IMPLS, parc_impl, select_impl, set_default_impl
 from .export import fix_input_size, inference_mode, set_impl
-from .functional import circular_conv
+from .functional import circular_conv, linear_conv
 from .resize import resize_to
 from .separable import separable_circular_conv2d
 
 __all__ = [
     'IMPLS', 'autotune', 'autotune_cache', 'circular_conv', 'clear_autotune_cache',
-    'enable_autotune', 'fix_input_size', 'inference_mode', 'load_autotune_cache', 'parc_impl',
+    'enable_autotune', 'fix_input_size', 'inference_mode', 'linear_conv', 'load_autotune_cache', 'parc_impl',
     'resize_to', 'save_autotune_cache', 'select_impl', 'separable_circular_conv2d',
     'set_default_impl', 'set_impl', 'sync_autotune_cache'
 ]

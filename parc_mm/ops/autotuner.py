@@ -111,13 +111,15 @@ def device_name(device: torch.device) -> str:
 
 
 def cache_key(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
-              shape=None) -> str:
+              shape=None, mode: str = 'circular') -> str:
     dev = x.device.type
     amp = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else None
     if weight.shape[1] == 1 and weight.shape[0] == x.shape[1]:
         kind = 'depthwise'
     else:
         kind = 'dense' if groups == 1 else f'groups{groups}'
+    if mode != 'circular':  # the linear mode: its kernel length is part of the problem
+        kind += f'-{mode}{int(weight.shape[2] * weight.shape[3])}'
     mode = 'train' if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad) \
         else 'eval'
     shape = tuple(x.shape) if shape is None else shape
@@ -167,13 +169,13 @@ def _index() -> Dict[str, list]:
     return _INDEX
 
 
-def _traced_lookup(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str
-                   ) -> Optional[str]:
+def _traced_lookup(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
+                   mode: str = 'circular') -> Optional[str]:
     """The cached choice inside torch.compile: the sizes may be symbols
     (``dynamic=True``), so the shape is matched by comparisons, which dynamo turns into guards:
     a size with a cached choice gets a graph of its own running that choice (as eager does),
     any other size the rule."""
-    parts = cache_key(x, weight, groups, direction, shape='?').split('|')
+    parts = cache_key(x, weight, groups, direction, shape='?', mode=mode).split('|')
     for shape, impl in _index().get('|'.join(parts[:4] + parts[5:]), ()):
         if len(shape) == x.dim() and all(d == s for d, s in zip(x.shape, shape)):
             return impl
@@ -182,7 +184,7 @@ def _traced_lookup(x: torch.Tensor, weight: torch.Tensor, groups: int, direction
 
 def choose(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
            run: Callable[[str, torch.Tensor, torch.Tensor], torch.Tensor],
-           candidates=IMPLS) -> Optional[str]:
+           candidates=IMPLS, mode: str = 'circular') -> Optional[str]:
     """The autotuned impl for this call, or None (use the rule). ``run(impl, x, weight)``
     computes the call with one impl. Training keys (autograd on) are timed forward +
     backward, which decides training speed; eval keys forward only, without autograd.
@@ -191,10 +193,10 @@ def choose(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
     if compiling() or capturing(x.device):
         if str(x.device) not in _DEVICE_NAMES or not _CACHE:
             return None  # (load_autotune_cache / enable_autotune name the devices)
-        return _traced_lookup(x, weight, groups, direction)
+        return _traced_lookup(x, weight, groups, direction, mode)
     if not _ENABLED and not _CACHE:
         return None
-    key = cache_key(x, weight, groups, direction)
+    key = cache_key(x, weight, groups, direction, mode=mode)
     if key in _CACHE or not _ENABLED:
         return _CACHE.get(key)
     if key.endswith('|train'):

@@ -73,16 +73,19 @@ EXPORT_GEMM_MAX = 64
 
 
 def export_impl(device: torch.device, dtype: torch.dtype, n: Optional[int] = None,
-                dense: bool = False) -> str:
-    """What ``auto`` exports as for a kernel of ``n`` taps (see :data:`EXPORT_GEMM_MAX`), or
-    another exportable implementation where that one cannot run."""
+                dense: bool = False, mode: str = 'circular') -> str:
+    """What ``auto`` exports as for a map of ``n`` along the conv's axis (see
+    :data:`EXPORT_GEMM_MAX`; in the linear mode the matrix is the ``n x n`` Toeplitz one and
+    the other form a plain padded Conv), or another exportable implementation where that one
+    cannot run."""
     from .registry import available_impls, get_impl
     want = 'gemm' if n is not None and not dense and int(n) <= EXPORT_GEMM_MAX else EXPORT_IMPL
-    if get_impl(want).available(device, dtype):
+    if get_impl(want).available(device, dtype, mode):
         return want
-    ok = available_impls(device, dtype, exportable=True)
+    ok = available_impls(device, dtype, exportable=True, mode=mode)
     if not ok:
-        raise RuntimeError(f'no exportable ParC implementation runs on {device} in {dtype}')
+        raise RuntimeError(f'no exportable ParC implementation runs the {mode} mode on '
+                           f'{device} in {dtype}')
     return ok[0]
 
 
@@ -120,7 +123,8 @@ def parc_impl(impl: Optional[str]) -> Iterator[None]:
 
 
 def select_impl(n: int, other: int, channels: int, device: torch.device,
-                dtype: torch.dtype, dense: bool = False, cached: bool = False) -> str:
+                dtype: torch.dtype, dense: bool = False, cached: bool = False,
+                mode: str = 'circular', taps: Optional[int] = None) -> str:
     """The fastest exact implementation for one ParC call (``impl='auto'``).
 
     Args:
@@ -130,6 +134,9 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
         dense: True for dense (groups=1) kernels as ParC-ResNet50 uses.
         cached: the kernel's transform is cached (eval-mode inference of a ParC layer: the
             circulant matrix / spectrum is built once per input size, not per call).
+        mode: ``'circular'`` (ParC) or ``'linear'`` (zero-padded, ParCNetV2's oversized conv).
+        taps: the linear mode's kernel length after cropping to what reaches the map
+            (``min(K, 2n - 1)``).
 
     The rule is measured (``tools/analysis/benchmark_parc.py``; docs/operator.md "Choosing
     the implementation"), not guessed:
@@ -149,7 +156,9 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
     if _GLOBAL_IMPL is not None:
         return _GLOBAL_IMPL
     if exporting():
-        return export_impl(device, dtype, n, dense)
+        return export_impl(device, dtype, n, dense, mode)
+    if mode == 'linear':
+        return _select_linear(n, taps if taps is not None else 2 * n - 1, device, dense, cached)
     if device.type == 'cuda':
         work = n * other * channels
         if work < 1_500_000:
@@ -163,3 +172,17 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
     if cached:
         return 'gemm' if n <= 128 else 'fft'
     return 'fft'
+
+
+def _select_linear(n: int, taps: int, device: torch.device, dense: bool, cached: bool) -> str:
+    """The rule of the linear (oversized, zero-padded) mode; measured on CPU by
+    ``tools/analysis/benchmark_parc.py --mode linear`` (docs/operator.md). The direct conv costs
+    ``n * taps`` per line, the FFT ``L log L`` with ``L >= n + taps - 1``: short kernels go
+    direct, long ones by FFT; in cached inference the Toeplitz GEMM wins up to moderate maps."""
+    if device.type == 'cuda':
+        return 'direct' if taps * n < 4096 else 'fft'
+    if dense or taps <= 15:
+        return 'direct'
+    if cached:
+        return 'gemm' if n <= 64 else 'fft'
+    return 'fft' if taps >= 31 else 'direct'

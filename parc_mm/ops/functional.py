@@ -50,6 +50,71 @@ def _circulant_of(k: torch.Tensor) -> torch.Tensor:
     return k[..., idx]
 
 
+def _toeplitz(k: torch.Tensor, n: int) -> torch.Tensor:
+    """(..., K) -> (..., n, n) with T[..., i, t] = k[..., t - i + K // 2] (0 outside the
+    kernel): the linear mode's matrix. A constant of the graph in an ONNX export by tracing,
+    like the circulant."""
+    if config.tracing_onnx():
+        with config.untraced():
+            return _toeplitz_of(k.detach(), n)
+    return _toeplitz_of(k, n)
+
+
+def _toeplitz_of(k: torch.Tensor, n: int) -> torch.Tensor:
+    taps = k.shape[-1]
+    ar = torch.arange(n, device=k.device)
+    idx = ar.view(1, n) - ar.view(n, 1) + taps // 2
+    idx = torch.where((idx >= 0) & (idx < taps), idx, torch.full_like(idx, taps))
+    return F.pad(k, (0, 1))[..., idx]  # index ``taps``: the appended zero
+
+
+def next_fast_len(m: int) -> int:
+    """The smallest 2^a 3^b 5^c 7^d >= m: the lengths every FFT library transforms fastest."""
+    best = 1 << max(0, (m - 1).bit_length())
+    p7 = 1
+    while p7 < best:
+        p5 = p7
+        while p5 < best:
+            p3 = p5
+            while p3 < best:
+                p2 = p3
+                while p2 < m:
+                    p2 *= 2
+                best = min(best, p2)
+                p3 *= 3
+            p5 *= 5
+        p7 *= 7
+    return best
+
+
+def _linear_direct(x, w, groups, direction, cache=None):
+    # the official form: a depthwise (K, 1) / (1, K) conv with zero padding K // 2
+    taps = w.shape[axis(direction)]
+    pad = (taps // 2, 0) if direction == 'H' else (0, taps // 2)
+    return F.conv2d(x, w, None, 1, pad, 1, groups)
+
+
+def _pad_along(t: torch.Tensor, ax: int, before: int, after: int) -> torch.Tensor:
+    return F.pad(t, (0, 0, before, after) if ax == 2 else (before, after))
+
+
+def _linear_fft(x, w, groups, direction, cache=None):
+    """Zero-padded correlation = circular correlation on a buffer of a fast length
+    ``L >= n + K - 1`` (input at offset K // 2, kernel zero-extended), first n outputs."""
+    ax = axis(direction)
+    n, taps = x.shape[ax], w.shape[ax]
+    length = next_fast_len(n + taps - 1)
+    xp = _pad_along(x, ax, taps // 2, length - n - taps // 2)
+    wp = _pad_along(w, ax, 0, length - taps)
+    y = _fft(xp, wp, groups, direction, cache)
+    return y.narrow(ax, 0, n)
+
+
+def _linear_gemm(x, w, groups, direction, cache=None):
+    n = x.shape[axis(direction)]
+    return _matrix_product(x, w, groups, direction, cache, lambda k: _toeplitz(k, n), n)
+
+
 def _direct(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str) -> torch.Tensor:
     # NCHW-contiguous: conv on a channels_last-strided concat is 5-50x slower.
     x = x.contiguous()
@@ -146,18 +211,26 @@ def _fft(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str,
 
 def _gemm(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str,
           cache: Optional[dict] = None) -> torch.Tensor:
+    n = x.shape[axis(direction)]
+    return _matrix_product(x, w, groups, direction, cache, _circulant, n)
+
+
+def _matrix_product(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str,
+                    cache: Optional[dict], matrix, n: int) -> torch.Tensor:
+    """``M @ x`` along the conv's axis with the (n x n) matrix ``matrix(kernel)`` of each
+    (output, input) channel pair: the circulant (circular mode) or Toeplitz (linear mode)."""
     b, c, h, wd = x.shape
     o, ci = w.shape[0], w.shape[1]
-    n = h if direction == 'H' else wd
+    taps = w.shape[axis(direction)]
     if ci == 1 and o == c:  # depthwise: a batch of (n x n) matrices, one per channel
         if direction == 'H':
             return torch.matmul(_cached(cache, ('gemm', w.dtype),
-                                        lambda: _circulant(w.reshape(o, n))), x)
+                                        lambda: matrix(w.reshape(o, taps))), x)
         # y = x @ M^T, with M^T stored contiguous (~5% faster than a transposed view)
-        return torch.matmul(x, _cached(cache, ('gemmT', w.dtype), lambda: _circulant(
-            w.reshape(o, n)).transpose(-1, -2).contiguous()))
+        return torch.matmul(x, _cached(cache, ('gemmT', w.dtype), lambda: matrix(
+            w.reshape(o, taps)).transpose(-1, -2).contiguous()))
     m = _cached(cache, ('gemm', w.dtype),  # (O, Ci, n_i, n_j)
-                lambda: _circulant(w.reshape(o, ci, n)))
+                lambda: matrix(w.reshape(o, ci, taps)))
     co = o // groups
     # (G, Co*n_i, Ci*n_j)
     m = m.reshape(groups, co, ci, n, n).permute(0, 1, 3, 2, 4).reshape(groups, co * n, ci * n)
@@ -187,6 +260,9 @@ def autocast_out_dtype(x: torch.Tensor, w: torch.Tensor) -> torch.dtype:
     return torch.promote_types(x.dtype, w.dtype)
 
 
+MODES = ('circular', 'linear')
+
+
 def circular_conv(x: torch.Tensor,
                   weight: torch.Tensor,
                   bias: Optional[torch.Tensor] = None,
@@ -213,6 +289,36 @@ def circular_conv(x: torch.Tensor,
         ``(B, O, H, W)``. The FFT path runs in float32 (also under autocast) and returns the
         dtype the direct path would.
     """
+    return global_conv(x, weight, bias, direction, groups, impl, kernel_cache, 'circular')
+
+
+def linear_conv(x: torch.Tensor,
+                weight: torch.Tensor,
+                bias: Optional[torch.Tensor] = None,
+                direction: str = 'H',
+                groups: int = 1,
+                impl: str = 'auto',
+                kernel_cache: Optional[dict] = None) -> torch.Tensor:
+    """Zero-padded ("same") cross-correlation of ``x`` along H or W with an odd kernel of any
+    length ``K``, ParCNetV2's oversized convolution (``K = 2n - 1`` reaches every position
+    from every other)::
+
+        y[o, i] = b[o] + sum_c sum_{s<K} k[o, c, s] * x[c, i + s - K // 2]   (x = 0 outside)
+
+    ``weight``: ``(O, C // groups, K, 1)`` (H) or ``(O, C // groups, 1, K)`` (W). Taps that
+    reach no input (``K > 2n - 1``) are cropped symmetrically before dispatch. The same
+    implementations as :func:`circular_conv`: ``direct`` (the official padded conv), ``fft``
+    (zero-padded to a fast length ``>= n + K - 1``), ``gemm`` (a Toeplitz matrix), ``auto``.
+    """
+    return global_conv(x, weight, bias, direction, groups, impl, kernel_cache, 'linear')
+
+
+def global_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+                direction: str, groups: int, impl: str, kernel_cache: Optional[dict],
+                mode: str) -> torch.Tensor:
+    """:func:`circular_conv` (``mode='circular'``) or :func:`linear_conv` (``'linear'``)."""
+    if mode not in MODES:
+        raise ValueError(f'ParC boundary mode must be one of {MODES}, got {mode!r}')
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be 'H' or 'W', got {direction!r}")
     if x.dim() != 4:
@@ -224,11 +330,21 @@ def circular_conv(x: torch.Tensor,
                          f'{weight.shape[0]} output channels, got {groups!r}')
     ax = axis(direction)
     n = x.shape[ax]
-    if weight.shape[ax] != n or weight.shape[5 - ax] != 1:
+    if mode == 'circular' and (weight.shape[ax] != n or weight.shape[5 - ax] != 1):
         raise ValueError(
             f'ParC-{direction} weight {tuple(weight.shape)} does not fit input {tuple(x.shape)}: '
             f'expected (O, C/groups, {n if ax == 2 else 1}, {1 if ax == 2 else n}); '
             'resize it with parc_mm.ops.resize_to first.')
+    if mode == 'linear':
+        taps = weight.shape[ax]
+        if weight.shape[5 - ax] != 1 or taps % 2 == 0:
+            raise ValueError(
+                f'linear ParC-{direction} needs an odd kernel along {direction} of shape '
+                f'(O, C/groups, {"K, 1" if ax == 2 else "1, K"}), got {tuple(weight.shape)}: '
+                'an even length has no centre tap (zero padding K // 2 would shift the output); '
+                'resize it to an odd length (e.g. 2n - 1) with parc_mm.ops.resize_to.')
+        if taps > 2 * n - 1:  # taps beyond +-(n - 1) multiply only the zero padding
+            weight = weight.narrow(ax, taps // 2 - (n - 1), 2 * n - 1)
     if x.shape[1] != weight.shape[1] * groups:
         raise ValueError(f'ParC-{direction} expects {weight.shape[1] * groups} input channels '
                          f'(weight {tuple(weight.shape)}, groups={groups}), got {x.shape[1]}')
@@ -236,38 +352,45 @@ def circular_conv(x: torch.Tensor,
         raise ValueError(f'ParC-{direction} bias must have shape ({weight.shape[0]},) (one per '
                          f'output channel), got {tuple(bias.shape)}')
     impl = check_impl(impl)
+    if impl != 'auto':
+        get_impl(impl).compute_for(mode)  # an impl without this mode: refused, naming it
     check_float(x, weight)
     out_dtype = autocast_out_dtype(x, weight)
     if x.shape[0] == 0:  # empty batch: every impl returns an empty tensor
         return x.new_zeros((0, weight.shape[0], x.shape[2], x.shape[3]), dtype=out_dtype)
-    impl = resolve_impl(impl, x, weight, groups, direction, out_dtype, kernel_cache)
-    y = compute(impl, x, weight, groups, direction, out_dtype, kernel_cache)
+    impl = resolve_impl(impl, x, weight, groups, direction, out_dtype, kernel_cache, mode)
+    y = compute(impl, x, weight, groups, direction, out_dtype, kernel_cache, mode)
     if bias is not None:
         y = y + bias.to(y.dtype).view(1, -1, 1, 1)
     return y
 
 
 def resolve_impl(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
-                 out_dtype: torch.dtype, kernel_cache: Optional[dict] = None) -> str:
-    """The exact implementation a (validated) :func:`circular_conv` call runs: ``impl`` itself,
-    or for ``'auto'`` the global override, else the autotuned choice, else the rule."""
+                 out_dtype: torch.dtype, kernel_cache: Optional[dict] = None,
+                 mode: str = 'circular') -> str:
+    """The exact implementation a (validated) :func:`circular_conv` / :func:`linear_conv` call
+    runs: ``impl`` itself, or for ``'auto'`` the global override, else the autotuned choice,
+    else the rule."""
     if impl != 'auto':
         return impl
     ax = axis(direction)
     forced = config.global_impl()
-    if forced is not None:
+    if forced is not None and get_impl(forced).available(x.device, out_dtype, mode):
         return forced
     if config.exporting():  # no timing, no cached choice that may not export
-        return config.export_impl(x.device, out_dtype, x.shape[ax], dense=weight.shape[1] > 1)
+        return config.export_impl(x.device, out_dtype, x.shape[ax], dense=weight.shape[1] > 1,
+                                  mode=mode)
     # the rule decides by the dtype the conv runs in (under autocast: the autocast dtype,
     # whatever the input's), as the autotuner's key does
     training = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
     return autotuner.choose(
         x, weight, groups, direction,
-        lambda i, xx, ww: compute(i, xx, ww, groups, direction, out_dtype, kernel_cache),
-        candidates=available_impls(x.device, out_dtype, differentiable=training)
+        lambda i, xx, ww: compute(i, xx, ww, groups, direction, out_dtype, kernel_cache, mode),
+        candidates=available_impls(x.device, out_dtype, differentiable=training, mode=mode),
+        mode=mode,
     ) or select_impl(x.shape[ax], x.shape[5 - ax], x.shape[1], x.device, out_dtype,
-                     dense=weight.shape[1] > 1, cached=kernel_cache is not None)
+                     dense=weight.shape[1] > 1, cached=kernel_cache is not None, mode=mode,
+                     taps=weight.shape[ax])
 
 
 _RECORDERS: list = []
@@ -286,11 +409,13 @@ def recorded_impls() -> Iterator[List[str]]:
 
 
 def compute(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
-            out_dtype: torch.dtype, cache: Optional[dict] = None) -> torch.Tensor:
+            out_dtype: torch.dtype, cache: Optional[dict] = None,
+            mode: str = 'circular') -> torch.Tensor:
     """One exact implementation (a registered name, already resolved: not ``'auto'``),
     without the bias, in ``out_dtype``; ``cache``: a dict the caller owns for this exact
     weight. Dispatches through :mod:`.registry`: an unknown name raises."""
     spec = get_impl(impl)
+    fn = spec.compute_for(mode)
     for ran in _RECORDERS:
         ran.append(impl)
     ax = axis(direction)
@@ -301,13 +426,13 @@ def compute(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, direc
         # e.g. the FFT: cuFFT in half precision only takes power-of-two sizes
         cdt = spec.compute_dtype(x.dtype, weight.dtype)
         with torch.autocast(x.device.type, enabled=False):
-            y = spec.compute(x.to(cdt), weight.to(cdt), groups, direction, cache)
+            y = fn(x.to(cdt), weight.to(cdt), groups, direction, cache)
     else:
         # Outside autocast mixed input / weight dtypes follow type promotion (an fp16 input
         # into an fp32 module computes and returns fp32), the same for every impl.
         if not torch.is_autocast_enabled(x.device.type):
             x, weight = x.to(out_dtype), weight.to(out_dtype)
-        y = spec.compute(x, weight, groups, direction, cache)
+        y = fn(x, weight, groups, direction, cache)
     if not spec.propagates_non_finite:
         y = _nan_where_not_finite(y, x, groups, ax)
     return y.to(out_dtype)
@@ -343,7 +468,8 @@ def _direct_impl(x, w, groups, direction, cache=None):
     return _direct(x, w, groups, direction)
 
 
-register_impl(Implementation('direct', _direct_impl, exportable=True))
+register_impl(Implementation('direct', _direct_impl, exportable=True, linear=_linear_direct))
 register_impl(Implementation('fft', _fft, compute_dtype=_float32_or_64, caches=('fft', ),
-                             propagates_non_finite=True))
-register_impl(Implementation('gemm', _gemm, exportable=True, caches=('gemm', 'gemmT')))
+                             propagates_non_finite=True, linear=_linear_fft))
+register_impl(Implementation('gemm', _gemm, exportable=True, caches=('gemm', 'gemmT'),
+                             linear=_linear_gemm))

@@ -37,6 +37,9 @@ class Implementation:
         caches: the ``kernel_cache`` entries it keeps (e.g. a spectrum, a circulant matrix).
         propagates_non_finite: a NaN / inf input gives NaN in every output that sums over it
             by itself (the FFT does); otherwise the operator's guard makes it so.
+        linear: the same signature for the *linear* boundary mode (zero padding ``K // 2``
+            on both sides, an odd kernel of any length ``K <= 2n - 1``: ParCNetV2's oversized
+            convolution); None: the implementation runs the circular mode only.
     """
 
     name: str
@@ -48,9 +51,21 @@ class Implementation:
     differentiable: bool = True
     caches: Tuple[str, ...] = ()
     propagates_non_finite: bool = False
+    linear: Optional[Compute] = None
 
-    def available(self, device: torch.device, dtype: torch.dtype) -> bool:
-        return device.type in self.devices and dtype in self.dtypes
+    def available(self, device: torch.device, dtype: torch.dtype,
+                  mode: str = 'circular') -> bool:
+        return device.type in self.devices and dtype in self.dtypes and \
+            (mode == 'circular' or self.linear is not None)
+
+    def compute_for(self, mode: str) -> Compute:
+        """The compute of boundary ``mode`` (``'circular'`` or ``'linear'``)."""
+        fn = self.compute if mode == 'circular' else self.linear
+        if fn is None:
+            raise ValueError(f'ParC implementation {self.name!r} has no {mode} mode; choose one '
+                             f'of {tuple(i.name for i in _REGISTRY.values() if i.linear)} or '
+                             "'auto'")
+        return fn
 
 
 _REGISTRY: Dict[str, Implementation] = {}
@@ -96,8 +111,8 @@ def impl_names() -> Tuple[str, ...]:
 
 
 def available_impls(device: torch.device, dtype: torch.dtype, exportable: bool = False,
-                    differentiable: bool = False) -> List[str]:
-    """The implementations that can run a call on ``device`` in ``dtype`` (and export /
-    train, when asked)."""
-    return [i.name for i in _REGISTRY.values() if i.available(device, dtype)
+                    differentiable: bool = False, mode: str = 'circular') -> List[str]:
+    """The implementations that can run a call on ``device`` in ``dtype`` in boundary
+    ``mode`` (and export / train, when asked)."""
+    return [i.name for i in _REGISTRY.values() if i.available(device, dtype, mode)
             and (i.exportable or not exportable) and (i.differentiable or not differentiable)]

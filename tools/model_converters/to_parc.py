@@ -8,6 +8,8 @@ Families and the source layouts they read (auto-detected):
   mv2       official ParC-MobileNetV2 (features.*), detection fork (layer*.gcc_H),
             torchvision / mmpretrain MobileNetV2
   parcnet   official ParC-Net-S / XS (cvnets edgeformer: conv_1, layer_N, meta_kernel_1_H ...)
+  parcnetv2 official ParCNetV2 (timm classifier: stages / norm / head; the official mmdet /
+            mmseg backbone: norm0-3; whole official detectors / segmentors keep neck and heads)
   deit      DeiT / ViT: timm and the DeiT release (blocks.N...), mmpretrain / mmseg
             (backbone.layers.N...) -> ParC-ViT; attention, class token and position table are
             dropped (listed), the arch is read from the shapes
@@ -23,6 +25,8 @@ resized. Everything not used, left at init or mis-shaped is printed.
     python tools/model_converters/to_parc.py resnet resnet50.pth DST.pth
     python tools/model_converters/to_parc.py parcnet parcnet_s.pt \
         checkpoints/parc-net-s_in1k.pth --arch s
+    python tools/model_converters/to_parc.py parcnetv2 parcnetv2_tiny.pth.tar \
+        checkpoints/parcnetv2-tiny_in1k.pth --arch tiny
     python tools/model_converters/to_parc.py deit deit_small_patch16_224.pth parc-deit-s.pth
     python tools/model_converters/to_parc.py swin swin_tiny_patch4_window7_224.pth \
         parc-swin-t.pth
@@ -76,7 +80,8 @@ def main(argv=None):
     p.add_argument('--force', action='store_true', help='replace an existing DST')
     p.add_argument('--arch', default=None,
                    help="ConvNeXt arch ('xt' default, 'tiny', 'small'); "
-                        "ParC-Net ('s' default, 'xs'); deit / swin: read from the shapes "
+                        "ParC-Net ('s' default, 'xs'); ParCNetV2 ('tiny' default, 'xt', "
+                        "'small', 'base'); deit / swin: read from the shapes "
                         "when not given")
     p.add_argument('--depth', type=int, default=50, help='ResNet depth')
     p.add_argument('--parc-blocks', default=None,
@@ -102,9 +107,10 @@ def main(argv=None):
         print(f'error: {e}', file=sys.stderr)
         return 2
     kwargs = dict(head=not a.no_head)
-    if a.family in ('convnext', 'parcnet', 'deit', 'swin'):
-        kwargs['arch'] = a.arch or {'convnext': 'xt', 'parcnet': 's'}.get(a.family)
-    if a.family != 'parcnet':
+    if a.family in ('convnext', 'parcnet', 'parcnetv2', 'deit', 'swin'):
+        kwargs['arch'] = a.arch or {'convnext': 'xt', 'parcnet': 's',
+                                    'parcnetv2': 'tiny'}.get(a.family)
+    if a.family not in ('parcnet', 'parcnetv2'):
         kwargs['parc_blocks'] = a.parc_blocks or (
             'all' if a.family in ('deit', 'swin') else 'paper')
     if a.family == 'resnet':

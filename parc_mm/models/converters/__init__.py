@@ -24,6 +24,7 @@ from .core import (
 )
 from .mv2 import convert_mv2, mv2_to_parc
 from .parcnet import convert_parcnet, parcnet_to_parc
+from .parcnetv2 import convert_parcnetv2, detect_parcnetv2_layout, parcnetv2_to_parc
 from .resnet import convert_resnet, resnet_to_parc
 from .swin import convert_swin, detect_swin_layout, swin_to_parc, unfold_order
 from .vit import convert_vit, detect_vit_layout, vit_to_parc
@@ -34,6 +35,7 @@ FAMILIES: Dict[str, ConverterFn] = {
     'resnet': resnet_to_parc,
     'mv2': mv2_to_parc,
     'parcnet': parcnet_to_parc,
+    'parcnetv2': parcnetv2_to_parc,
     'deit': vit_to_parc,
     'swin': swin_to_parc,
 }
@@ -71,6 +73,17 @@ def arch_candidates(family: str, state_dict: Optional[StateDict] = None) -> Dict
     if family == 'parcnet':
         from parc_mm.models.backbones.parc_net import ParCNet
         return {a: dict(arch=a) for a in ParCNet.arch_zoo}
+    if family == 'parcnetv2':
+        from parc_mm.models.backbones.parcnetv2 import ParCNetV2
+        archs = ParCNetV2.arch_settings
+        if state_dict is not None:
+            sd, _ = convert_parcnetv2(state_dict)
+            stem = sd.get('backbone.downsample_layers.0.conv.weight')
+            blocks = {int(k.split('.')[3]) for k in sd if k.startswith('backbone.stages.2.')}
+            archs = {a: v for a, v in archs.items()
+                     if (stem is None or v['channels'][0] == stem.shape[0])
+                     and (not blocks or v['depths'][2] == max(blocks) + 1)}
+        return {a: dict(arch=a) for a in archs}
     if family == 'resnet':
         return {f'depth {d}': dict(depth=d) for d in (18, 34, 50, 101, 152)}
     return {}  # mv2: one arch; deit / swin read the arch from the shapes
@@ -93,9 +106,9 @@ def detect_arch(family: str, state_dict: StateDict, **kwargs):
 
 __all__ = ['arch_candidates', 'detect_arch',
     'FAMILIES', 'MIN_COVERAGE', 'ConversionReport', 'apply_rules', 'check_coverage',
-    'convert_convnext', 'convert_mv2', 'convert_parcnet', 'convert_resnet', 'convnext_to_parc',
+    'convert_convnext', 'convert_mv2', 'convert_parcnet', 'convert_parcnetv2', 'convert_resnet', 'convnext_to_parc',
     'detect_convnext_layout', 'is_parc_resizable', 'load_report', 'merge_into', 'mv2_to_parc',
-    'parc_resizable_keys', 'parcnet_to_parc', 'resnet_to_parc', 'to_parc', 'unwrap_checkpoint',
+    'parc_resizable_keys', 'parcnet_to_parc', 'parcnetv2_to_parc', 'detect_parcnetv2_layout', 'resnet_to_parc', 'to_parc', 'unwrap_checkpoint',
     'convert_swin', 'convert_vit', 'detect_swin_layout', 'detect_vit_layout', 'swin_to_parc',
     'unfold_order', 'vit_to_parc'
 ]
