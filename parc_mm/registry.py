@@ -8,6 +8,7 @@ import difflib
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import Registry
 
 
@@ -42,4 +43,8 @@ DATASETS = ParCRegistry('dataset', parent=MMENGINE_DATASETS, scope='parc_mm',
 HOOKS = ParCRegistry('hook', parent=MMENGINE_HOOKS, scope='parc_mm',
                      locations=['parc_mm.engine.hooks'])
 
-__all__ = ['MODELS', 'DATASETS', 'HOOKS']
+OPTIM_WRAPPER_CONSTRUCTORS = ParCRegistry(
+    'optimizer wrapper constructor', parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, scope='parc_mm',
+    locations=['parc_mm.engine.optimizers'])
+
+__all__ = ['MODELS', 'DATASETS', 'HOOKS', 'OPTIM_WRAPPER_CONSTRUCTORS']

@@ -1,7 +1,10 @@
 """Evaluate a checkpoint with any mmdet / mmseg / mmpretrain config.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE] [--tta]
                          [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+
+--tta: test-time augmentation as the config's library defines it (``tta_model`` and
+``tta_pipeline``: mmseg's multi-scale + flip ADE20K test, mmdet's flip test).
 """
 import argparse
 import os
@@ -22,6 +25,9 @@ def parse_args(argv=None):
     p.add_argument('--trust-checkpoint', action='store_true',
                    help='load checkpoints with weights_only=False (pickled Python objects); '
                         'only for files you trust')
+    p.add_argument('--tta', action='store_true',
+                   help="test-time augmentation with the config's tta_model / tta_pipeline "
+                        '(e.g. the multi-scale + flip mIoU of segmentation papers)')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     p.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = p.parse_args(argv)
@@ -52,10 +58,19 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     cfg.load_from = args.checkpoint
     adapt_to_device(cfg)
+    if args.tta:
+        if cfg.get('tta_model') is None or cfg.get('tta_pipeline') is None:
+            raise SystemExit(f'error: --tta needs tta_model and tta_pipeline in the config; '
+                             f'{args.config} has {"no tta_model" if cfg.get("tta_model") is None else "no tta_pipeline"}'
+                             ' (mmseg / mmdet dataset configs define both)')
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
     check_datasets(cfg, loaders=('test_dataloader', ))
     init_cpu_distributed(args.launcher)
     runner = Runner.from_cfg(cfg)
-    check_checkpoint_fits(runner.model, args.checkpoint, args.allow_partial)
+    net = runner.model.module if args.tta else runner.model  # the TTA wrapper holds the model
+    check_checkpoint_fits(net, args.checkpoint, args.allow_partial)
     from parc_mm.engine.hooks import ParCInferenceModeHook
     runner.register_hook(ParCInferenceModeHook())  # kernels as constants while testing
     metrics = runner.test()

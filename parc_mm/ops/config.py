@@ -124,7 +124,8 @@ def parc_impl(impl: Optional[str]) -> Iterator[None]:
 
 def select_impl(n: int, other: int, channels: int, device: torch.device,
                 dtype: torch.dtype, dense: bool = False, cached: bool = False,
-                mode: str = 'circular', taps: Optional[int] = None) -> str:
+                mode: str = 'circular', taps: Optional[int] = None, direction: str = 'H',
+                training: bool = False) -> str:
     """The fastest exact implementation for one ParC call (``impl='auto'``).
 
     Args:
@@ -137,6 +138,8 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
         mode: ``'circular'`` (ParC) or ``'linear'`` (zero-padded, ParCNetV2's oversized conv).
         taps: the linear mode's kernel length after cropping to what reaches the map
             (``min(K, 2n - 1)``).
+        direction, training: the linear mode's rule depends on both (CPU: a transform along
+            the last axis is contiguous, along H strided; training times the backward too).
 
     The rule is measured (``tools/analysis/benchmark_parc.py``; docs/operator.md "Choosing
     the implementation"), not guessed:
@@ -158,7 +161,8 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
     if exporting():
         return export_impl(device, dtype, n, dense, mode)
     if mode == 'linear':
-        return _select_linear(n, taps if taps is not None else 2 * n - 1, device, dense, cached)
+        return _select_linear(n, taps if taps is not None else 2 * n - 1, device, dense, cached,
+                              direction, training)
     if device.type == 'cuda':
         work = n * other * channels
         if work < 1_500_000:
@@ -174,15 +178,26 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
     return 'fft'
 
 
-def _select_linear(n: int, taps: int, device: torch.device, dense: bool, cached: bool) -> str:
-    """The rule of the linear (oversized, zero-padded) mode; measured on CPU by
-    ``tools/analysis/benchmark_parc.py --mode linear`` (docs/operator.md). The direct conv costs
-    ``n * taps`` per line, the FFT ``L log L`` with ``L >= n + taps - 1``: short kernels go
-    direct, long ones by FFT; in cached inference the Toeplitz GEMM wins up to moderate maps."""
+def _select_linear(n: int, taps: int, device: torch.device, dense: bool, cached: bool,
+                   direction: str, training: bool) -> str:
+    """The rule of the linear (oversized, zero-padded) mode, measured on CPU (2 cores, fp32,
+    the depthwise shapes of ParCNetV2-XT / T at 224 and at detection inputs; the table and
+    the command are in docs/operator.md). Short kernels: the direct conv. Inference with the
+    kernel's matrix cached: the Toeplitz GEMM, but for long maps along W (the FFT). Without
+    the cache: along H the direct (K, 1) conv (its transform is a strided one), the GEMM for
+    long maps; along W the GEMM up to 64, then the FFT. Training: along W the FFT, along H
+    the direct conv on small maps, then FFT, then the GEMM. CUDA: not measured by this
+    project (the autotuner measures instead of trusting it)."""
     if device.type == 'cuda':
         return 'direct' if taps * n < 4096 else 'fft'
     if dense or taps <= 15:
         return 'direct'
     if cached:
-        return 'gemm' if n <= 64 else 'fft'
-    return 'fft' if taps >= 31 else 'direct'
+        return 'gemm' if direction == 'H' or n <= 128 else 'fft'
+    if training:
+        if direction == 'W':
+            return 'fft'
+        return 'direct' if n <= 16 else ('fft' if n <= 32 else 'gemm')
+    if direction == 'H':
+        return 'direct' if n <= 128 else 'gemm'
+    return 'gemm' if n <= 64 else 'fft'
