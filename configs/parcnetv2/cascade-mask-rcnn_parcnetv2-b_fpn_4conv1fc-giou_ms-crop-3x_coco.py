@@ -8,7 +8,7 @@ _base_ = ['mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_
 custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.models'], allow_failed_imports=False)
 
 model = dict(
-    backbone=dict(drop_path_rate=0.7, **{{_base_.parcnetv2_b}}),
+    backbone={{_base_.parcnetv2_b_det}},
     neck=dict(in_channels=[96, 192, 384, 576]))
 optim_wrapper = dict(
     constructor='parc_mm.LayerDecayOptimizerConstructor',

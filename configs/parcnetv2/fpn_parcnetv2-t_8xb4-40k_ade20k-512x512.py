@@ -8,7 +8,7 @@ custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.models'], allow_fai
 
 model = dict(
     pretrained=None,  # (an mmseg segmentor copies it into the backbone)
-    backbone=dict(drop_path_rate=0.2, **{{_base_.parcnetv2_t}}),
+    backbone={{_base_.parcnetv2_t_fpn}},
     neck=dict(in_channels=[64, 128, 320, 512]))
 optim_wrapper = dict(
     _delete_=True, type='OptimWrapper',

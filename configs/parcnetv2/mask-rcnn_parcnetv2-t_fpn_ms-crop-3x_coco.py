@@ -8,7 +8,7 @@ _base_ = ['mmdet::convnext/mask-rcnn_convnext-t-p4-w7_fpn_amp-ms-crop-3x_coco.py
 custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.models'], allow_failed_imports=False)
 
 model = dict(
-    backbone=dict(drop_path_rate=0.4, **{{_base_.parcnetv2_t}}),
+    backbone={{_base_.parcnetv2_t_det}},
     neck=dict(in_channels=[64, 128, 320, 512]))
 optim_wrapper = dict(
     constructor='parc_mm.LayerDecayOptimizerConstructor',

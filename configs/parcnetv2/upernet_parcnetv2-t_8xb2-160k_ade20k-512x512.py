@@ -10,7 +10,7 @@ _base_ = ['mmseg::convnext/convnext-tiny_upernet_8xb2-amp-160k_ade20k-512x512.py
 custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.models'], allow_failed_imports=False)
 
 model = dict(
-    backbone=dict(drop_path_rate=0.3, **{{_base_.parcnetv2_t}}),
+    backbone={{_base_.parcnetv2_t_seg}},
     decode_head=dict(in_channels=[64, 128, 320, 512]),
     auxiliary_head=dict(in_channels=320))
 optim_wrapper = dict(

@@ -157,7 +157,9 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
       by this project: the autotuner (:mod:`.autotuner`) measures instead of trusting it.
     """
     if _GLOBAL_IMPL is not None:
-        return _GLOBAL_IMPL
+        from .registry import get_impl
+        if get_impl(_GLOBAL_IMPL).available(device, dtype, mode):
+            return _GLOBAL_IMPL  # (an override without this boundary mode: the rule below)
     if exporting():
         return export_impl(device, dtype, n, dense, mode)
     if mode == 'linear':

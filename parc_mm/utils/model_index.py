@@ -4,7 +4,7 @@
 A metafile model that reproduces a paper row has ``Metadata: Paper Model`` (the row's label),
 optionally ``Paper Parameters (M)`` / ``Paper FLOPs (G)`` / ``Test Size`` (``'HxW'``), and
 ``Results`` with ``Source: paper``. ``Paper Baseline Without Config`` records a paper baseline
-we ship no config for, and why. A model without paper numbers (the ViT -> ConvNet
+we ship no config for, and why (one, or a list). A model without paper numbers (the ViT -> ConvNet
 conversions) names the config it is compared with in ``Metadata: Baseline``.
 """
 from __future__ import annotations
@@ -52,8 +52,8 @@ def paper_rows(task: Optional[str] = None, root: Optional[str] = None) -> List[D
             if md.get('Test Size'):  # 'HxW' (mim search wants strings in Metadata)
                 row['size'] = tuple(int(v) for v in str(md['Test Size']).split('x'))
             rows.append(row)
-            base = md.get('Paper Baseline Without Config')
-            if base:
+            bases = md.get('Paper Baseline Without Config') or []
+            for base in bases if isinstance(bases, list) else [bases]:
                 rows.append(dict(family=family, task=row['task'], model=base['Model'],
                                  config=None,
                                  params=None, flops=None, why=base['Why'],

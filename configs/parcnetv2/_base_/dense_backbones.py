@@ -11,6 +11,18 @@ def _pretrained(name):
     return dict(type='Pretrained', checkpoint=f'checkpoints/{name}_in1k.pth', prefix='backbone.')
 
 
-parcnetv2_t = dict(arch='tiny', init_cfg=_pretrained('parcnetv2-tiny'), **_dense)
-parcnetv2_s = dict(arch='small', init_cfg=_pretrained('parcnetv2-small'), **_dense)
-parcnetv2_b = dict(arch='base', init_cfg=_pretrained('parcnetv2-base'), **_dense)
+# drop path per task and size: the official recipes
+parcnetv2_t_det = dict(arch='tiny', drop_path_rate=0.4, init_cfg=_pretrained('parcnetv2-tiny'),
+                       **_dense)
+parcnetv2_s_det = dict(arch='small', drop_path_rate=0.6,
+                       init_cfg=_pretrained('parcnetv2-small'), **_dense)
+parcnetv2_b_det = dict(arch='base', drop_path_rate=0.7, init_cfg=_pretrained('parcnetv2-base'),
+                       **_dense)
+parcnetv2_t_seg = dict(arch='tiny', drop_path_rate=0.3, init_cfg=_pretrained('parcnetv2-tiny'),
+                       **_dense)
+parcnetv2_s_seg = dict(arch='small', drop_path_rate=0.3,
+                       init_cfg=_pretrained('parcnetv2-small'), **_dense)
+parcnetv2_b_seg = dict(arch='base', drop_path_rate=0.5, init_cfg=_pretrained('parcnetv2-base'),
+                       **_dense)
+parcnetv2_t_fpn = dict(arch='tiny', drop_path_rate=0.2, init_cfg=_pretrained('parcnetv2-tiny'),
+                       **_dense)

@@ -2,6 +2,7 @@
 ParCNetV2 (whose module names are the official ones: a rename of the prefix and the head)."""
 from __future__ import annotations
 
+import re
 from typing import Tuple
 
 import torch
@@ -24,7 +25,7 @@ def detect_parcnetv2_layout(sd: StateDict) -> str:
         return 'parc_mm'
     if any(k.startswith('norm.') or k.startswith('head.') for k in sd):
         return 'cls'
-    if any(k[:5] == 'norm' and k[4:5].isdigit() for k in sd):
+    if any(re.match(r'norm[0-3]\.', k) for k in sd):
         return 'dense'
     if any(k.startswith(('stages.', 'downsample_layers.')) for k in sd):
         return 'cls'  # a headless classifier backbone
