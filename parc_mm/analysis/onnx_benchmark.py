@@ -31,6 +31,8 @@ PAIRS: Dict[str, Tuple[str, Tuple[int, ...]]] = {
     'swin': ('ParC-Swin-T', (224, 512)),
     'parcnet': ('ParC-Net-S', (256, 512)),
     'convnext': ('ParC-ConvNeXt-XT (paper)', (224, )),
+    # ParCNetV2 against its official direct form (the baseline is the same network)
+    'parcnetv2': ('ParCNetV2-XT (vs official direct)', (224, )),
 }
 
 

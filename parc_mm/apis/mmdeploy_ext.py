@@ -286,8 +286,10 @@ def compare_predictions(task: str, ref, got, score_thr: float = 0.3) -> dict:
         if 'masks' in pr and 'masks' in pg:
             mr, mg = pr.masks[keep_r].bool(), pg.masks[keep_g][idx].bool()
             inter = (mr & mg).flatten(1).sum(1).float()
-            union = (mr | mg).flatten(1).sum(1).clamp(min=1).float()
-            out['min_mask_iou'] = float((inter / union)[best > 0.99].min()) \
+            union = (mr | mg).flatten(1).sum(1).float()
+            # two empty masks agree exactly (an untrained head's masks may all be empty)
+            miou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+            out['min_mask_iou'] = float(miou[best > 0.99].min()) \
                 if bool((best > 0.99).any()) else 0.0
     else:
         out.update(matched=0)

@@ -169,3 +169,37 @@ def test_the_op_report_compares_each_family_with_its_baseline(tmp_path):
                            '--json', str(tmp_path / 'r.json')]) == 0
     gemm = json.load(open(tmp_path / 'r.json'))['ParC-DeiT-S']['parc']
     assert gemm['ops']['Conv'] == 1 and gemm['non_portable'] == []
+
+
+@pytest.mark.parametrize('config,shape,args', [
+    ('configs/parcnetv2/parcnetv2-xt_32xb128_in1k.py', ['64', '96'], []),
+    ('configs/parcnetv2/fpn_parcnetv2-t_8xb4-40k_ade20k-512x512.py', ['64', '96'], []),
+    ('configs/parcnetv2/mask-rcnn_parcnetv2-t_fpn_ms-crop-3x_coco.py', ['96', '128'], []),
+    # (UperNet's 6x6 pooling of a 2x3 map: only the dynamo exporter writes it)
+    ('configs/parcnetv2/upernet_parcnetv2-t_8xb2-160k_ade20k-512x512.py', ['64', '96'],
+     ['--dynamo'])])
+def test_parcnetv2_exports_with_defaults(tmp_path, config, shape, args):
+    """A shipped ParCNetV2 config exported with the default impl (auto: the Toeplitz GEMM on
+    maps up to 64, padded convs beyond) by either exporter: ONNX Runtime equals PyTorch, the
+    graph holds no FFT, attention or guard."""
+    if args:
+        pytest.importorskip('onnxscript')
+    p = _export(config, '--out', str(tmp_path / 'x'), '--shape', *shape, *args)
+    assert p.returncode == 0, p.stderr[-3000:]
+    rec = json.load(open(tmp_path / 'x' / 'deploy.json'))
+    assert rec['max_abs_diff_vs_pytorch'] < 1e-4 and rec['non_portable'] == []
+    assert 'DFT' not in rec['ops'] and 'MatMul' in rec['ops']
+
+
+def test_the_op_report_of_parcnetv2_against_its_official_form():
+    """Exported as GEMMs, every oversized conv (2 per block) is one MatMul with a constant
+    Toeplitz matrix where the official form has a Conv; nothing non-portable in either."""
+    sys.path.insert(0, ROOT)
+    from tools.deploy import op_report
+    rep = op_report.report(['parcnetv2'], 64, 'gemm')['ParCNetV2-XT (vs official direct)']
+    parc, base = rep['parc'], rep['baseline']
+    assert parc['non_portable'] == [] and base['non_portable'] == []
+    blocks = 3 + 3 + 9 + 2
+    assert parc['ops']['MatMul'] - base['ops']['MatMul'] == 2 * blocks
+    assert base['ops']['Conv'] - parc['ops']['Conv'] == 2 * blocks
+    assert not {'DFT', 'Softmax', 'IsNaN', 'IsInf'} & set(parc['ops'])

@@ -58,11 +58,49 @@ def test_deploy_equals_pytorch_and_infers_the_same(tmp_path, data_root, task):
     PyTorch one does (top-5 / > 99.5 % of pixels / every box with IoU > 0.99 and its mask),
     the int8 graph has every ParC conv quantized, and tools/infer.py on the deploy folder
     writes the checkpoint's predictions."""
+    _check_deploy(tmp_path, data_root, task, CASES[task][0])
+
+
+# the demo models with a small ParCNetV2 backbone (oversized linear convs in every block)
+V2_BACKBONE = ("dict(_delete_=True, type='parc_mm.ParCNetV2', "
+               "arch=dict(depths=[1, 1, 1, 1], channels=[32, 64, 128, 256]), {})")
+
+
+@pytest.mark.parametrize('task', ['cls', 'seg', 'det'])
+def test_parcnetv2_deploys_like_the_v1_families(tmp_path, data_root, task):
+    """ParCNetV2 through the same deploy path: ONNX Runtime equals PyTorch, no DFT / guard in
+    the graph, every oversized conv quantized in int8, tools/infer.py on the folder."""
+    out = "out_indices=(3, )" if task == 'cls' else \
+        "out_indices=(0, 1, 2, 3), gap_before_final_norm=False"
+    cfg = tmp_path / f'v2_{task}.py'
+    cfg.write_text(f"_base_ = ['{ROOT}/{CASES[task][0]}']\n"
+                   f"model = dict(backbone={V2_BACKBONE.format(out)})\n")
+    _check_deploy(tmp_path, data_root, task, str(cfg))
+
+
+def test_empty_masks_of_both_backends_agree():
+    """Two empty masks (an untrained mask head) are the same mask: IoU 1, not 0."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+
+    from parc_mm.apis.mmdeploy_ext import compare_predictions
+    samples = []
+    for _ in range(2):
+        s = DetDataSample()
+        s.pred_instances = InstanceData(bboxes=torch.tensor([[0., 0., 4., 4.]]),
+                                        scores=torch.tensor([0.9]), labels=torch.tensor([1]),
+                                        masks=torch.zeros(1, 8, 8, dtype=torch.bool))
+        samples.append(s)
+    c = compare_predictions('det', *samples)
+    assert c['matched'] == 1 and c['min_mask_iou'] == 1.0
+
+
+def _check_deploy(tmp_path, data_root, task, config):
     import cv2
     import numpy as np
 
     from tests.test_tools.test_inference import _demo_checkpoint
-    config, deploy_cfg, scope, pattern = CASES[task]
+    _, deploy_cfg, scope, pattern = CASES[task]
     ckpt = _demo_checkpoint(tmp_path, config, scope)
     images = sorted(glob.glob(osp.join(data_root, pattern)))
     assert len(images) == 3
