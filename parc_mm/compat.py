@@ -74,17 +74,32 @@ DISTRIBUTIONS = {'mmengine': ('mmengine', 'onedl-mmengine'), 'torch': ('torch', 
                  'mmdeploy': ('mmdeploy', )}
 
 
+_FROM_MODULE: Dict[str, str] = {}  # module -> the __version__ read where metadata is missing
+
+
 def installed_version(module: str) -> Optional[Tuple[int, ...]]:
-    """The (major, minor, patch) of the distribution installing ``module``, or None."""
+    """The (major, minor, patch) of the distribution installing ``module``; where no
+    distribution metadata exists (a source tree on PYTHONPATH) the imported module's own
+    ``__version__`` (recorded: :func:`applied` ``(verbose=True)`` says so); None when neither
+    is known."""
     from importlib.metadata import PackageNotFoundError, version
     for dist in DISTRIBUTIONS.get(module, (module, )):
         try:
             text = version(dist)
         except PackageNotFoundError:
             continue
-        nums = re.findall(r'\d+', text.split('+')[0])[:3]
-        return tuple(int(n) for n in nums)
+        return _parse(text)
+    mod = sys.modules.get(module)
+    text = getattr(mod, '__version__', None) if mod is not None else None
+    if isinstance(text, str) and re.match(r'\d', text):
+        _FROM_MODULE[module] = text
+        return _parse(text)
     return None
+
+
+def _parse(text: str) -> Tuple[int, ...]:
+    nums = re.findall(r'\d+', text.split('+')[0])[:3]
+    return tuple(int(n) for n in nums)
 
 
 def stack() -> str:
@@ -378,9 +393,28 @@ def ensure(name: str) -> bool:
     return _APPLIED.get(patch.name, False)
 
 
-def applied() -> Dict[str, bool]:
-    """Each patch's name -> whether it is active in this process."""
-    return {p.name: _APPLIED.get(p.name, False) for p in PATCHES}
+def applied(verbose: bool = False) -> Dict[str, object]:
+    """Each patch's name -> whether it is active in this process. ``verbose``: a sentence
+    instead (applied / not needed by the installed versions / target not imported yet), which
+    also says when a version was read from a module's ``__version__`` because its
+    distribution metadata is missing."""
+    if not verbose:
+        return {p.name: _APPLIED.get(p.name, False) for p in PATCHES}
+    note = ''
+    if _FROM_MODULE:
+        note = ' (versions read from ' + ', '.join(
+            f'{m}.__version__ = {v}' for m, v in sorted(_FROM_MODULE.items())) + \
+            ': no distribution metadata)'
+    out: Dict[str, object] = {}
+    for p in PATCHES:
+        if _APPLIED.get(p.name):
+            state = 'applied'
+        elif p.name in _GUARDS:
+            state = 'not needed by the installed versions'
+        else:
+            state = f'pending ({p.target} not imported yet)'
+        out[p.name] = state + note
+    return out
 
 
 __all__ = ['PATCHES', 'Patch', 'applied', 'ensure', 'install', 'installed_version', 'stack']

@@ -4,6 +4,7 @@ mid-save and resume it (only mmengine + torch are imported: a run starts in ~2 s
 
     python tests/fault_train.py WORK_DIR MAX_ITERS [--resume] [--hook CheckpointHook]
                                 [--tmpl 'ckpts/iter_{}.pth'] [--best] [--keep N]
+                                [--out-dir DIR]
 
 ``--best``: validate every iteration with a score that rises each time, so the hook saves a
 new best checkpoint (``save_best``) at every iteration as well.
@@ -94,6 +95,7 @@ def main():
     p.add_argument('--tmpl', default=None, help='the hook\'s filename_tmpl')
     p.add_argument('--best', action='store_true', help='save_best every iteration')
     p.add_argument('--keep', type=int, default=1, help='max_keep_ckpts')
+    p.add_argument('--out-dir', default=None, help="the hook's out_dir")
     a = p.parse_args()
     import parc_mm.engine.hooks  # noqa: F401  (registers the hook)
     from parc_mm import compat
@@ -104,6 +106,8 @@ def main():
     ckpt = dict(type=a.hook, interval=1, by_epoch=False, max_keep_ckpts=a.keep)
     if a.tmpl:
         ckpt['filename_tmpl'] = a.tmpl
+    if a.out_dir:
+        ckpt['out_dir'] = a.out_dir
     val = {}
     if a.best:
         ckpt.update(save_best='score', rule='greater')

@@ -227,3 +227,29 @@ def test_version_guards_read_the_installed_versions():
     by_name = {p.name: p for p in compat.PATCHES}
     assert by_name['mmengine-checkpoints-weights-only'].needed()
     assert not compat._older_than('mmengine', (0, 0, 1))
+
+
+def test_versions_come_from_the_module_when_metadata_is_missing():
+    """mmengine importable without its distribution metadata (a source tree on PYTHONPATH):
+    the guards read ``mmengine.__version__``, the patches apply, and applied() says so."""
+    p = _clean_python(f"""
+        import sys
+        sys.path.insert(0, {ROOT!r})
+        import importlib.metadata as md
+        real = md.version
+        def version(name):
+            if 'mmengine' in name:
+                raise md.PackageNotFoundError(name)
+            return real(name)
+        md.version = version
+        from parc_mm import compat
+        compat.install()
+        from mmengine.config.utils import MODULE2PACKAGE
+        print('parc_mm' in MODULE2PACKAGE)
+        print(compat.applied(verbose=True)['mmengine-parc-scope'])
+    """)
+    assert p.returncode == 0, p.stderr[-3000:]
+    registered, state = p.stdout.strip().split('\n')
+    assert registered == 'True'
+    assert state.startswith('applied') and 'mmengine.__version__ = 0.10' in state
+    assert 'no distribution metadata' in state

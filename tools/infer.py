@@ -32,6 +32,12 @@ def main(argv=None):
                    help='run even if the checkpoint does not fit the model')
     p.add_argument('--max-pixels', type=float, default=64,
                    help='skip images larger than this many megapixels (default 64)')
+    p.add_argument('--allow-random-weights', action='store_true',
+                   help='run an export made without a checkpoint (its record says "random '
+                        'init"; refused by default)')
+    p.add_argument('--allow-unverified', action='store_true',
+                   help='run an .onnx file that no tools/deploy/export_onnx.py run wrote '
+                        '(nothing about it can be checked)')
     p.add_argument('--trust-checkpoint', action='store_true',
                    help='load the checkpoint with weights_only=False (trusted files only)')
     a = p.parse_args(argv)
@@ -45,8 +51,9 @@ def main(argv=None):
     try:
         results = infer(a.config, a.checkpoint, a.input, a.out_dir, device, a.score_thr,
                         allow_partial=a.allow_partial, max_pixels=int(a.max_pixels * 2**20),
-                        skipped=skipped)
-    except (FileNotFoundError, ValueError) as e:
+                        skipped=skipped, allow_random_weights=a.allow_random_weights,
+                        allow_unverified=a.allow_unverified)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
     for r in results:

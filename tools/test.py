@@ -60,9 +60,10 @@ def main(argv=None):
     adapt_to_device(cfg)
     if args.tta:
         if cfg.get('tta_model') is None or cfg.get('tta_pipeline') is None:
+            lacks = 'tta_model' if cfg.get('tta_model') is None else 'tta_pipeline'
             raise SystemExit(f'error: --tta needs tta_model and tta_pipeline in the config; '
-                             f'{args.config} has {"no tta_model" if cfg.get("tta_model") is None else "no tta_pipeline"}'
-                             ' (mmseg / mmdet dataset configs define both)')
+                             f'{args.config} has no {lacks} (mmseg / mmdet dataset configs '
+                             'define both)')
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model

@@ -60,8 +60,20 @@ def main(argv=None):
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
+        import os.path as osp
         cfg.resume = True
         cfg.load_from = args.resume
+        if osp.isdir(args.resume):  # a folder (with or without a trailing slash)
+            from parc_mm.utils.checkpoint import CheckpointError, newest_loadable_checkpoint
+            chosen = newest_loadable_checkpoint(args.resume)
+            if chosen is None:
+                raise CheckpointError(
+                    f'--resume {args.resume}: a folder without a checkpoint that loads. Give a '
+                    'checkpoint file, or --resume without a value to resume the work dir\'s '
+                    'latest.')
+            print(f'--resume {args.resume} is a folder: resuming from its newest checkpoint '
+                  f'that verifies, {chosen}')
+            cfg.load_from = chosen
     adapt_to_device(cfg)
     check_datasets(cfg)
     init_cpu_distributed(args.launcher)

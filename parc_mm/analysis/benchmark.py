@@ -101,6 +101,9 @@ class Row:
     saved_mb: Optional[float] = None  # bytes autograd saves for backward (fwd+bwd only)
     peak_mb: Optional[float] = None  # CUDA peak allocation
     rounds: List[float] = field(default_factory=list)
+    # fwd rows: ms inside the ParC layers' forward (CPU; fused paths that bypass the layers,
+    # e.g. the token mixer's 2-D FFT, are not counted), median over rounds
+    parc_ms: Optional[float] = None
 
     @property
     def distinguishable(self) -> bool:
@@ -152,6 +155,25 @@ ABLATIONS: Dict[str, Callable] = {'auto-nocache': _no_inference_cache,
                                   'auto-noguard': _no_finite_guard}
 
 
+_PARC_CLOCK = [0.0]
+
+
+def _parc_timers(nets: Dict[str, nn.Module]) -> list:
+    """Forward hooks adding the time spent inside each ParC layer to ``_PARC_CLOCK``."""
+    from parc_mm.ops.export import parc_layers
+    hooks = []
+    for net in nets.values():
+        for _, layer in parc_layers(net):
+            def pre(mod, args):
+                mod._parc_t0 = time.perf_counter()
+
+            def post(mod, args, out):
+                _PARC_CLOCK[0] += time.perf_counter() - mod._parc_t0
+
+            hooks += [layer.register_forward_pre_hook(pre), layer.register_forward_hook(post)]
+    return hooks
+
+
 def run_model(name: str, size: Tuple[int, int], device: torch.device, dtype: torch.dtype,
               modes: Sequence[str] = ('fwd', 'fwd+bwd'), rounds: int = 10, batch: int = 1,
               compile_: bool = False, impls: Sequence[str] = ('auto', 'direct', 'fft', 'gemm'),
@@ -190,6 +212,8 @@ def run_model(name: str, size: Tuple[int, int], device: torch.device, dtype: tor
 
             calls[v] = call
         times: Dict[str, List[float]] = {v: [] for v in calls}
+        parc_times: Dict[str, List[float]] = {v: [] for v in calls}
+        hooks = [] if train or device.type != 'cpu' else _parc_timers(nets)
         for _ in range(warmup):
             for v, c in calls.items():
                 with torch.set_grad_enabled(train):
@@ -197,16 +221,22 @@ def run_model(name: str, size: Tuple[int, int], device: torch.device, dtype: tor
         for _ in range(rounds):
             for v, c in calls.items():  # interleaved: every variant once per round
                 _sync(device)
+                _PARC_CLOCK[0] = 0.0
                 t = time.perf_counter()
                 with torch.set_grad_enabled(train):
                     c()
                 _sync(device)
                 times[v].append((time.perf_counter() - t) * 1e3)
+                parc_times[v].append(_PARC_CLOCK[0] * 1e3)
+        for h in hooks:
+            h.remove()
         base = times['baseline']
         for v in calls:
             ratios = [a / b for a, b in zip(times[v], base)]
             row = Row(name, size, mode, v, statistics.median(times[v]),
                       statistics.median(ratios), bootstrap_ci(ratios), rounds=times[v])
+            if hooks:
+                row.parc_ms = statistics.median(parc_times[v])
             if train:
                 net = nets[v]
 
@@ -231,7 +261,8 @@ def _ratio(median: float, ci: Tuple[float, float]) -> str:
 def table(rows: List[Row]) -> str:
     """Markdown: one line per (model, input, mode, variant)."""
     out = ['| model | input | mode | variant | ms | ratio to baseline [95% CI] | '
-           'saved for backward MB (ratio) |', '|---|---|---|---|---|---|---|']
+           'saved for backward MB (ratio) | in ParC layers ms |',
+           '|---|---|---|---|---|---|---|---|']
     base_mem = {(r.model, r.input, r.mode): r.saved_mb for r in rows if r.variant == 'baseline'}
     for r in rows:
         if r.variant == 'baseline':
@@ -242,8 +273,9 @@ def table(rows: List[Row]) -> str:
         if r.saved_mb is not None:
             b = base_mem[(r.model, r.input, r.mode)]
             mem = f'{r.saved_mb:.1f} ({r.saved_mb / b:.3f}x)' if b else f'{r.saved_mb:.1f}'
+        parc = '-' if r.parc_ms is None else f'{r.parc_ms:.1f}'
         out.append(f'| {r.model} | {r.input[0]}x{r.input[1]} | {r.mode} | {r.variant} | '
-                   f'{r.ms:.2f} | {ratio} | {mem} |')
+                   f'{r.ms:.2f} | {ratio} | {mem} | {parc} |')
     return '\n'.join(out)
 
 

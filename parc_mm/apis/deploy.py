@@ -3,8 +3,15 @@
 What is exported per task: a classifier's logits (mmpretrain, ``mode='tensor'``), a
 segmentor's logits (mmseg, ``mode='tensor'``), a detector's backbone + neck features (mmdet:
 whole detectors need mmdeploy's rewriters for their box coder and NMS, which this release does
-not ship). The graph holds no preprocessing: ``deploy.json`` next to it records the input
-size, mean / std / channel order, the outputs, the classes and the op report.
+not ship). The graph holds no preprocessing: ``parc_export.json`` next to it records the input
+size actually traced, mean / std / channel order, the outputs and their sizes, the classes, the
+checkpoint's sha256 (or ``random init``) and the op report; the folder's manifest
+(:mod:`parc_mm.utils.fileio`) lists every file with its size and sha256, and
+``tools/infer.py`` checks all of it before running the graph.
+
+The folder is written whole (:func:`parc_mm.utils.fileio.artefact_folder`): a folder parc_mm
+did not write is refused (``force``: its content is moved aside), an export that fails or is
+refused leaves the previous one untouched, and a kill leaves the old folder or the new one.
 
 ParC graphs are valid for the size they were traced at (the kernels are as long as the
 feature maps): one export per input size; dynamic height / width are not supported.
@@ -12,7 +19,6 @@ feature maps): one export per input size; dynamic height / width are not support
 from __future__ import annotations
 
 import json
-import os
 import os.path as osp
 from typing import Optional, Sequence, Tuple
 
@@ -20,6 +26,9 @@ import torch
 import torch.nn as nn
 
 from parc_mm.apis.tasks import TASKS
+
+RECORD = 'parc_export.json'  # (mmdeploy writes deploy.json: another tool's file, another name)
+RANDOM_INIT = 'random init'
 
 
 class _Exported(nn.Module):
@@ -51,12 +60,20 @@ def _preprocessing(model: nn.Module) -> dict:
 
 def export_onnx(config: str, checkpoint: Optional[str], out_dir: str,
                 shape: Optional[Sequence[int]] = None, dynamo: bool = False,
-                opset: int = 17, allow_partial: bool = False, atol: float = 1e-4
-                ) -> dict:
+                opset: int = 17, allow_partial: bool = False, atol: float = 1e-4,
+                force: bool = False) -> dict:
     """Export the config's model to ``out_dir/model.onnx`` at ``shape`` (H, W; default: the
     task's test size), compare ONNX Runtime with PyTorch on a random input, and write
-    ``out_dir/deploy.json``. Returns that record; raises when the outputs differ by more than
-    ``atol`` or the graph holds non-portable ops."""
+    ``out_dir/parc_export.json``. Returns that record; raises (and writes nothing) when the
+    outputs differ by more than ``atol`` or the graph holds non-portable ops."""
+    from parc_mm.utils.fileio import artefact_folder, check_target, expand
+    check_target(expand(out_dir), force)  # refuse a foreign folder before building anything
+    with artefact_folder(out_dir, 'export', force) as stage:
+        record = _export(config, checkpoint, stage, shape, dynamo, opset, allow_partial, atol)
+    return record
+
+
+def _export(config, checkpoint, out_dir, shape, dynamo, opset, allow_partial, atol) -> dict:
     from parc_mm.apis.runner import check_checkpoint_fits
     from parc_mm.apis.tasks import build_model, load_config, task_of
     from parc_mm.ops import inference_mode
@@ -81,7 +98,6 @@ def export_onnx(config: str, checkpoint: Optional[str], out_dir: str,
     with torch.no_grad():
         ref = wrapper(x)
     refs: Tuple[torch.Tensor, ...] = tuple(ref) if isinstance(ref, (tuple, list)) else (ref, )
-    os.makedirs(out_dir, exist_ok=True)
     path = osp.join(out_dir, 'model.onnx')
     features = TASKS[task].exports == 'features'
     names = [f'out{i}' for i in range(len(refs))] if features else ['logits']
@@ -93,8 +109,14 @@ def export_onnx(config: str, checkpoint: Optional[str], out_dir: str,
     outs = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
     diff = max(float((torch.from_numpy(o) - r).abs().max()) for o, r in zip(outs, refs))
     report = onnx_op_report(path)
+    import onnx
+
+    from parc_mm.utils.fileio import sha256_file
+    graph_in = [d.dim_value for d in onnx.load(path).graph.input[0].type.tensor_type.shape.dim]
     record = dict(
         task=task, config=config, checkpoint=checkpoint, onnx='model.onnx',
+        checkpoint_sha256=sha256_file(checkpoint) if checkpoint else RANDOM_INIT,
+        traced_input_shape=graph_in,
         input=dict(name='input', shape=[1, 3, h, w], **_preprocessing(model)),
         outputs={n: list(r.shape) for n, r in zip(names, refs)},
         exported='backbone + neck features' if features else 'logits',
@@ -102,11 +124,13 @@ def export_onnx(config: str, checkpoint: Optional[str], out_dir: str,
         exporter='dynamo' if dynamo else 'torchscript', opset=opset,
         max_abs_diff_vs_pytorch=diff, ops=report['ops'], non_portable=report['non_portable'],
         torch=torch.__version__, onnxruntime=ort.__version__)
-    with open(osp.join(out_dir, 'deploy.json'), 'w') as f:
-        json.dump(record, f, indent=1)
+    if graph_in != [1, 3, h, w]:
+        raise RuntimeError(f'{path} was traced with input {graph_in}, not [1, 3, {h}, {w}]')
     if report['non_portable']:
         raise RuntimeError(f'{path} holds non-portable ops {report["non_portable"]}')
     if diff > atol:
         raise RuntimeError(f'{path}: ONNX Runtime differs from PyTorch by {diff:.2e} '
                            f'(> {atol:.0e})')
+    with open(osp.join(out_dir, RECORD), 'w') as f:  # only for an export that passed
+        json.dump(record, f, indent=1)
     return record

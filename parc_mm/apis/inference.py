@@ -19,16 +19,33 @@ IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
 def list_images(inputs: Union[str, Sequence[str]], recursive: bool = False) -> List[str]:
     """Image files of a file, a folder (``recursive``: and its subfolders, e.g. one per
-    class) or a list of either, sorted."""
+    class) or a list of either, sorted. Folder links are not followed into (a link to a
+    parent folder would never end), and a file reached twice (through a file link) is
+    listed once."""
     items = [inputs] if isinstance(inputs, str) else list(inputs)
     out: List[str] = []
+    seen = set()
+
+    def add(path: str) -> None:
+        real = osp.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            out.append(path)
+
     for item in items:
         if osp.isdir(item):
-            pattern = osp.join(item, '**', '*') if recursive else osp.join(item, '*')
-            out += sorted(p for p in glob.glob(pattern, recursive=recursive)
-                          if p.lower().endswith(IMG_EXTS))
+            if recursive:
+                found = []
+                for d, dirs, files in os.walk(item, followlinks=False):
+                    dirs.sort()
+                    found += [osp.join(d, f) for f in files if f.lower().endswith(IMG_EXTS)]
+            else:
+                found = [p for p in glob.glob(osp.join(item, '*'))
+                         if p.lower().endswith(IMG_EXTS) and osp.isfile(p)]
+            for p in sorted(found):
+                add(p)
         elif osp.isfile(item):
-            out.append(item)
+            add(item)
         else:
             raise FileNotFoundError(f'Input {item} is neither an image file nor a folder')
     if not out:
@@ -181,7 +198,8 @@ def _write_json(path: str, obj) -> None:
 def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[str]],
           out_dir: str, device: str = 'cpu', score_thr: float = 0.3,
           allow_partial: bool = False, max_pixels: int = MAX_PIXELS,
-          skipped: Optional[List[Dict[str, str]]] = None) -> List[Dict[str, Any]]:
+          skipped: Optional[List[Dict[str, str]]] = None, allow_random_weights: bool = False,
+          allow_unverified: bool = False) -> List[Dict[str, Any]]:
     """Run the config's model (weights from ``checkpoint``; or in ONNX Runtime: the exported
     ``model.onnx`` / its export folder, or a folder ``tools/deploy/deploy.py`` (mmdeploy)
     wrote / an ONNX file in it; see :mod:`parc_mm.apis.onnx_runtime`) on ``inputs``;
@@ -189,7 +207,10 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
     ``out_dir/vis`` and the results to ``out_dir/predictions.json``; return the results
     (one dict per image: ``image``, ``task``, ``vis`` (the drawing) and the predictions).
 
-    A checkpoint that does not fit the model is refused (``allow_partial`` to run anyway);
+    A checkpoint that does not fit the model is refused (``allow_partial`` to run anyway); an
+    export is verified against its manifest and record first (files, sizes and sha256, the
+    task, the class count; random weights refused without ``allow_random_weights``; an
+    ``.onnx`` file no export wrote refused without ``allow_unverified``);
     images that cannot be decoded or exceed ``max_pixels`` are skipped, named in
     ``skipped`` (and ``out_dir/skipped.json``), and every other image still gets its result.
     Each drawing has its own file (``a.jpg`` and ``a.png`` do not overwrite each other).
@@ -205,6 +226,7 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
         OrtNetwork,
         attach,
         attach_backend,
+        check_export_record,
         deploy_record,
         mmdeploy_folder,
     )
@@ -213,7 +235,12 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
     from parc_mm.utils.checkpoint import verify_checkpoint
     images = list_images(inputs)
     deployed = mmdeploy_folder(checkpoint)
-    onnx_path, record = (None, {}) if deployed else (deploy_record(checkpoint) or (None, {}))
+    if deployed:
+        from parc_mm.utils.fileio import read_manifest, verify_folder
+        if read_manifest(deployed[0]) is not None:  # written by tools/deploy/deploy.py
+            verify_folder(deployed[0])
+    onnx_path, record = (None, {}) if deployed else (
+        deploy_record(checkpoint, allow_unverified) or (None, {}))
     if onnx_path is None and checkpoint is not None and not deployed:
         verify_checkpoint(checkpoint)
     cfg, task = _prepare(config)
@@ -234,6 +261,8 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
         if record.get('task', task) != task:
             raise ValueError(f'{onnx_path} was exported from a {record["task"]} model; '
                              f'{config} is a {task} config')
+        check_export_record(record, task, record.get('classes') or (),
+                            _num_classes(cfg) or None, allow_random_weights)
         checkpoint = None
         meta = {'dataset_meta': {'classes': record['classes']}} if record.get('classes') \
             else {}

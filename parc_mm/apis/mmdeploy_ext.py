@@ -325,8 +325,9 @@ def deploy(deploy_cfg: str, model_cfg: str, checkpoint: Optional[str], img: str,
     os.makedirs(work_dir, exist_ok=True)
     save_file = get_ir_config(dcfg).get('save_file', FP32_FILE)
     torch2onnx(img, work_dir, save_file, deploy_cfg, model_cfg, checkpoint, device=device)
-    export2SDK(dcfg, _sdk_model_cfg(dcfg, mcfg), work_dir, pth=checkpoint, device=device)
     onnx_file = osp.join(work_dir, save_file)
+    _check_traced_size(onnx_file, dcfg, img)
+    export2SDK(dcfg, _sdk_model_cfg(dcfg, mcfg), work_dir, pth=checkpoint, device=device)
     run = Deployed(deploy_cfg, model_cfg, device)
     torch_model = run.pytorch_model(checkpoint)
     backend = run.backend_model(onnx_file)
@@ -335,13 +336,34 @@ def deploy(deploy_cfg: str, model_cfg: str, checkpoint: Optional[str], img: str,
         checks[im] = compare_predictions(run.task, run.predict(torch_model, im),
                                          run.predict(backend, im), score_thr)
     report = _onnx_report(onnx_file)
+    from parc_mm.utils.fileio import sha256_file
     record = dict(task=run.task, deploy_config=deploy_cfg, model_config=model_cfg,
                   checkpoint=checkpoint, onnx=save_file,
+                  checkpoint_sha256=sha256_file(checkpoint) if checkpoint else 'random init',
                   input_shape_wh=list(get_input_shape(dcfg) or []),
                   backend='onnxruntime', vs_pytorch=checks, ops=report['ops'],
                   non_portable=report['non_portable'], torch=torch.__version__)
     _write_record(work_dir, record, fresh=True)
     return record
+
+
+def _check_traced_size(onnx_file: str, dcfg, img: str) -> None:
+    """The graph mmdeploy traced must have the deploy config's static input size: a test
+    pipeline that does not resize passes the trace image's own size through."""
+    import onnx
+    from mmdeploy.utils import get_input_shape
+    shape = get_input_shape(dcfg)
+    if not shape:
+        return
+    got = [d.dim_value for d in onnx.load(onnx_file).graph.input[0].type.tensor_type.shape.dim]
+    want = [int(shape[1]), int(shape[0])]  # (W, H) in the deploy config
+    if got[-2:] != want:
+        raise ValueError(
+            f'the graph was traced at {got[-2]}x{got[-1]} (the size {img} reaches the network '
+            f'with the model config\'s test pipeline), but the deploy config is static at '
+            f'{want[0]}x{want[1]}: trace with an image of that size, give the model config a test '
+            'pipeline that resizes to it, or use a deploy config of the traced size. Nothing '
+            'was written.')
 
 
 def _sdk_model_cfg(deploy_cfg, model_cfg):
@@ -422,15 +444,36 @@ def quantize_int8(work_dir: str, calib_images: List[str], deploy_cfg, model_cfg,
     # it preprocesses differently)
     preprocessor = run.backend_model(fp32).data_preprocessor
 
-    def batches():
-        for img in calib_images:
-            batch = preprocessor(run.inputs(img), False)['inputs']
-            yield {input_name: batch.float().numpy()}
-
-    out = quantize_qdq(fp32, osp.join(work_dir, INT8_FILE), batches())
+    from parc_mm.apis.inference import check_image
+    want = [d.dim_value for d in onnx.load(fp32).graph.input[0].type.tensor_type.shape.dim]
+    used, skipped = [], []
+    for img in calib_images:  # every image checked before calibration starts
+        problem = check_image(img)
+        if problem is None:
+            try:
+                batch = preprocessor(run.inputs(img), False)['inputs']
+            except Exception as e:  # noqa: BLE001 - one bad image must not stop the rest
+                problem = f'cannot be preprocessed ({type(e).__name__}: {e})'
+            else:
+                if list(batch.shape) != want:
+                    problem = (f'gives a {list(batch.shape)} input, the graph takes {want} '
+                               "(the test pipeline does not resize it to the deploy size)")
+        if problem is None:
+            used.append(batch.float().numpy())
+        else:
+            skipped.append(dict(image=img, reason=problem))
+    for s in skipped:
+        from mmengine.logging import print_log
+        print_log(f'int8 calibration: skipping {s["image"]}: it {s["reason"]}',
+                  logger='current', level=30)
+    if not used:
+        raise ValueError(f'int8: none of the {len(calib_images)} calibration images can be used '
+                         f'(e.g. {skipped[0]["image"]}: it {skipped[0]["reason"]})')
+    out = quantize_qdq(fp32, osp.join(work_dir, INT8_FILE),
+                       ({input_name: b} for b in used))
     check = int8_graph_check(out)
-    _write_record(work_dir, dict(int8=dict(onnx=INT8_FILE, calibration_images=len(calib_images),
-                                           **check)))
+    _write_record(work_dir, dict(int8=dict(onnx=INT8_FILE, calibration_images=len(used),
+                                           skipped_images=skipped, **check)))
     return check
 
 

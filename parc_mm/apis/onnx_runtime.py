@@ -1,6 +1,6 @@
 """ONNX Runtime behind the libraries' Inferencers.
 
-The exported graph (``tools/deploy/export_onnx.py``: ``model.onnx`` + ``deploy.json``) takes
+The exported graph (``tools/deploy/export_onnx.py``: ``model.onnx`` + ``parc_export.json``) takes
 the place of the network; the library keeps everything around it, so an exported model gives
 the same drawings and ``predictions.json`` as its checkpoint: the config's test pipeline and
 data preprocessor feed it, and its outputs go through the library's own post-processing
@@ -17,7 +17,7 @@ import json
 import os
 import os.path as osp
 import types
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -84,30 +84,75 @@ def attach_backend(model, backend) -> None:
     model.predict = types.MethodType(predict, model)
 
 
-def deploy_record(path: Optional[str]) -> Optional[Tuple[str, dict]]:
-    """``(model.onnx path, deploy.json record)`` when ``path`` is an exported model (a
-    ``.onnx`` file, or the folder export_onnx.py wrote); None for a checkpoint."""
+def deploy_record(path: Optional[str], allow_unverified: bool = False
+                  ) -> Optional[Tuple[str, dict]]:
+    """``(model.onnx path, export record)`` when ``path`` is an exported model (the folder
+    ``tools/deploy/export_onnx.py`` wrote, or the ``.onnx`` file in it); None for a checkpoint.
+
+    The folder's manifest is verified first: every file it lists must have its recorded size
+    and sha256 (a graph swapped for another model's, a truncated copy or a file edited since
+    is refused, naming the file). ``allow_unverified``: run an ``.onnx`` file that no parc_mm
+    export wrote (its record is then empty: nothing can be checked)."""
+    from parc_mm.apis.deploy import RECORD
+    from parc_mm.utils.fileio import ArtefactError, read_manifest, verify_folder
     if path is None:
         return None
     if osp.isdir(path):
-        rec_file = osp.join(path, 'deploy.json')
-        if not osp.isfile(rec_file):
-            raise FileNotFoundError(f'{path} is a folder without deploy.json: pass a checkpoint, '
-                                    'a .onnx file or the folder tools/deploy/export_onnx.py '
-                                    'wrote')
-        with open(rec_file) as f:
+        man = read_manifest(path)
+        if man is None or man.get('tool') != 'export':
+            raise FileNotFoundError(
+                f'{path} is a folder but not one tools/deploy/export_onnx.py wrote (no export '
+                'manifest; an export of an earlier parc_mm version wrote deploy.json instead: '
+                'export again): pass a checkpoint, an export folder or an mmdeploy folder')
+        verify_folder(path)
+        with open(osp.join(path, RECORD)) as f:
             rec = json.load(f)
         return osp.join(path, rec.get('onnx', 'model.onnx')), rec
     if path.endswith('.onnx'):
         if not osp.isfile(path):
             raise FileNotFoundError(f'ONNX model {path} does not exist')
-        rec_file = osp.join(osp.dirname(path), 'deploy.json')
-        rec = {}
-        if osp.isfile(rec_file):
-            with open(rec_file) as f:
-                rec = json.load(f)
-        return path, rec
+        folder = osp.dirname(osp.abspath(path))
+        man = read_manifest(folder)
+        if man is None or man.get('tool') != 'export' or \
+                osp.basename(path) not in man['files']:
+            if allow_unverified:
+                return path, {}
+            raise ArtefactError(
+                f'{path} was not written by tools/deploy/export_onnx.py (no export manifest '
+                'lists it): nothing says which model, weights, input size or classes it holds. '
+                'Export it with tools/deploy/export_onnx.py, or pass --allow-unverified to run '
+                'it as it is')
+        verify_folder(folder)
+        with open(osp.join(folder, RECORD)) as f:
+            return path, json.load(f)
     return None
+
+
+def check_export_record(rec: dict, task: str, classes: Sequence[str], num_classes: Optional[int],
+                        allow_random: bool = False) -> None:
+    """Refuse an export whose record does not fit the config it is run with: random weights
+    (without ``allow_random``), another task, a graph whose class count differs from the
+    record's classes or the config's head."""
+    if not rec:
+        return
+    name = rec.get('config', 'the export')
+    if rec.get('checkpoint_sha256') == 'random init' and not allow_random:
+        raise ValueError(f'{name} was exported without a checkpoint: the graph holds random '
+                         'weights. Export it with its checkpoint (tools/deploy/export_onnx.py '
+                         'CONFIG CHECKPOINT ...), or pass --allow-random-weights')
+    if rec.get('task', task) != task:
+        raise ValueError(f'the export was made from a {rec["task"]} model; the config is a '
+                         f'{task} config')
+    out = (rec.get('outputs') or {}).get('logits')
+    if task in ('cls', 'seg') and out and len(out) >= 2:
+        n = int(out[1])
+        if rec.get('classes') and len(rec['classes']) != n:
+            raise ValueError(f'the exported graph outputs {n} classes but its record names '
+                             f'{len(rec["classes"])}: the folder mixes two exports; export '
+                             'again')
+        if num_classes is not None and num_classes != n:
+            raise ValueError(f'the exported graph outputs {n} classes; the config\'s head has '
+                             f'{num_classes}: run it with the config it was exported from')
 
 
 class OrtNetwork:
@@ -169,5 +214,6 @@ def attach(model, task: str, net: OrtNetwork) -> None:
     _ATTACH[task](model, net)
 
 
-__all__ = ['OrtNetwork', 'attach', 'attach_backend', 'deploy_record', 'mmdeploy_folder',
+__all__ = ['OrtNetwork', 'attach', 'attach_backend', 'check_export_record', 'deploy_record',
+           'mmdeploy_folder',
            'quantize_qdq']

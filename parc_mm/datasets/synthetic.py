@@ -19,7 +19,7 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -211,11 +211,42 @@ def _marker_version(root: str):
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
+def _read_marker(root: str) -> Optional[dict]:
+    try:
+        with open(osp.join(root, _DONE_FILE)) as f:
+            spec = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return spec if isinstance(spec, dict) else None
+
+
+def _all_files(root: str) -> List[str]:
+    out = []
+    for d, dirs, files in os.walk(root):
+        dirs.sort()
+        out += [osp.relpath(osp.join(d, f), root) for f in sorted(files)]
+    return out
+
+
+def foreign_files(root: str) -> List[str]:
+    """Files under a generated ``root`` that the generator did not write (a photo added to a
+    class folder, notes, ...): the marker lists every file it wrote. A generation of an older
+    parc_mm (no list) is judged by its file counts: any difference is reported, since a user's
+    file cannot be told from damage there."""
+    spec = _read_marker(root) or {}
+    listed = spec.get('files')
+    if isinstance(listed, list):
+        ours = set(listed) | {_DONE_FILE}
+        return [f for f in _all_files(root) if f not in ours]
+    return check_files(root, spec) if spec else []
+
+
 def check_target(root: str) -> None:
     """Refuse (:class:`NotOurFolderError`) to write the synthetic data at ``root`` unless
     replacing it loses nothing: ``root`` is missing, an empty folder, or a folder that carries
-    this generator's marker of this version or an older one. A file, a link, a mount point,
-    a folder of anyone else's files (or of a newer parc_mm's generator) are never touched."""
+    this generator's marker of this version or an older one and holds nothing else. A file, a
+    link, a mount point, a folder of anyone else's files (or of a newer parc_mm's generator),
+    and a generated folder to which files were added are never touched."""
     if not str(root).strip():
         raise NotOurFolderError('The synthetic data needs a folder to write to; got an empty '
                                 'path (data_root=\'\'?). Give a path such as data/shapes.')
@@ -241,6 +272,13 @@ def check_target(root: str) -> None:
         raise NotOurFolderError(
             f'{root} was written by a newer parc_mm (synthetic data version {version}, this '
             f'one writes {VERSION}): left as it is. Upgrade parc_mm or use another folder.')
+    extra = foreign_files(root)
+    if extra:
+        raise NotOurFolderError(
+            f'{root} holds files the synthetic-data generator did not write '
+            f'({len(extra)}: {"; ".join(extra[:3])}{"; ..." if len(extra) > 3 else ""}): '
+            'regenerating it would delete them, so nothing was written or deleted. Move them '
+            'out of the folder, or point data_root at another folder.')
 
 
 def generate(root: str,
@@ -258,9 +296,10 @@ def generate(root: str,
     whole; a killed run leaves ``root`` as it was, and no file of an earlier, larger
     generation survives.
     """
+    from parc_mm.utils.fileio import expand
+    root = expand(root)  # '~/x' is the home folder's x, not a folder named '~'
     check_target(root)
-    root = osp.normpath(root)
-    parent = osp.dirname(osp.abspath(root))
+    parent = osp.dirname(root)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(root)}.', suffix='.tmp', dir=parent)
     try:
@@ -273,7 +312,7 @@ def generate(root: str,
         _write_cls(tmp, 'val', cls_per_class[1], rng, cls_size)
         spec = dict(version=VERSION, num_train=num_train, num_val=num_val,
                     img_size=list(img_size), cls_per_class=list(cls_per_class),
-                    cls_size=cls_size, seed=seed)
+                    cls_size=cls_size, seed=seed, files=_all_files(tmp))
         with open(osp.join(tmp, _DONE_FILE), 'w') as f:
             json.dump(spec, f)
         check_target(root)  # again: someone may have put files there while we wrote
@@ -327,6 +366,9 @@ def ensure(root: str, **kwargs) -> str:
     """Generate the data under ``root`` unless a complete copy is there already (marker of
     this generator version and arguments, and every file count as the marker says)."""
     from mmengine.logging import print_log
+
+    from parc_mm.utils.fileio import expand
+    root = expand(root)
     done = osp.join(root, _DONE_FILE)
     spec = None
     if osp.isfile(done) and not osp.islink(root):
@@ -340,6 +382,9 @@ def ensure(root: str, **kwargs) -> str:
                 spec.get(k) == (list(v) if isinstance(v, tuple) else v)
                 for k, v in kwargs.items()):
             problems = check_files(root, spec)
+            extra = foreign_files(root) if isinstance(spec.get('files'), list) else []
+            if extra:
+                check_target(root)  # refuses, naming the files that are not ours
             if not problems:
                 return root
             print_log(f'parc_mm: the synthetic data under {root} is incomplete or damaged '

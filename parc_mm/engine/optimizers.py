@@ -35,10 +35,14 @@ def block_wise_layer_id(name: str, depths: List[int]) -> int:
 def _layout_functions():
     try:
         from mmdet.engine.optimizers.layer_decay_optimizer_constructor import (
-            get_layer_id_for_convnext, get_stage_id_for_convnext)
+            get_layer_id_for_convnext,
+            get_stage_id_for_convnext,
+        )
     except ImportError:  # a segmentation-only install
         from mmseg.engine.optimizers.layer_decay_optimizer_constructor import (
-            get_layer_id_for_convnext, get_stage_id_for_convnext)
+            get_layer_id_for_convnext,
+            get_stage_id_for_convnext,
+        )
     return get_layer_id_for_convnext, get_stage_id_for_convnext
 
 

@@ -9,8 +9,10 @@ so a classification-only install imports without it.
 """
 from importlib.util import find_spec
 
-from parc_mm.engine import hooks  # noqa: F401  (registers the hooks the configs name)
-from parc_mm.engine import optimizers  # noqa: F401  (the layer-decay constructor)
+from parc_mm.engine import (
+    hooks,  # noqa: F401  (registers the hooks the configs name)
+    optimizers,  # noqa: F401  (the layer-decay constructor)
+)
 from parc_mm.utils.optional import require
 
 require('mmpretrain', 'parc_mm.models (the ParC backbones build on mmpretrain\'s)', 'cls')

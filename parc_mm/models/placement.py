@@ -172,6 +172,16 @@ def place_parc(stages: Sequence[Sequence[nn.Module]], settings: dict,
     blocks = resolve_blocks(settings['blocks'], depths, paper, rep)
     sizes = settings['base_sizes']
     if sizes is None:
+        h, w = check_img_size(settings['img_size'])
+        small = [i for i, chosen in enumerate(blocks) if chosen and min(h, w) < strides[i]]
+        if small:
+            i = small[0]
+            raise ValueError(
+                f'img_size {settings["img_size"]} is smaller than the stride {strides[i]} of '
+                f'stage {i + 1}, where ParC blocks are: its kernels would have one tap (a '
+                'per-channel scale, not a global convolution). img_size is the training '
+                'resolution the kernel lengths derive from (e.g. 224); for a small input give '
+                'parc_cfg base_sizes explicitly.')
         sizes = derive_base_sizes(settings['img_size'], strides, ceil=ceil)
     sizes = check_base_sizes(sizes, len(stages))
     for i, chosen in enumerate(blocks):

@@ -29,7 +29,8 @@ from .separable import separable_circular_conv2d
 
 __all__ = [
     'IMPLS', 'autotune', 'autotune_cache', 'circular_conv', 'clear_autotune_cache',
-    'enable_autotune', 'fix_input_size', 'inference_mode', 'linear_conv', 'load_autotune_cache', 'parc_impl',
+    'enable_autotune', 'fix_input_size', 'inference_mode', 'linear_conv', 'load_autotune_cache',
+    'parc_impl',
     'resize_to', 'save_autotune_cache', 'select_impl', 'separable_circular_conv2d',
     'set_default_impl', 'set_impl', 'sync_autotune_cache'
 ]

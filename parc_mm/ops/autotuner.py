@@ -226,30 +226,34 @@ def default_cache_file(device: Optional[torch.device] = None) -> str:
 
 
 def save_autotune_cache(path: Optional[str] = None) -> str:
-    """Write the cache (JSON: key -> impl) to ``path`` (default: one file per device),
-    atomically (a temporary file renamed over it: concurrent saves never mix), merged over
-    the entries a readable file there already holds (another process's choices are kept)."""
-    from parc_mm.utils.checkpoint import atomic_write
-    path = path or default_cache_file()
-    try:
-        merged = _read_cache(path) if osp.isfile(path) else {}
-    except AutotuneCacheError:
-        merged = {}  # a damaged file is replaced
-    merged.update(_CACHE)
-    atomic_write(path, lambda f: json.dump(merged, f, indent=1, sort_keys=True), mode='w')
+    """Write the cache (JSON: key -> impl) to ``path`` (default: one file per device): under a
+    lock next to the file, the entries a file there already holds are read, this process's
+    choices merged over them and the result renamed over the file (several processes saving
+    at once keep every choice). A file there that is not a readable autotune cache (a user's
+    file, a damaged one) is never overwritten: :class:`AutotuneCacheError` names it."""
+    from parc_mm.utils.fileio import atomic_write, expand, locked
+    path = expand(path or default_cache_file())
+    with locked(path):
+        merged = _read_cache(path) if osp.exists(path) else {}
+        merged.update(_CACHE)
+        atomic_write(path, lambda f: json.dump(merged, f, indent=1, sort_keys=True), mode='w')
     return path
 
 
 def _read_cache(path: str) -> Dict[str, str]:
+    fix = ('if it is a damaged autotune cache, delete it (it is rebuilt by timing); otherwise '
+           'choose another cache file')
     try:
         with open(path) as f:
             entries = json.load(f)
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise AutotuneCacheError(f'ParC autotune cache {path} cannot be read ({e}); delete it '
-                                 '(it is rebuilt by timing)') from None
-    if not isinstance(entries, dict) or not all(isinstance(k, str) for k in entries):
-        raise AutotuneCacheError(f'ParC autotune cache {path} is not a JSON object of '
-                                 'configuration -> impl; delete it (it is rebuilt by timing)')
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        reason = 'nested too deeply' if isinstance(e, RecursionError) else str(e)[:200]
+        raise AutotuneCacheError(f'{path} is not a readable ParC autotune cache ({reason}): '
+                                 f'{fix}') from None
+    if not isinstance(entries, dict) or not all(
+            isinstance(k, str) and '|' in k and isinstance(v, str) for k, v in entries.items()):
+        raise AutotuneCacheError(f'{path} is not a ParC autotune cache (a JSON object of '
+                                 f'configuration -> impl name): {fix}')
     from .registry import impl_names
     bad = {k: v for k, v in entries.items() if v not in impl_names()}
     if bad:

@@ -182,24 +182,21 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
 
 def _select_linear(n: int, taps: int, device: torch.device, dense: bool, cached: bool,
                    direction: str, training: bool) -> str:
-    """The rule of the linear (oversized, zero-padded) mode, measured on CPU (2 cores, fp32,
-    the depthwise shapes of ParCNetV2-XT / T at 224 and at detection inputs; the table and
-    the command are in docs/operator.md). Short kernels: the direct conv. Inference with the
-    kernel's matrix cached: the Toeplitz GEMM, but for long maps along W (the FFT). Without
-    the cache: along H the direct (K, 1) conv (its transform is a strided one), the GEMM for
-    long maps; along W the GEMM up to 64, then the FFT. Training: along W the FFT, along H
-    the direct conv on small maps, then FFT, then the GEMM. CUDA: not measured by this
-    project (the autotuner measures instead of trusting it)."""
+    """The rule of the linear (oversized, zero-padded) mode, judged on whole ParCNetV2
+    backbones on CPU (2 cores, fp32; XT / T at 224 and at detection inputs, every fixed impl
+    timed in the same rounds; docs/operator.md) rather than on single layers, where the FFT
+    looks better than it is inside a network (its padded complex buffers are fresh
+    allocations every call). Short kernels: the direct conv. Inference with the kernel's
+    matrix cached: the Toeplitz GEMM up to maps of 384 (the matrix grows as n^2), then the FFT.
+    Training: the GEMM on maps up to 64; beyond, the GEMM along H and the FFT along W (the
+    contiguous axis). CUDA: not measured by this project (the autotuner measures instead of
+    trusting it)."""
     if device.type == 'cuda':
         return 'direct' if taps * n < 4096 else 'fft'
     if dense or taps <= 15:
         return 'direct'
     if cached:
-        return 'gemm' if direction == 'H' or n <= 128 else 'fft'
-    if training:
-        if direction == 'W':
-            return 'fft'
-        return 'direct' if n <= 16 else ('fft' if n <= 32 else 'gemm')
-    if direction == 'H':
-        return 'direct' if n <= 128 else 'gemm'
-    return 'gemm' if n <= 64 else 'fft'
+        return 'gemm' if n <= 384 else 'fft'
+    if n <= 64 or direction == 'H':
+        return 'gemm'
+    return 'fft'

@@ -16,10 +16,8 @@
 from __future__ import annotations
 
 import glob
-import os
 import os.path as osp
 import re
-import tempfile
 import zipfile
 from typing import Any, Callable, List, Optional, Sequence
 
@@ -161,69 +159,14 @@ def check_resumable(path: str) -> None:
             f'from its weights instead: --cfg-options load_from={path} (without --resume).')
 
 
-def _fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def current_umask() -> int:
-    """The process's umask (read without changing it where /proc tells it)."""
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('Umask:'):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)  # pragma: no cover - no /proc: the classic set-and-restore
-    os.umask(mask)
-    return mask
-
-
-def file_mode_for(path: str) -> int:
-    """The mode a new ``path`` would get from ``open()`` (0o666 & ~umask), or the mode of the
-    file it replaces: an atomic write must not leave 0600 (mkstemp's) behind."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        return 0o666 & ~current_umask()
-
-
-TMP_SUFFIX = '.tmp'
-
-
-def temp_name(path: str) -> str:
-    """The prefix of every temporary file written for ``path`` (``.<name>.``): unique per
-    write (pid + random), so two runs never share one, and recognisable for clean-up."""
-    return '.' + osp.basename(path) + '.'
-
-
-def atomic_write(path: str, write: Callable[[Any], None], mode: str = 'wb') -> None:
-    """Write ``path`` through ``write(fileobj)`` into a temporary file of the same folder,
-    fsync it and rename it over ``path``; the folder is fsynced after the rename. The file
-    gets the mode a plain write would give it."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temp_name(path) + f'{os.getpid()}.', suffix=TMP_SUFFIX,
-                               dir=folder)
-    try:
-        os.fchmod(fd, file_mode_for(path))
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-    _fsync_dir(folder)
+from .fileio import (  # noqa: E402,F401  (the writers live in fileio; re-exported)
+    TMP_SUFFIX,
+    _fsync_dir,
+    atomic_write,
+    current_umask,
+    file_mode_for,
+    temp_name,
+)
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:

@@ -75,3 +75,21 @@ def test_misspelt_type_suggests_the_close_match(tmp_path):
     with pytest.raises(KeyError, match='did you mean parc_mm.ParCConvNeXt'):
         MODELS.build(cfg.model.backbone)
     assert 'ParCConvNeXt' in parc_mm.registry.MODELS
+
+
+def test_an_img_size_below_a_parc_stage_stride_is_refused():
+    """img_size=7 used to build one-tap 'global' kernels without a word."""
+    with pytest.raises(ValueError, match='img_size 7 is smaller than the stride 16 of stage 3'):
+        ParCConvNeXt(img_size=7, **SMALL)
+    m = ParCConvNeXt(img_size=7, parc_cfg=dict(base_sizes=[4, 4, 4, 4]), **SMALL)
+    assert m.parc_base_sizes == [4, 4, 4, 4]  # explicit sizes: the user's choice
+
+
+def test_parc_net_training_at_batch_1_names_the_layer_and_the_fix():
+    m = ParCNet('xs', out_indices=(4, ))
+    m.train()
+    with pytest.raises(ValueError, match='channel attention .* at least 2 images'):
+        m(torch.randn(1, 3, 64, 64))
+    m(torch.randn(2, 3, 64, 64))  # two images train
+    m.eval()
+    m(torch.randn(1, 3, 64, 64))  # and one infers

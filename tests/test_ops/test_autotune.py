@@ -170,3 +170,57 @@ def test_hook_autotunes_a_run_and_saves_the_cache(tmp_path):
     saved = json.loads(cache.read_text())
     assert len(saved) == 2 and all('train' in k for k in saved)  # H and W, training mode
     assert set(saved.values()) <= set(IMPLS)
+
+
+def _tuned_one():
+    with autotune(), torch.no_grad():
+        circular_conv(torch.randn(1, 2, 4, 4), torch.randn(2, 1, 4, 1), None, 'H', 2)
+    assert len(autotune_cache()) == 1
+
+
+def test_damaged_caches_of_any_shape_are_named_and_skipped(tmp_path):
+    from parc_mm.ops.autotuner import AutotuneCacheError
+    cases = {'deep.json': '[' * 100000 + ']' * 100000, 'list.json': '[1, 2]',
+             'values.json': '{"cpu|x": 3}', 'text.json': 'hello', 'bin.json': '\xff\xfe'}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text, encoding='latin-1')
+        with pytest.raises(AutotuneCacheError, match=name):
+            load_autotune_cache(str(tmp_path / name))
+
+
+def test_a_file_that_is_not_a_cache_is_never_overwritten(tmp_path):
+    from parc_mm.ops.autotuner import AutotuneCacheError
+    notes = tmp_path / 'notes.txt'
+    notes.write_text('my notes')
+    _tuned_one()
+    with pytest.raises(AutotuneCacheError, match='choose another cache file'):
+        save_autotune_cache(str(notes))
+    assert notes.read_text() == 'my notes'
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root writes into read-only folders')
+def test_read_only_cache_folder_is_a_warning_not_a_failed_run(tmp_path):
+    _read_only_case(tmp_path)
+
+
+def test_unwritable_cache_is_a_warning_not_a_failed_run(tmp_path):
+    """(As root a read-only folder is writable: a path under a file stands in for it.)"""
+    (tmp_path / 'file').write_text('x')
+    _read_only_case(tmp_path, str(tmp_path / 'file' / 'autotune.json'))
+
+
+def _read_only_case(tmp_path, path=None):
+    from unittest import mock
+
+    from parc_mm.engine.hooks import ParCAutotuneHook
+    if path is None:
+        ro = tmp_path / 'ro'
+        ro.mkdir()
+        ro.chmod(0o555)
+        path = str(ro / 'autotune.json')
+    hook = ParCAutotuneHook(cache_file=path)
+    runner = mock.MagicMock()
+    hook.before_run(runner)
+    _tuned_one()
+    hook.after_run(runner)  # no exception: the training itself succeeded
+    assert 'were not saved' in runner.logger.warning.call_args[0][0]

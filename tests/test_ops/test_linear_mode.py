@@ -160,13 +160,19 @@ def test_impl_without_linear_mode_is_refused_and_skipped_by_auto():
 def test_linear_rule_is_direction_aware_and_exports_never_fft():
     cpu = torch.device('cpu')
     f32 = torch.float32
-    # short kernels: the direct conv; cached inference: the Toeplitz GEMM (long W maps: FFT)
+    # short kernels: the direct conv; cached inference: the Toeplitz GEMM up to 384, then FFT
     assert select_impl(7, 7, 320, cpu, f32, mode='linear', taps=13) == 'direct'
-    assert select_impl(56, 56, 48, cpu, f32, mode='linear', taps=111, cached=True) == 'gemm'
     assert select_impl(328, 200, 48, cpu, f32, mode='linear', taps=111, cached=True,
+                       direction='W') == 'gemm'
+    assert select_impl(400, 200, 48, cpu, f32, mode='linear', taps=111, cached=True,
                        direction='W') == 'fft'
+    # training: GEMM on small maps, then GEMM along H and FFT along W
     assert select_impl(56, 56, 48, cpu, f32, mode='linear', taps=111, direction='W',
+                       training=True) == 'gemm'
+    assert select_impl(100, 167, 48, cpu, f32, mode='linear', taps=111, direction='W',
                        training=True) == 'fft'
+    assert select_impl(100, 167, 48, cpu, f32, mode='linear', taps=111, direction='H',
+                       training=True) == 'gemm'
     from parc_mm.ops.config import export_impl
     assert export_impl(cpu, f32, 56, mode='linear') == 'gemm'
     assert export_impl(cpu, f32, 200, mode='linear') == 'direct'
@@ -250,3 +256,22 @@ def test_torch_export_and_compile():
     ep = torch.export.export(m, (x, ))
     torch.testing.assert_close(ep.module()(x), ref, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(torch.compile(m, fullgraph=True)(x), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_autotuner_keys_the_linear_mode_apart():
+    """The autotuner times the linear call's own candidates and keeps its choice under a key
+    of its own (mode and kernel length): a circular call of the same shape is another key."""
+    from parc_mm.ops import autotune, autotune_cache, circular_conv, clear_autotune_cache
+    clear_autotune_cache()
+    try:
+        x = torch.randn(1, 4, 6, 8)
+        with autotune(), torch.no_grad():
+            linear_conv(x, torch.randn(4, 1, 1, 15), None, 'W', 4)
+            linear_conv(x, torch.randn(4, 1, 1, 9), None, 'W', 4)
+            circular_conv(x, torch.randn(4, 1, 1, 8), None, 'W', 4)
+        keys = autotune_cache()
+        assert len(keys) == 3, keys
+        assert sum('linear15' in k for k in keys) == 1 and sum('linear9' in k for k in keys) == 1
+        assert set(keys.values()) <= {'direct', 'fft', 'gemm'}
+    finally:
+        clear_autotune_cache()

@@ -152,6 +152,7 @@ def _family(name):
         ParCConvNeXt,
         ParCMobileNetV2,
         ParCNet,
+        ParCNetV2,
         ParCResNet,
         ParCSwin,
         ParCViT,
@@ -165,11 +166,14 @@ def _family(name):
                                          feedforward_channels=64), out_type='featmap'),
         'swin': lambda: ParCSwin(arch=dict(embed_dims=16, depths=[2, 2, 2, 1],
                                            num_heads=[1, 2, 2, 4])),
+        'parcnetv2': lambda: ParCNetV2(arch=dict(depths=[1, 1, 1, 1],
+                                                 channels=[16, 32, 64, 128])),
     }[name]()
 
 
 @pytest.mark.parametrize('dynamo', [False, True], ids=['torchscript', 'dynamo'])
-@pytest.mark.parametrize('family', ['convnext', 'resnet', 'mv2', 'parcnet', 'vit', 'swin'])
+@pytest.mark.parametrize('family', ['convnext', 'resnet', 'mv2', 'parcnet', 'vit', 'swin',
+                                    'parcnetv2'])
 def test_every_family_exports_with_defaults(tmp_path, family, dynamo):
     """``torch.onnx.export`` of a model built with defaults (``impl='auto'``, no
     ``fix_input_size``), at a size other than the base one, with either of torch's exporters:

@@ -87,5 +87,6 @@ def test_export_takes_an_exportable_implementation(monkeypatch):
 def test_every_family_appears_in_the_benchmark_table():
     from parc_mm.analysis.benchmark import MODELS
     names = ' '.join(MODELS)
-    for family in ('ConvNeXt', 'ResNet50', 'MobileNetV2', 'ParC-Net', 'DeiT', 'Swin'):
+    for family in ('ConvNeXt', 'ResNet50', 'MobileNetV2', 'ParC-Net', 'DeiT', 'Swin',
+                   'ParCNetV2'):
         assert family in names, family

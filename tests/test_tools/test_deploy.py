@@ -1,5 +1,6 @@
 """tools/deploy/export_onnx.py: a config's model exported at one size, checked against PyTorch
-in ONNX Runtime, with what a deployment needs to feed it (deploy.json)."""
+in ONNX Runtime, with what a deployment needs to feed it (parc_export.json) and a manifest
+that tools/infer.py verifies."""
 import json
 import os.path as osp
 import subprocess
@@ -27,7 +28,7 @@ def test_classifier_exports_with_its_checkpoint_and_classes(tmp_path):
     ckpt = _demo_checkpoint(tmp_path, config, 'mmpretrain')
     p = _export(config, ckpt, '--out', str(tmp_path / 'cls'), '--shape', '64', '96')
     assert p.returncode == 0, p.stderr[-3000:]
-    rec = json.load(open(tmp_path / 'cls' / 'deploy.json'))
+    rec = json.load(open(tmp_path / 'cls' / 'parc_export.json'))
     assert rec['task'] == 'cls' and rec['input']['shape'] == [1, 3, 64, 96]
     assert rec['outputs'] == {'logits': [1, len(synthetic.CLASSES)]}
     assert rec['classes'] == list(synthetic.CLASSES)
@@ -43,7 +44,7 @@ def test_detector_features_and_segmentor_logits_export(tmp_path, config, args, k
         pytest.importorskip('onnxscript')
     p = _export(config, '--out', str(tmp_path / 'x'), '--shape', '96', '128', *args)
     assert p.returncode == 0, p.stderr[-3000:]
-    rec = json.load(open(tmp_path / 'x' / 'deploy.json'))
+    rec = json.load(open(tmp_path / 'x' / 'parc_export.json'))
     assert rec['exported'] == kind and rec['max_abs_diff_vs_pytorch'] < 1e-4
 
 
@@ -150,7 +151,7 @@ def test_an_exported_detector_is_refused_with_the_reason(tmp_path):
     config = 'configs/demo/shapes_det_parc-convnext_mask-rcnn.py'
     assert _export(config, '--out', str(tmp_path / 'd'), '--shape', '96', '128').returncode == 0
     p = _infer(config, str(tmp_path / 'd'), osp.join(ROOT, 'tests', 'data', 'cat.jpg'),
-               '--out-dir', str(tmp_path / 'o'))
+               '--out-dir', str(tmp_path / 'o'), '--allow-random-weights')
     assert p.returncode == 2 and 'mmdeploy' in p.stderr and 'backbone + neck' in p.stderr
 
 
@@ -186,7 +187,7 @@ def test_parcnetv2_exports_with_defaults(tmp_path, config, shape, args):
         pytest.importorskip('onnxscript')
     p = _export(config, '--out', str(tmp_path / 'x'), '--shape', *shape, *args)
     assert p.returncode == 0, p.stderr[-3000:]
-    rec = json.load(open(tmp_path / 'x' / 'deploy.json'))
+    rec = json.load(open(tmp_path / 'x' / 'parc_export.json'))
     assert rec['max_abs_diff_vs_pytorch'] < 1e-4 and rec['non_portable'] == []
     assert 'DFT' not in rec['ops'] and 'MatMul' in rec['ops']
 
@@ -203,3 +204,111 @@ def test_the_op_report_of_parcnetv2_against_its_official_form():
     assert parc['ops']['MatMul'] - base['ops']['MatMul'] == 2 * blocks
     assert base['ops']['Conv'] - parc['ops']['Conv'] == 2 * blocks
     assert not {'DFT', 'Softmax', 'IsNaN', 'IsInf'} & set(parc['ops'])
+
+
+# --- exports that prove what they hold (the folder's manifest and record) ------------------
+@pytest.fixture(scope='module')
+def cls_export(tmp_path_factory):
+    """The demo classifier exported with its (random-init) checkpoint at 64x64."""
+    from tests.test_tools.test_inference import _demo_checkpoint
+    tmp = tmp_path_factory.mktemp('export')
+    config = 'configs/demo/shapes_cls_parc-convnext.py'
+    ckpt = _demo_checkpoint(tmp, config, 'mmpretrain')
+    out = tmp / 'exp'
+    assert _export(config, ckpt, '--out', str(out), '--shape', '64', '64').returncode == 0
+    return config, ckpt, out
+
+
+def _copy(src, dst):
+    import shutil
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_the_record_proves_what_the_export_holds(cls_export):
+    from parc_mm.utils.fileio import MANIFEST, sha256_file
+    config, ckpt, out = cls_export
+    rec = json.load(open(out / 'parc_export.json'))
+    assert rec['checkpoint_sha256'] == sha256_file(ckpt)
+    assert rec['traced_input_shape'] == [1, 3, 64, 64] == rec['input']['shape']
+    man = json.load(open(out / MANIFEST))
+    assert man['tool'] == 'export'
+    assert man['files']['model.onnx']['sha256'] == sha256_file(str(out / 'model.onnx'))
+    assert set(man['files']) == {'model.onnx', 'parc_export.json'}
+
+
+def test_infer_refuses_a_swapped_or_damaged_graph(cls_export, tmp_path):
+    config, ckpt, out = cls_export
+    cat = osp.join(ROOT, 'tests', 'data', 'cat.jpg')
+    bad = _copy(out, tmp_path / 'swapped')
+    with open(bad / 'model.onnx', 'ab') as f:
+        f.write(b'\0')
+    p = _infer(config, str(bad), cat, '--out-dir', str(tmp_path / 'o1'))
+    assert p.returncode == 2 and 'model.onnx is not the file the tool wrote' in p.stderr
+    p = _infer(config, str(bad / 'model.onnx'), cat, '--out-dir', str(tmp_path / 'o2'))
+    assert p.returncode == 2 and 'not the file the tool wrote' in p.stderr
+
+
+def test_infer_refuses_a_graph_no_export_wrote_unless_asked(cls_export, tmp_path):
+    import shutil
+    config, ckpt, out = cls_export
+    loose = tmp_path / 'loose'
+    loose.mkdir()
+    shutil.copy(out / 'model.onnx', loose / 'model.onnx')
+    cat = osp.join(ROOT, 'tests', 'data', 'cat.jpg')
+    p = _infer(config, str(loose / 'model.onnx'), cat, '--out-dir', str(tmp_path / 'o'))
+    assert p.returncode == 2 and 'was not written by tools/deploy/export_onnx.py' in p.stderr
+    assert '--allow-unverified' in p.stderr
+    p = _infer(config, str(loose), cat, '--out-dir', str(tmp_path / 'o'))
+    assert p.returncode == 2 and 'not one tools/deploy/export_onnx.py wrote' in p.stderr
+
+
+def test_infer_refuses_random_weights_and_a_class_mismatch(tmp_path):
+    config = 'configs/demo/shapes_cls_parc-convnext.py'
+    cat = osp.join(ROOT, 'tests', 'data', 'cat.jpg')
+    assert _export(config, '--out', str(tmp_path / 'r'), '--shape', '64', '64').returncode == 0
+    p = _infer(config, str(tmp_path / 'r'), cat, '--out-dir', str(tmp_path / 'o'))
+    assert p.returncode == 2 and 'random weights' in p.stderr
+    assert '--allow-random-weights' in p.stderr
+    # a 10-class config over the 6-class graph
+    ten = tmp_path / 'ten.py'
+    ten.write_text(f"_base_ = ['{ROOT}/{config}']\n"
+                   "model = dict(head=dict(num_classes=10))\n")
+    p = _infer(str(ten), str(tmp_path / 'r'), cat, '--out-dir', str(tmp_path / 'o'),
+               '--allow-random-weights')
+    assert p.returncode == 2 and "outputs 6 classes; the config's head has 10" in p.stderr
+
+
+def test_export_refuses_a_foreign_folder_and_replaces_its_own_whole(cls_export, tmp_path):
+    config, ckpt, out = cls_export
+    user = tmp_path / 'user'
+    user.mkdir()
+    (user / 'model.onnx').write_text('my own file')
+    (user / 'notes.txt').write_text('keep me')
+    p = _export(config, ckpt, '--out', str(user), '--shape', '64', '64')
+    assert p.returncode == 2 and 'was not written by parc_mm' in p.stderr and '--force' in p.stderr
+    assert (user / 'model.onnx').read_text() == 'my own file'
+    assert sorted(x.name for x in tmp_path.iterdir()) == ['user']  # no stage left behind
+    # --force: replaced, the user's files moved aside (not deleted)
+    assert _export(config, ckpt, '--out', str(user), '--shape', '64', '64',
+                   '--force').returncode == 0
+    aside = [x for x in tmp_path.iterdir() if x.name.startswith('user.replaced-')]
+    assert len(aside) == 1 and (aside[0] / 'notes.txt').read_text() == 'keep me'
+    # its own folder is replaced whole: an extra file from before does not survive
+    mine = _copy(out, tmp_path / 'mine')
+    p = _export(config, ckpt, '--out', str(mine), '--shape', '64', '96')
+    assert p.returncode == 0
+    assert json.load(open(mine / 'parc_export.json'))['input']['shape'] == [1, 3, 64, 96]
+
+
+def test_a_failed_export_leaves_the_previous_one(cls_export, tmp_path):
+    config, ckpt, out = cls_export
+    mine = _copy(out, tmp_path / 'mine')
+    before = (mine / 'model.onnx').read_bytes()
+    toy = tmp_path / 'toy.pth'
+    torch.save({'state_dict': {'a': torch.zeros(1)}}, toy)
+    p = _export(config, str(toy), '--out', str(mine), '--shape', '64', '96')
+    assert p.returncode == 2
+    assert (mine / 'model.onnx').read_bytes() == before
+    assert json.load(open(mine / 'parc_export.json'))['input']['shape'] == [1, 3, 64, 64]
+    assert sorted(x.name for x in tmp_path.iterdir()) == ['mine', 'toy.pth']

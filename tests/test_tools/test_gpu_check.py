@@ -117,3 +117,21 @@ def test_device_check_dry_run_end_to_end(tmp_path, wheelhouse):
     assert all(v == 'pass' for v in checks['amp'].values()), checks['amp']
     rows = json.load(open(out / 'models_fp32.json'))['rows']
     assert {r['variant'] for r in rows} >= {'baseline', 'auto', 'direct', 'fft', 'gemm'}
+
+
+def test_a_failed_step_fails_the_run_and_nothing_outside_its_temp_folder_is_touched(tmp_path):
+    """An unusable wheelhouse: exit 1 with the failed step named; the run's scratch is a fresh
+    mktemp folder (removed at exit): a folder of the same name as the old fixed one is left."""
+    tmp = tmp_path / 'tmp'
+    (tmp / 'mmcv').mkdir(parents=True)
+    (tmp / 'mmcv' / 'mine.txt').write_text('keep')
+    empty = tmp_path / 'whl'
+    empty.mkdir()
+    p = subprocess.run(['bash', osp.join(GPU, 'check.sh'), '--dry-run', str(empty),
+                        str(tmp_path / 'out')], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, 'TMPDIR': str(tmp)})
+    assert p.returncode == 1
+    summary = (tmp_path / 'out' / 'summary.txt').read_text()
+    assert 'failed: installing the wheelhouse' in summary
+    assert (tmp / 'mmcv' / 'mine.txt').read_text() == 'keep'
+    assert sorted(os.listdir(tmp)) == ['mmcv']  # its own scratch folder is gone

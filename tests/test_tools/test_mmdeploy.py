@@ -211,3 +211,78 @@ def test_ssdlite_deploys_with_the_single_stage_config(tmp_path):
     c = next(iter(rec['vs_pytorch'].values()))
     assert c['boxes_pytorch'] == c['boxes_backend'] == c['matched'] == 50, c
     assert rec['non_portable'] == []
+
+
+# --- the deploy folder is written whole ------------------------------------------------------
+def test_a_redeploy_replaces_the_folder_whole(tmp_path, data_root):
+    """A re-deploy without --int8 leaves no int8 graph of the earlier run (tools/infer.py
+    would run it); the folder's manifest verifies after each run."""
+    from parc_mm.utils.fileio import verify_folder
+    from tests.test_tools.test_inference import _demo_checkpoint
+    config, deploy_cfg, scope, pattern = CASES['cls']
+    ckpt = _demo_checkpoint(tmp_path, config, scope)
+    img = sorted(glob.glob(osp.join(data_root, pattern)))[0]
+    out = tmp_path / 'd'
+    p = _run(TOOL, deploy_cfg, config, ckpt, img, '--work-dir', str(out), '--int8',
+             osp.dirname(img), '--int8-images', '2')
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert (out / 'end2end_int8.onnx').is_file()
+    verify_folder(str(out))
+    p = _run(TOOL, deploy_cfg, config, ckpt, img, '--work-dir', str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert not (out / 'end2end_int8.onnx').exists()
+    man = verify_folder(str(out))
+    assert 'end2end.onnx' in man['files'] and 'parc_deploy.json' in man['files']
+    text = ''.join((out / f).read_text() for f in ('deploy.json', 'detail.json',
+                                                   'pipeline.json', 'parc_deploy.json'))
+    assert 'parc-stage' not in text  # no record points into the staging folder
+    # a trace image the static 64x64 graph cannot take: refused, the folder as it was
+    big = sorted(glob.glob(osp.join(data_root, CASES['seg'][3])))[0]
+    p = _run(TOOL, deploy_cfg, config, ckpt, big, '--work-dir', str(out))
+    assert p.returncode == 2 and 'traced at 128x160' in p.stderr and 'static at 64x64' in p.stderr
+    assert verify_folder(str(out))['files'] == man['files']
+
+
+def test_deploy_refuses_a_foreign_folder_and_an_absent_gpu(tmp_path, data_root):
+    config, deploy_cfg, scope, pattern = CASES['cls']
+    user = tmp_path / 'user'
+    user.mkdir()
+    (user / 'deploy.json').write_text('{"mine": 1}')
+    img = sorted(glob.glob(osp.join(data_root, pattern)))[0]
+    p = _run(TOOL, deploy_cfg, config, 'none.pth', img, '--work-dir', str(user))
+    assert p.returncode == 2 and 'was not written by parc_mm' in p.stderr
+    assert (user / 'deploy.json').read_text() == '{"mine": 1}'
+    if not torch.cuda.is_available():
+        p = _run(TOOL, deploy_cfg, config, 'none.pth', img, '--work-dir', str(tmp_path / 'g'),
+                 '--device', 'cuda')
+        assert p.returncode == 2 and 'no usable CUDA device' in p.stderr
+
+
+def test_int8_calibration_names_and_skips_bad_images(tmp_path, data_root):
+    """An undecodable file and an image of another size are skipped by name; links to the
+    folder itself are not followed (the listing ends)."""
+    import os
+    import shutil
+
+    from parc_mm.apis.inference import list_images
+    from tests.test_tools.test_inference import _demo_checkpoint
+    config, deploy_cfg, scope, pattern = CASES['cls']
+    ckpt = _demo_checkpoint(tmp_path, config, scope)
+    imgs = sorted(glob.glob(osp.join(data_root, pattern)))
+    calib = tmp_path / 'calib'
+    calib.mkdir()
+    for i, im in enumerate(imgs[:2]):
+        shutil.copy(im, calib / f'ok{i}.png')
+    (calib / 'broken.png').write_bytes(b'not a png')
+    shutil.copy(sorted(glob.glob(osp.join(data_root, CASES['seg'][3])))[0], calib / 'big.jpg')
+    os.symlink(str(calib), str(calib / 'loop'))
+    os.symlink('..', str(calib / 'up'))
+    assert len(list_images(str(calib), recursive=True)) == 4
+    p = _run(TOOL, deploy_cfg, config, ckpt, imgs[0], '--work-dir', str(tmp_path / 'd'),
+             '--int8', str(calib))
+    assert p.returncode == 0, p.stderr[-3000:]
+    q = json.loads((tmp_path / 'd' / 'parc_deploy.json').read_text())['int8']
+    assert q['calibration_images'] == 2
+    reasons = {osp.basename(s['image']): s['reason'] for s in q['skipped_images']}
+    assert 'not a decodable image' in reasons['broken.png']
+    assert 'the graph takes [1, 3, 64, 64]' in reasons['big.jpg']

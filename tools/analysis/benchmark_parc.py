@@ -2,6 +2,7 @@
 
     python tools/analysis/benchmark_parc.py                  # ConvNeXt-T stage shapes (det, seg)
     python tools/analysis/benchmark_parc.py --sweep          # crossover sweep behind 'auto'
+    python tools/analysis/benchmark_parc.py --linear         # the linear mode (ParCNetV2)
     python tools/analysis/benchmark_parc.py --device cuda --dtype bf16 --compile
     python tools/analysis/benchmark_parc.py --backbones [--backbone-size 512]  # ParC-Net-S
     python tools/analysis/benchmark_parc.py --models all --inputs 224 det --rounds 10 \
@@ -122,6 +123,62 @@ def stage_table(args, device, dtype) -> None:
             print(f'| {label} {c}x{h}x{w} | ' + ' | '.join(cells) + f' | {chose} | {best} |')
             sys.stdout.flush()
         print()
+
+
+# (label, channels, H, W, kernel): the oversized convs of ParCNetV2-XT / T at 224 and of
+# ParCNetV2-XT at a 800x1312 detection input (the official kernels: 2s - 1 at 224)
+LINEAR_SHAPES: List[Tuple[str, int, int, int, int]] = [
+    ('XT 224 s1', 48, 56, 56, 111), ('XT 224 s2', 96, 28, 28, 55),
+    ('XT 224 s3', 192, 14, 14, 27), ('XT 224 s4', 320, 7, 7, 13),
+    ('T 224 s1', 64, 56, 56, 111), ('T 224 s3', 320, 14, 14, 27),
+    ('XT det s1', 48, 200, 328, 111), ('XT det s2', 96, 100, 164, 55),
+    ('XT det s3', 192, 50, 82, 27), ('XT det s4', 320, 25, 41, 13),
+]
+
+
+def linear_table(args, device, dtype) -> None:
+    """The linear (oversized, zero-padded) mode per direction: eval without and with the
+    kernel cache (inference mode), forward + backward; the data behind its ``auto`` rule."""
+    from parc_mm.ops import linear_conv
+    from parc_mm.ops.functional import recorded_impls
+    impls = ('direct', 'fft', 'gemm')
+    print(f'\n### linear mode (ParCNetV2 oversized convs): {device}, batch {args.batch}, '
+          f'torch {torch.__version__}, threads {torch.get_num_threads()} (median ms; '
+          '"official" = direct)\n')
+    print('| shape | dir | eval direct / fft / gemm | eval cached gemm / fft | '
+          'train direct / fft / gemm | auto: eval / cached / train |')
+    print('|---|---|---|---|---|---|')
+    for label, c, h, w, k in LINEAR_SHAPES:
+        for d in ('H', 'W'):
+            x = torch.randn(args.batch, c, h, w, device=device)
+            wt = torch.randn((c, 1, k, 1) if d == 'H' else (c, 1, 1, k), device=device)
+            ev, ca, tr, auto = {}, {}, {}, []
+            with torch.no_grad():
+                for i in impls:
+                    ev[i] = timeit(lambda i=i: linear_conv(x, wt, None, d, c, i), device,
+                                   args.reps)
+                for i in ('gemm', 'fft'):
+                    cache: dict = {}
+                    ca[i] = timeit(lambda i=i, cache=cache: linear_conv(
+                        x, wt, None, d, c, i, kernel_cache=cache), device, args.reps)
+                for cache in (None, {}):
+                    with recorded_impls() as ran:
+                        linear_conv(x, wt, None, d, c, kernel_cache=cache)
+                    auto.append(ran[-1])
+            xg, wg = x.clone().requires_grad_(), wt.clone().requires_grad_()
+            for i in impls:
+                tr[i] = timeit(lambda i=i: linear_conv(xg, wg, None, d, c, i).sum().backward(),
+                               device, max(2, args.reps // 2))
+            with recorded_impls() as ran:
+                linear_conv(xg, wg, None, d, c)
+            auto.append(ran[-1])
+
+            def cells(r):
+                best = min(r, key=r.get)
+                return ' / '.join(f'**{r[i]:.2f}**' if i == best else f'{r[i]:.2f}' for i in r)
+
+            print(f'| {label} {c}x{h}x{w} K{k} | {d} | {cells(ev)} | {cells(ca)} | '
+                  f'{cells(tr)} | {" / ".join(auto)} |', flush=True)
 
 
 def sweep(args, device, dtype) -> None:
@@ -271,6 +328,8 @@ def main(argv=None) -> None:
     p.add_argument('--no-backward', dest='backward', action='store_false')
     p.add_argument('--compile', action='store_true', help='torch.compile every module')
     p.add_argument('--sweep', action='store_true', help='run the crossover sweep instead')
+    p.add_argument('--linear', action='store_true',
+                   help="the linear mode's implementations on ParCNetV2's shapes instead")
     p.add_argument('--neck', action='store_true', help='FPN vs ParCFPN instead')
     p.add_argument('--neck-size', type=int, nargs=2, default=[800, 1333])
     p.add_argument('--models', nargs='+', default=None,
@@ -296,6 +355,8 @@ def main(argv=None) -> None:
     torch.manual_seed(0)
     if args.sweep:
         sweep(args, device, dtype)
+    elif args.linear:
+        linear_table(args, device, dtype)
     elif args.neck:
         neck_table(args, device, dtype)
     elif args.backbones:

@@ -5,13 +5,19 @@ configs in ``configs/deploy/`` also work with mmdeploy's own script, since they 
 ``parc_mm.apis.mmdeploy_ext``.
 
     python tools/deploy/deploy.py DEPLOY_CFG MODEL_CFG CHECKPOINT IMG --work-dir DIR
-        [--test-img IMG ...] [--int8 CALIB_DIR] [--eval] [--device cpu]
+        [--test-img IMG ...] [--int8 CALIB_DIR] [--eval] [--device cpu] [--force]
+        [--trust-checkpoint]
 
 Written to DIR: ``end2end.onnx`` and mmdeploy's SDK files (``deploy.json``, ``pipeline.json``,
 ``detail.json``); ``parc_deploy.json`` with PyTorch vs ONNX Runtime on IMG / --test-img
 (top-5, pixel agreement, box / mask IoU), the graph's op report, and with --int8 the
 quantized graph check (``end2end_int8.onnx``); with --eval the test-set metrics of PyTorch,
 the fp32 and the int8 graph side by side. ``tools/infer.py MODEL_CFG DIR IMAGES`` runs DIR.
+
+DIR is written whole (staged beside it, swapped in at the end, with a manifest of every file's
+size and sha256 that tools/infer.py verifies): a folder parc_mm did not write is refused
+(--force moves its content aside), a failed deploy leaves the previous one as it was, and a
+re-deploy without --int8 leaves no int8 graph of an earlier run behind.
 """
 import argparse
 import json
@@ -38,29 +44,47 @@ def main(argv=None):
     p.add_argument('--score-thr', type=float, default=0.3,
                    help='detections compared from this score on (default 0.3)')
     p.add_argument('--device', default='cpu')
+    p.add_argument('--force', action='store_true',
+                   help='replace a work dir parc_mm did not write (its content is moved to a '
+                        'sibling folder, not deleted)')
+    p.add_argument('--trust-checkpoint', action='store_true',
+                   help='load the checkpoint with weights_only=False (pickled Python objects '
+                        'such as an argparse.Namespace; only for files you trust)')
     a = p.parse_args(argv)
+    if str(a.device).startswith('cuda'):
+        import torch
+        if not torch.cuda.is_available():
+            print(f'error: --device {a.device}: this machine has no usable CUDA device; '
+                  'use --device cpu', file=sys.stderr)
+            return 2
     from parc_mm.apis.inference import list_images
     from parc_mm.apis.mmdeploy_ext import deploy, evaluate, quantize_int8, read_record
+    from parc_mm.utils.checkpoint import CheckpointError, trust_checkpoints
+    from parc_mm.utils.fileio import artefact_folder, check_target, expand
+    trust_checkpoints(a.trust_checkpoint)
     try:
+        check_target(expand(a.work_dir), a.force)  # before any work: a foreign folder
         calib = list_images(a.int8, recursive=True) if a.int8 else []
         if len(calib) > a.int8_images:
             calib = [calib[i * len(calib) // a.int8_images] for i in range(a.int8_images)]
-        rec = deploy(a.deploy_cfg, a.model_cfg, a.checkpoint, a.img, a.work_dir,
-                     test_imgs=a.test_img, device=a.device, score_thr=a.score_thr)
-        if a.int8:
-            quantize_int8(a.work_dir, calib, a.deploy_cfg, a.model_cfg, a.device)
-        if a.eval:
-            import os.path as osp
-
-            from parc_mm.apis.mmdeploy_ext import FP32_FILE, INT8_FILE, _write_record
-            files = {'pytorch': a.checkpoint, 'onnxruntime_fp32': osp.join(a.work_dir, FP32_FILE)}
+        with artefact_folder(a.work_dir, 'deploy', a.force) as stage:
+            deploy(a.deploy_cfg, a.model_cfg, a.checkpoint, a.img, stage,
+                   test_imgs=a.test_img, device=a.device, score_thr=a.score_thr)
             if a.int8:
-                files['onnxruntime_int8'] = osp.join(a.work_dir, INT8_FILE)
-            metrics = {k: evaluate(a.deploy_cfg, a.model_cfg, f, osp.join(a.work_dir, 'eval'),
-                                   a.device) for k, f in files.items()}
-            _write_record(a.work_dir, dict(test_metrics=metrics))
-        rec = read_record(a.work_dir)
-    except (FileNotFoundError, ValueError) as e:
+                quantize_int8(stage, calib, a.deploy_cfg, a.model_cfg, a.device)
+            if a.eval:
+                import os.path as osp
+
+                from parc_mm.apis.mmdeploy_ext import FP32_FILE, INT8_FILE, _write_record
+                files = {'pytorch': a.checkpoint,
+                         'onnxruntime_fp32': osp.join(stage, FP32_FILE)}
+                if a.int8:
+                    files['onnxruntime_int8'] = osp.join(stage, INT8_FILE)
+                metrics = {k: evaluate(a.deploy_cfg, a.model_cfg, f, osp.join(stage, 'eval'),
+                                       a.device) for k, f in files.items()}
+                _write_record(stage, dict(test_metrics=metrics))
+            rec = read_record(stage)
+    except (FileNotFoundError, ValueError, RuntimeError, CheckpointError, OSError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
     print(json.dumps({k: rec[k] for k in ('task', 'onnx', 'input_shape_wh', 'vs_pytorch',

@@ -10,7 +10,12 @@
 #                            AMP dtypes + finite gradients per impl, autotuner training pick
 #   4. mask_rcnn.log         mmcv with CUDA ops, one Mask R-CNN training step of the demo
 #                            config on the GPU in fp32 and with --amp (+ mmcv_build.log tail)
-#   5. summary.txt           what ran, what was skipped, timings
+#   5. summary.txt           what ran, what was skipped, timings, the failed steps
+#
+# Every scratch folder (site packages, mmcv build, demo data, work dirs) is a fresh mktemp
+# folder of this run (removed at exit unless PARC_GPU_KEEP=1); nothing outside them and OUT is
+# written or deleted. Exit status: 0 when every step ran or was skipped for a stated reason,
+# 1 when any failed (the list is the last line of summary.txt).
 #
 #   bash tools/gpu/make_wheelhouse.sh .whl 3.12          # here, with a package index
 #   bash tools/gpu/check.sh .whl "$OUT"                  # there (device tool: carry .whl)
@@ -22,20 +27,25 @@ if [ "${1:-}" = --dry-run ]; then DRY=1; shift; fi
 WHL=${1:-.whl}
 OUT=${2:-work_dirs/gpu}
 PY=${PARC_GPU_PYTHON:-python3}
-SITE=${PARC_GPU_SITE:-/tmp/parc_gpu_site}
-mkdir -p "$OUT" "$SITE"
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/parc_gpu.XXXXXX") || { echo "cannot make a temp folder" >&2; exit 1; }
+[ "${PARC_GPU_KEEP:-0}" = 1 ] || trap 'rm -rf "$SCRATCH"' EXIT
+SITE=$SCRATCH/site            # fresh per run: no package of an earlier run is reused
+MMCV_SRC=$SCRATCH/mmcv
+mkdir -p "$OUT" "$SITE" "$MMCV_SRC"
 OUT=$(cd "$OUT" && pwd)
 export PYTHONPATH=$SITE:$PWD PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 T0=$(date +%s)
 SUMMARY=$OUT/summary.txt
 : > "$SUMMARY"
+FAILED=()
 say() { printf '[check %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*" | tee -a "$SUMMARY"; }
+fail() { FAILED+=("$1"); say "FAIL: $1${2:+ ($2)}"; }
 
 # --- 0. the carried stack: no index; setuptools only where the image lacks pkg_resources ---
 wheels=()
 for w in "$WHL"/*.whl; do case $(basename "$w") in setuptools-*) ;; *) wheels+=("$w") ;; esac; done
 "$PY" -m pip install -q --disable-pip-version-check --no-index --no-deps --no-compile \
-  --target "$SITE" "${wheels[@]}" || { say "FAIL: installing the wheelhouse"; exit 1; }
+  --target "$SITE" "${wheels[@]}" || { fail "installing the wheelhouse"; say "failed: ${FAILED[*]}"; exit 1; }
 if ! "$PY" -c 'import pkg_resources' 2>/dev/null; then
   "$PY" -m pip install -q --disable-pip-version-check --no-index --no-deps --no-compile \
     --target "$SITE" "$WHL"/setuptools-*.whl && say "setuptools 80 carried (no pkg_resources here)"
@@ -64,13 +74,13 @@ print(":".join(sorted(glob.glob(os.path.join(r, "nvidia", "*", "include")) +
                      glob.glob(os.path.join(r, "nvidia", "*", "*", "include")))))')
   export CPATH=${NVINC}${CPATH:+:$CPATH}
   say "CUDA_HOME=$CUDA_HOME (nvcc $(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p'))"
-  rm -rf /tmp/mmcv && mkdir -p /tmp/mmcv && tar xzf "$WHL"/mmcv-2.1.0.tar.gz -C /tmp/mmcv
+  tar xzf "$WHL"/mmcv-2.1.0.tar.gz -C "$MMCV_SRC"
   ATEN=$("$PY" -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "include/ATen/ATen.h"))')
-  grep -q 'C++20 or later' "$ATEN" && sed -i 's/-std=c++1[47]/-std=c++20/g' /tmp/mmcv/mmcv-2.1.0/setup.py
+  grep -q 'C++20 or later' "$ATEN" && sed -i 's/-std=c++1[47]/-std=c++20/g' "$MMCV_SRC"/mmcv-2.1.0/setup.py
   JOBS=$(( $(nproc) > 4 ? $(nproc) - 3 : 1 ))  # leave cores to the benchmarks
-  ( cd /tmp/mmcv/mmcv-2.1.0 && MMCV_WITH_OPS=1 FORCE_CUDA=1 MAX_JOBS=$JOBS \
+  ( cd "$MMCV_SRC"/mmcv-2.1.0 && MMCV_WITH_OPS=1 FORCE_CUDA=1 MAX_JOBS=$JOBS \
     TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0} CFLAGS="-O3 -DNDEBUG -fwrapv -g0" \
-    nice "$PY" setup.py -q build_ext --inplace ) > /tmp/mmcv_build.log 2>&1 &
+    nice "$PY" setup.py -q build_ext --inplace ) > "$SCRATCH/mmcv_build.log" 2>&1 &
   BUILD_PID=$!
   say "mmcv CUDA build started (pid $BUILD_PID, $JOBS jobs)"
 else
@@ -86,40 +96,46 @@ fi
 for dt in fp32 bf16; do
   "$PY" tools/analysis/benchmark_parc.py --device "$DEV" --dtype $dt "${BARGS[@]}" \
     --impls auto direct fft gemm --json "$OUT/models_$dt.json" >> "$OUT/models.md" 2>&1 \
-    && say "models $dt: done" || say "FAIL: models $dt (see models.md)"
+    && say "models $dt: done" || fail "models $dt" "see models.md"
 done
 
 # --- 3. the op-level stage table --------------------------------------------------------------
 SARGS=(--device "$DEV")
 [ "$DRY" = 1 ] && SARGS+=(--scale 0.05 --reps 1)
 "$PY" tools/analysis/benchmark_parc.py "${SARGS[@]}" > "$OUT/stages.md" 2>&1 \
-  && say "stages: done" || say "FAIL: stages (see stages.md)"
+  && say "stages: done" || fail "stages" "see stages.md"
 
 # --- 4. the GPU-only checks -------------------------------------------------------------------
-"$PY" tools/gpu/gpu_checks.py "$OUT/gpu_checks.json" --device "$DEV" > /tmp/gpu_checks.log 2>&1 \
-  && say "gpu checks: written" || { say "FAIL: gpu checks"; tail -20 /tmp/gpu_checks.log >> "$SUMMARY"; }
+"$PY" tools/gpu/gpu_checks.py "$OUT/gpu_checks.json" --device "$DEV" > "$SCRATCH/gpu_checks.log" 2>&1 \
+  && say "gpu checks: written" || { fail "gpu checks"; tail -20 "$SCRATCH/gpu_checks.log" >> "$SUMMARY"; }
 
 # --- 5. mmcv ops + one Mask R-CNN step on the GPU (fp32, then --amp) --------------------------
 if [ -n "$BUILD_PID" ]; then
   wait "$BUILD_PID"; rc=$?
-  tail -n 30 /tmp/mmcv_build.log > "$OUT/mmcv_build.log"
+  tail -n 30 "$SCRATCH/mmcv_build.log" > "$OUT/mmcv_build.log"
   if [ $rc = 0 ]; then
-    export PYTHONPATH=/tmp/mmcv/mmcv-2.1.0:$PYTHONPATH
+    export PYTHONPATH=$MMCV_SRC/mmcv-2.1.0:$PYTHONPATH
     say "mmcv built"
-    "$PY" -m parc_mm.datasets.synthetic /tmp/shapes --num-train 8 --num-val 4 > /dev/null
+    SHAPES=$SCRATCH/shapes
+    "$PY" -m parc_mm.datasets.synthetic "$SHAPES" --num-train 8 --num-val 4 > /dev/null \
+      || fail "demo data"
     for amp in "" --amp; do
       "$PY" tools/train.py configs/demo/shapes_det_parc-convnext_mask-rcnn.py $amp \
-        --work-dir "/tmp/det$amp" --cfg-options train_dataloader.dataset.data_root=/tmp/shapes/coco \
-        val_dataloader.dataset.data_root=/tmp/shapes/coco test_dataloader.dataset.data_root=/tmp/shapes/coco \
-        val_evaluator.ann_file=/tmp/shapes/coco/annotations/instances_val.json \
+        --work-dir "$SCRATCH/det$amp" --cfg-options train_dataloader.dataset.data_root="$SHAPES"/coco \
+        val_dataloader.dataset.data_root="$SHAPES"/coco test_dataloader.dataset.data_root="$SHAPES"/coco \
+        val_evaluator.ann_file="$SHAPES"/coco/annotations/instances_val.json \
         train_cfg.max_iters=2 train_cfg.val_interval=2 default_hooks.logger.interval=1 \
         >> "$OUT/mask_rcnn.log" 2>&1 && say "Mask R-CNN step ${amp:-fp32}: done" \
-        || say "FAIL: Mask R-CNN step ${amp:-fp32} (see mask_rcnn.log)"
+        || fail "Mask R-CNN step ${amp:-fp32}" "see mask_rcnn.log"
     done
   else
-    say "FAIL: mmcv CUDA build (see mmcv_build.log)"
+    fail "mmcv CUDA build" "see mmcv_build.log"
   fi
 else
   say "skipped: Mask R-CNN GPU step (no CUDA build)"
 fi
-say "done"
+if [ ${#FAILED[@]} -gt 0 ]; then
+  say "failed: ${FAILED[*]}"
+  exit 1
+fi
+say "done: every step ran or was skipped for the reason stated"

@@ -106,7 +106,7 @@ class SafeCheckpointHook(CheckpointHook):
         folder = self._expected_out_dir(runner)
         local = '://' not in str(folder)
         if local and is_main_process():
-            self._take_lock(runner)
+            self._take_lock(runner, folder)
             for d in {folder, runner.work_dir, osp.dirname(osp.join(
                     folder, self.filename_tmpl.format(0)))}:
                 for tmp in _stale_temp_files(d):
@@ -161,24 +161,33 @@ class SafeCheckpointHook(CheckpointHook):
                                   'this work dir has no file of that name: using it')
         return wanted
 
-    def _take_lock(self, runner) -> None:
-        """One run per checkpoint folder: two would overwrite each other's files."""
-        lock = osp.join(runner.work_dir, _LOCK)
-        me = dict(pid=os.getpid(), start=_proc_start(os.getpid()))
-        try:
-            with open(lock) as f:
-                other = json.load(f)
-        except (OSError, ValueError):
-            other = None
-        if isinstance(other, dict) and other.get('pid') != me['pid'] and \
-                isinstance(other.get('pid'), int) and \
-                _proc_start(other['pid']) not in (None, ) and \
-                _proc_start(other['pid']) in (other.get('start'), -1):
-            raise CheckpointError(
-                f'Another run (pid {other["pid"]}) is writing checkpoints to '
-                f'{runner.work_dir} (lock {lock}): two runs in one work dir overwrite each '
-                'other\'s checkpoints. Use another --work-dir, or wait for it to finish.')
-        atomic_write(lock, lambda f: json.dump(me, f), mode='w')
+    def _take_lock(self, runner, folder: str) -> None:
+        """One run per checkpoint folder: two would overwrite each other's files. The lock
+        lives where the checkpoints are written (``out_dir`` when set), so two runs with
+        different work dirs but one ``out_dir`` are told apart too; checking and taking it is
+        one step under a file lock (two runs starting together)."""
+        from parc_mm.utils.fileio import locked
+        os.makedirs(folder, exist_ok=True)
+        lock = osp.join(folder, _LOCK)
+        me = dict(pid=os.getpid(), start=_proc_start(os.getpid()), work_dir=runner.work_dir)
+        with locked(lock):
+            try:
+                with open(lock) as f:
+                    other = json.load(f)
+            except (OSError, ValueError):
+                other = None
+            if isinstance(other, dict) and other.get('pid') != me['pid'] and \
+                    isinstance(other.get('pid'), int) and \
+                    _proc_start(other['pid']) not in (None, ) and \
+                    _proc_start(other['pid']) in (other.get('start'), -1):
+                where = other.get('work_dir')
+                raise CheckpointError(
+                    f'Another run (pid {other["pid"]}'
+                    f'{f", work dir {where}" if where else ""}) is writing checkpoints to '
+                    f'{folder} (lock {lock}): two runs writing one checkpoint folder overwrite '
+                    'each other\'s checkpoints and resume each other\'s weights. Use another '
+                    '--work-dir / checkpoint out_dir, or wait for it to finish.')
+            atomic_write(lock, lambda f: json.dump(me, f), mode='w')
         self._lock = lock
 
     def after_run(self, runner) -> None:

@@ -61,7 +61,7 @@ class ParCAutotuneHook(Hook):
                 runner.logger.info(f'ParC autotune: {n} choices loaded from {self.cache_file}')
             except AutotuneCacheError as e:
                 runner.logger.warning(f'{e}. Starting without it: choices are timed afresh '
-                                      'and the file is rewritten after the run.')
+                                      '(and not saved over that file).')
         enable_autotune(True)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
@@ -74,5 +74,12 @@ class ParCAutotuneHook(Hook):
         from parc_mm.ops.autotuner import autotune_cache, enable_autotune, save_autotune_cache
         enable_autotune(False)
         if self.save and is_main_process() and autotune_cache():
-            path = save_autotune_cache(self.cache_file)
+            from parc_mm.ops.autotuner import AutotuneCacheError
+            try:
+                path = save_autotune_cache(self.cache_file)
+            except (OSError, AutotuneCacheError, TimeoutError) as e:
+                # the run itself succeeded: a cache that cannot be written is a warning
+                runner.logger.warning(f'ParC autotune: the choices were not saved to '
+                                      f'{self.cache_file}: {e}')
+                return
             runner.logger.info(f'ParC autotune: {len(autotune_cache())} choices saved to {path}')

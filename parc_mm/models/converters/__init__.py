@@ -104,11 +104,12 @@ def detect_arch(family: str, state_dict: StateDict, **kwargs):
     return best if best is not None and best[2] > 0 else None
 
 
-__all__ = ['arch_candidates', 'detect_arch',
-    'FAMILIES', 'MIN_COVERAGE', 'ConversionReport', 'apply_rules', 'check_coverage',
-    'convert_convnext', 'convert_mv2', 'convert_parcnet', 'convert_parcnetv2', 'convert_resnet', 'convnext_to_parc',
-    'detect_convnext_layout', 'is_parc_resizable', 'load_report', 'merge_into', 'mv2_to_parc',
-    'parc_resizable_keys', 'parcnet_to_parc', 'parcnetv2_to_parc', 'detect_parcnetv2_layout', 'resnet_to_parc', 'to_parc', 'unwrap_checkpoint',
-    'convert_swin', 'convert_vit', 'detect_swin_layout', 'detect_vit_layout', 'swin_to_parc',
-    'unfold_order', 'vit_to_parc'
+__all__ = [
+    'FAMILIES', 'MIN_COVERAGE', 'ConversionReport', 'apply_rules', 'arch_candidates',
+    'check_coverage', 'convert_convnext', 'convert_mv2', 'convert_parcnet', 'convert_parcnetv2',
+    'convert_resnet', 'convert_swin', 'convert_vit', 'convnext_to_parc', 'detect_arch',
+    'detect_convnext_layout', 'detect_parcnetv2_layout', 'detect_swin_layout',
+    'detect_vit_layout', 'is_parc_resizable', 'load_report', 'merge_into', 'mv2_to_parc',
+    'parc_resizable_keys', 'parcnet_to_parc', 'parcnetv2_to_parc', 'resnet_to_parc',
+    'swin_to_parc', 'to_parc', 'unfold_order', 'unwrap_checkpoint', 'vit_to_parc'
 ]

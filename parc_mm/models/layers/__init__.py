@@ -6,11 +6,11 @@
 ParC-DeiT / ParC-Swin; ``oversize``: the linear (oversized) global conv and
 ``parcnetv2_blocks``: the ParCNetV2 mixer, gate unit and block.
 """
+from .oversize import LinearParCConv2d, OversizeConv2d
 from .parc import ParCConv2d, ParCHW, ParCPosEmbed
 from .parc_conv_module import ParCConvModule
 from .parc_fpn_block import ParCFPNBlock
 from .parc_net_blocks import ChannelAttention, ParCBranch, ParCNetBlock, ParCNetUnit
-from .oversize import LinearParCConv2d, OversizeConv2d
 from .parcnetv2_blocks import BGU, CenteredL2Norm, ParCNetV2Block, ParCV2Mixer
 from .token_mixer import ParCTokenMixer
 

@@ -73,6 +73,15 @@ class ChannelAttention(nn.Module):
             nn.Hardsigmoid())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] == 1 and any(
+                isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
+                for m in self.fc):
+            raise ValueError(
+                'ParC-Net channel attention normalises globally pooled features with '
+                'BatchNorm (as the official model does): one image per batch leaves one value '
+                'per channel, which BatchNorm cannot train on. Train with at least 2 images '
+                'per GPU (train_dataloader.batch_size >= 2), or freeze the norms '
+                '(norm_eval=True in the backbone config).')
         return x * self.fc(self.gap(x))
 
 
