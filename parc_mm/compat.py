@@ -91,6 +91,11 @@ def installed_version(module: str) -> Optional[Tuple[int, ...]]:
         return _parse(text)
     mod = sys.modules.get(module)
     text = getattr(mod, '__version__', None) if mod is not None else None
+    if text is None and mod is not None:  # still executing its __init__: its version module
+        try:
+            text = getattr(importlib.import_module(module + '.version'), '__version__', None)
+        except ImportError:
+            text = None
     if isinstance(text, str) and re.match(r'\d', text):
         _FROM_MODULE[module] = text
         return _parse(text)

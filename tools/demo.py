@@ -106,10 +106,30 @@ def main(argv=None):
     p.add_argument('--quick', action='store_true',
                    help='a few iterations per task on a small dataset (a smoke test)')
     p.add_argument('--skip-check', action='store_true', help='skip the stack check')
+    p.add_argument('--force', action='store_true',
+                   help='replace a work dir parc_mm did not write (its content is moved to a '
+                        'sibling folder, not deleted)')
     a = p.parse_args(argv)
+    from parc_mm.utils.fileio import ArtefactError, artefact_folder, check_target, expand
+    final = expand(a.work_dir)
+    try:
+        check_target(final, a.force)
+    except ArtefactError as e:
+        raise SystemExit(f'error: {e}')
+    # the run is staged beside the work dir and replaces it whole at the end: a stopped demo
+    # leaves the previous one (or nothing), never a mix of two runs
+    with artefact_folder(final, 'demo', a.force, relocate=True) as wd:
+        results = _run_demo(a, wd)
+    for r in results.values():
+        r['ckpt'] = r['ckpt'].replace(wd, final)
+    print(f'\nplots: {final}/loss_curves.png, {final}/predictions_{{cls,seg,det}}.png; '
+          f'inference (tools/infer.py): {final}/infer_{{cls,seg,det}}/{{vis,predictions.json}}; '
+          f'summary: {final}/summary.md')
+    return results
+
+
+def _run_demo(a, wd: str) -> dict:
     t0 = time.time()
-    wd = osp.abspath(a.work_dir)
-    os.makedirs(wd, exist_ok=True)
     py = sys.executable
 
     if not a.skip_check:
@@ -199,9 +219,7 @@ def main(argv=None):
         json.dump({k: {kk: vv for kk, vv in v.items() if kk not in ('iters', 'losses')}
                    for k, v in results.items()}, f, indent=1)
     print('\n' + table)
-    print(f'\nplots: {wd}/loss_curves.png, {wd}/predictions_{{cls,seg,det}}.png; '
-          f'inference (tools/infer.py): {wd}/infer_{{cls,seg,det}}/{{vis,predictions.json}}; '
-          f'total {time.time() - t0:.0f} s')
+    print(f'total {time.time() - t0:.0f} s')
     return results
 
 

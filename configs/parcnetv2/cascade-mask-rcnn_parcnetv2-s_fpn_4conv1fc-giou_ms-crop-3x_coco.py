@@ -1,18 +1,8 @@
-# ParCNetV2-S Cascade Mask R-CNN 3x (4conv1fc heads, GIoU), COCO.
-# The official recipe: multi-scale 480-800 + DETR crop augmentation, AdamW lr 2e-4 wd 0.05,
-# layer decay 0.7 over groups of three blocks (13 groups), 36 epochs (steps 27 / 33), batch 16,
-# drop path 0.6: mmdet's ConvNeXt-T Cascade Mask R-CNN 3x with that backbone and optimiser.
-_base_ = ['mmdet::convnext/cascade-mask-rcnn_convnext-t-p4-w7_fpn_4conv1fc-giou_amp-ms-crop-3x_coco.py',
-          './_base_/dense_backbones.py']
-
-custom_imports = dict(imports=['mmpretrain.models', 'parc_mm.models'], allow_failed_imports=False)
+# ParCNetV2-S Cascade Mask R-CNN 3x (4conv1fc heads, GIoU), COCO: the T config's official
+# recipe with the S backbone (drop path 0.6) and its layer decay (0.7 over 13 groups of three blocks).
+_base_ = ['./cascade-mask-rcnn_parcnetv2-t_fpn_4conv1fc-giou_ms-crop-3x_coco.py']
 
 model = dict(
     backbone={{_base_.parcnetv2_s_det}},
     neck=dict(in_channels=[64, 128, 320, 512]))
-optim_wrapper = dict(
-    constructor='parc_mm.LayerDecayOptimizerConstructor',
-    paramwise_cfg=dict(decay_rate=0.7, decay_type='block_wise', num_layers=13),
-    optimizer=dict(lr=0.0002))
-# atomic checkpoint saves; --resume falls back to the newest checkpoint that loads
-default_hooks = dict(checkpoint=dict(type='parc_mm.SafeCheckpointHook'))
+optim_wrapper = dict(paramwise_cfg=dict(decay_rate=0.7, num_layers=13))

@@ -297,7 +297,8 @@ def generate(root: str,
     generation survives.
     """
     from parc_mm.utils.fileio import expand
-    root = expand(root)  # '~/x' is the home folder's x, not a folder named '~'
+    if str(root).strip():  # ('' is refused by check_target, not read as the working folder)
+        root = expand(root)  # '~/x' is the home folder's x, not a folder named '~'
     check_target(root)
     parent = osp.dirname(root)
     os.makedirs(parent, exist_ok=True)
@@ -368,7 +369,8 @@ def ensure(root: str, **kwargs) -> str:
     from mmengine.logging import print_log
 
     from parc_mm.utils.fileio import expand
-    root = expand(root)
+    if str(root).strip():
+        root = expand(root)
     done = osp.join(root, _DONE_FILE)
     spec = None
     if osp.isfile(done) and not osp.islink(root):

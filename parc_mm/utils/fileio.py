@@ -246,14 +246,39 @@ def _alive(pid: int) -> bool:
     return True
 
 
+RELOCATED = ('.json', '.md', 'last_checkpoint')
+
+
+def _relocate(stage: str, target: str) -> None:
+    """Paths into the staging folder that the run wrote into its records (JSON, markdown,
+    mmengine's ``last_checkpoint``) now name the final folder."""
+    for root, _, files in os.walk(stage, followlinks=False):
+        for name in files:
+            if not name.endswith(RELOCATED):
+                continue
+            path = osp.join(root, name)
+            try:
+                with open(path, encoding='utf-8') as f:
+                    text = f.read()
+            except (OSError, UnicodeDecodeError):
+                continue
+            if stage in text:
+                with open(path, 'w', encoding='utf-8') as f:
+                    f.write(text.replace(stage, target))
+
+
 @contextlib.contextmanager
 def artefact_folder(target: str, tool: str, force: bool = False,
-                    record: Optional[Callable[[], dict]] = None) -> Iterator[str]:
+                    record: Optional[Callable[[], dict]] = None,
+                    relocate: bool = False) -> Iterator[str]:
     """Write a whole result folder: ``with artefact_folder(out, 'export') as stage:`` write
     the files into ``stage``; on a normal exit the manifest (tool, parc_mm version, every
     file's size and sha256, ``record()`` if given) is added and the stage replaces ``out``
     whole. An exception (a refusal, a full disk) removes the stage and leaves ``out`` as it
-    was. A target not made by this writer is refused (:func:`check_target`)."""
+    was. A target not made by this writer is refused (:func:`check_target`). ``relocate``:
+    paths into the stage written into its JSON / markdown records and ``last_checkpoint``
+    files are rewritten to the final folder before the swap (a run that records absolute
+    paths, e.g. a training or an inference run)."""
     target = expand(target)
     recover(target)
     state = check_target(target, force)
@@ -263,6 +288,8 @@ def artefact_folder(target: str, tool: str, force: bool = False,
     open(osp.join(stage, _STAGE_MARK), 'w').close()
     try:
         yield stage
+        if relocate:
+            _relocate(stage, target)
         from parc_mm.version import __version__
         man = dict(tool=tool, parc_mm=__version__, created=time.strftime('%Y-%m-%dT%H:%M:%S'),
                    files=folder_files(stage))

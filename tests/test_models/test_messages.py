@@ -79,7 +79,7 @@ def test_misspelt_type_suggests_the_close_match(tmp_path):
 
 def test_an_img_size_below_a_parc_stage_stride_is_refused():
     """img_size=7 used to build one-tap 'global' kernels without a word."""
-    with pytest.raises(ValueError, match='img_size 7 is smaller than the stride 16 of stage 3'):
+    with pytest.raises(ValueError, match='img_size 7 is smaller than the stride 32 of stage 4'):
         ParCConvNeXt(img_size=7, **SMALL)
     m = ParCConvNeXt(img_size=7, parc_cfg=dict(base_sizes=[4, 4, 4, 4]), **SMALL)
     assert m.parc_base_sizes == [4, 4, 4, 4]  # explicit sizes: the user's choice

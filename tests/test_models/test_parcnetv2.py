@@ -19,10 +19,12 @@ HEAD = {'xt': 320, 'tiny': 512, 'small': 512, 'base': 576}
 
 
 def _classifier(arch, **kwargs):
+    from mmengine.registry import DefaultScope
     from mmpretrain.models import ImageClassifier
-    return ImageClassifier(
-        backbone=dict(type='parc_mm.ParCNetV2', arch=arch, **kwargs),
-        head=dict(type='LinearClsHead', num_classes=1000, in_channels=HEAD[arch]))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return ImageClassifier(
+            backbone=dict(type='parc_mm.ParCNetV2', arch=arch, **kwargs),
+            head=dict(type='LinearClsHead', num_classes=1000, in_channels=HEAD[arch]))
 
 
 @pytest.mark.parametrize('arch', ARCHS)

@@ -91,7 +91,7 @@ def test_save_load_makes_a_lookup(tmp_path, monkeypatch):
     calls = _spy(monkeypatch)
     circular_conv(x, w, None, 'H', 4, 'auto')  # autotune off: the loaded choice, untimed
     assert calls == list(saved.values())
-    (tmp_path / 'bad.json').write_text('{"k": "winograd"}')
+    (tmp_path / 'bad.json').write_text('{"cpu|k": "winograd"}')
     with pytest.raises(ValueError, match='unknown impls'):
         load_autotune_cache(str(tmp_path / 'bad.json'))
 

@@ -33,3 +33,24 @@ def test_demo_quick(tmp_path):
     summary = (wd / 'summary.md').read_text()
     assert '| det | mmdet |' in summary and 'coco/bbox_mAP' in summary
     assert json.loads((wd / 'summary.json').read_text())['seg']['metric'] == 'mIoU'
+    # written whole through the artefact writer: its manifest verifies, and no record points
+    # into the staging folder it was written in
+    from parc_mm.utils.fileio import verify_folder
+    verify_folder(str(wd))
+    assert 'parc-stage' not in (wd / 'summary.json').read_text()
+    assert all(str(wd) in r['ckpt'] for r in results.values())
+
+
+def test_demo_refuses_a_work_dir_it_did_not_write(tmp_path):
+    """The demo's work dir is written whole at the end (staged beside it); a folder of
+    someone else's files is refused before anything runs."""
+    sys.path.insert(0, ROOT)
+    from tools import demo
+    wd = tmp_path / 'mine'
+    wd.mkdir()
+    (wd / 'notes.txt').write_text('keep')
+    with pytest.raises(SystemExit, match='was not written by parc_mm'):
+        demo.main(['--quick', '--skip-check', '--work-dir', str(wd),
+                   '--data-root', str(tmp_path / 'shapes')])
+    assert (wd / 'notes.txt').read_text() == 'keep'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['mine']
