@@ -312,3 +312,23 @@ def test_a_failed_export_leaves_the_previous_one(cls_export, tmp_path):
     assert (mine / 'model.onnx').read_bytes() == before
     assert json.load(open(mine / 'parc_export.json'))['input']['shape'] == [1, 3, 64, 64]
     assert sorted(x.name for x in tmp_path.iterdir()) == ['mine', 'toy.pth']
+
+
+def test_a_checkpoint_pickling_python_objects_exports_with_trust(tmp_path):
+    """An official-style checkpoint holding an argparse.Namespace: refused by the safe loader
+    with the flag to pass, exported with --trust-checkpoint."""
+    import argparse
+
+    from tests.test_tools.test_inference import _demo_checkpoint
+    config = 'configs/demo/shapes_cls_parc-convnext.py'
+    ckpt = _demo_checkpoint(tmp_path, config, 'mmpretrain')
+    obj = torch.load(ckpt)
+    obj['args'] = argparse.Namespace(lr=0.1)
+    torch.save(obj, tmp_path / 'ns.pth')
+    p = _export(config, str(tmp_path / 'ns.pth'), '--out', str(tmp_path / 'a'), '--shape', '64',
+                '64')
+    assert p.returncode == 2 and '--trust-checkpoint' in p.stderr
+    assert not (tmp_path / 'a').exists()
+    p = _export(config, str(tmp_path / 'ns.pth'), '--out', str(tmp_path / 'a'), '--shape', '64',
+                '64', '--trust-checkpoint')
+    assert p.returncode == 0, p.stderr[-3000:]

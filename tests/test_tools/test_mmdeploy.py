@@ -286,3 +286,20 @@ def test_int8_calibration_names_and_skips_bad_images(tmp_path, data_root):
     reasons = {osp.basename(s['image']): s['reason'] for s in q['skipped_images']}
     assert 'not a decodable image' in reasons['broken.png']
     assert 'the graph takes [1, 3, 64, 64]' in reasons['big.jpg']
+
+
+def test_deploy_takes_trust_checkpoint_for_pickled_objects(tmp_path, data_root):
+    import argparse
+
+    from tests.test_tools.test_inference import _demo_checkpoint
+    config, deploy_cfg, scope, pattern = CASES['cls']
+    obj = torch.load(_demo_checkpoint(tmp_path, config, scope))
+    obj['args'] = argparse.Namespace(lr=0.1)
+    torch.save(obj, tmp_path / 'ns.pth')
+    img = sorted(glob.glob(osp.join(data_root, pattern)))[0]
+    p = _run(TOOL, deploy_cfg, config, str(tmp_path / 'ns.pth'), img, '--work-dir',
+             str(tmp_path / 'd'))
+    assert p.returncode == 2 and '--trust-checkpoint' in p.stderr
+    p = _run(TOOL, deploy_cfg, config, str(tmp_path / 'ns.pth'), img, '--work-dir',
+             str(tmp_path / 'd'), '--trust-checkpoint')
+    assert p.returncode == 0, p.stderr[-3000:]
