@@ -275,3 +275,28 @@ def test_autotuner_keys_the_linear_mode_apart():
         assert set(keys.values()) <= {'direct', 'fft', 'gemm'}
     finally:
         clear_autotune_cache()
+
+
+@pytest.mark.parametrize('impl', IMPLS)
+def test_autocast_and_deterministic_training(impl):
+    """bf16 autocast: every impl returns the autocast dtype (the FFT computes in float32);
+    deterministic mode: a training step with kernels resized to 2n - 1 runs and its
+    gradients equal the non-deterministic run's."""
+    torch.manual_seed(10)
+    m = OversizeConv2d(4, 9, interpolate=True)
+    set_impl(m, impl)
+    x = torch.randn(2, 4, 6, 10)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        y = m(x)
+    assert y.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), m(x), rtol=0.05, atol=0.05)
+    grads = []
+    for det in (False, True):
+        m.zero_grad()
+        torch.use_deterministic_algorithms(det)
+        try:
+            m(x).square().sum().backward()
+        finally:
+            torch.use_deterministic_algorithms(False)
+        grads.append(m.conv_h.weight.grad.clone())
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-6)
