@@ -181,26 +181,10 @@ def _fork_distributions(module: ModuleType) -> None:
             table[m] = dists[0]
 
 
-def checkpoint_globals(history_buffer: type) -> List[object]:
-    """The types of a Runner checkpoint that torch's weights-only unpickler may build."""
-    import numpy as np
-
-    allowed: List[object] = [history_buffer, np.ndarray, np.dtype]
-    try:  # numpy >= 2
-        from numpy._core.multiarray import _reconstruct, scalar
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core.multiarray import _reconstruct, scalar
-    allowed += [_reconstruct, scalar]
-    # concrete dtype classes (np.dtypes.Float64DType, ...) are pickled by numpy >= 1.25
-    dtypes = getattr(np, 'dtypes', None)
-    if dtypes is not None:
-        allowed += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')]
-    return allowed
-
-
 def _allow_checkpoints(module: ModuleType) -> None:
     import torch
 
+    from parc_mm.utils.checkpoint import checkpoint_globals
     buffer = module.HistoryBuffer
     torch.serialization.add_safe_globals(checkpoint_globals(buffer))
     if getattr(buffer.__getstate__, '_parc_mm', False):

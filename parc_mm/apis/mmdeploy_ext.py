@@ -444,7 +444,7 @@ def quantize_int8(work_dir: str, calib_images: List[str], deploy_cfg, model_cfg,
     # it preprocesses differently)
     preprocessor = run.backend_model(fp32).data_preprocessor
 
-    from parc_mm.apis.inference import check_image
+    from parc_mm.apis.images import check_image
     want = [d.dim_value for d in onnx.load(fp32).graph.input[0].type.tensor_type.shape.dim]
     used, skipped = [], []
     for img in calib_images:  # every image checked before calibration starts

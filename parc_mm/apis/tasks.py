@@ -12,6 +12,8 @@ import os.path as osp
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, Optional, Tuple
 
+from parc_mm.utils.model_index import mim_dir  # noqa: F401  (re-exported)
+
 
 @dataclass(frozen=True)
 class Task:
@@ -63,10 +65,6 @@ def task_of(cfg) -> str:
     return BY_SCOPE[scope].name
 
 
-def mim_dir() -> str:
-    """``<package>/.mim``: the installed copy of ``configs/`` and ``tools/`` (a checkout
-    links it to its own folders)."""
-    return osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim')
 
 
 def resolve_config(path: str) -> str:

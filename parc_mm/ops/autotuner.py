@@ -26,6 +26,7 @@ from typing import Callable, Dict, Iterator, Optional
 
 import torch
 
+from . import registry
 from .config import IMPLS, compiling  # noqa: F401  (compiling: re-exported)
 
 _TRUE, _FALSE = ('1', 'true', 'yes', 'on'), ('', '0', 'false', 'no', 'off')
@@ -49,17 +50,13 @@ _DEVICE_NAMES: Dict[str, str] = {}
 _REPEATS = 3
 # Bumped whenever a choice can change (on/off, entries added, cleared, loaded, synced): a layer
 # that stores its resolved impl (eval-mode inference plans) re-resolves when it differs.
-_GENERATION = 0
-
-
 def _changed() -> None:
-    global _GENERATION
-    _GENERATION += 1
+    registry.changed()
 
 
 def state() -> tuple:
     """(enabled, generation): equal states give equal choices for every configuration."""
-    return _ENABLED, _GENERATION
+    return _ENABLED, registry.generation()
 
 
 def enable_autotune(enabled: bool = True) -> None:
@@ -154,7 +151,7 @@ _INDEX_GEN = -1
 def _index() -> Dict[str, list]:
     """The cache by configuration without the input shape: prefix -> [(shape, impl)]."""
     global _INDEX_GEN
-    if _INDEX_GEN != _GENERATION:
+    if _INDEX_GEN != registry.generation():
         _INDEX.clear()
         for key, impl in _CACHE.items():
             parts = key.split('|')
@@ -165,7 +162,7 @@ def _index() -> Dict[str, list]:
             except ValueError:
                 continue
             _INDEX.setdefault('|'.join(parts[:4] + parts[5:]), []).append((shape, impl))
-        _INDEX_GEN = _GENERATION
+        _INDEX_GEN = registry.generation()
     return _INDEX
 
 
@@ -254,7 +251,7 @@ def _read_cache(path: str) -> Dict[str, str]:
             isinstance(k, str) and '|' in k and isinstance(v, str) for k, v in entries.items()):
         raise AutotuneCacheError(f'{path} is not a ParC autotune cache (a JSON object of '
                                  f'configuration -> impl name): {fix}')
-    from .registry import impl_names
+    impl_names = registry.impl_names
     bad = {k: v for k, v in entries.items() if v not in impl_names()}
     if bad:
         raise AutotuneCacheError(f'ParC autotune cache {path}: unknown impls '

@@ -104,6 +104,8 @@ def set_default_impl(impl: Optional[str]) -> None:
     _GLOBAL_IMPL = None if impl is None else check_impl(impl)
     if _GLOBAL_IMPL == 'auto':
         _GLOBAL_IMPL = None
+    from .registry import changed
+    changed()  # layers that keep their resolved impl re-resolve
 
 
 def global_impl() -> Optional[str]:

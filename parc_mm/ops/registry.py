@@ -70,6 +70,21 @@ class Implementation:
 
 _REGISTRY: Dict[str, Implementation] = {}
 
+# Bumped whenever what ``auto`` chooses can change (an implementation registered or removed,
+# the global default set, autotuning switched, its cache filled / cleared / loaded / synced):
+# a layer that keeps its resolved impl (eval-mode inference plans) re-resolves when it moved.
+_GENERATION = 0
+
+
+def changed() -> None:
+    """Say that a choice of ``auto`` may differ from now on."""
+    global _GENERATION
+    _GENERATION += 1
+
+
+def generation() -> int:
+    return _GENERATION
+
 
 def register_impl(impl: Implementation, override: bool = False) -> Implementation:
     """Add ``impl`` (``override``: replace one of the same name)."""
@@ -86,15 +101,13 @@ def register_impl(impl: Implementation, override: bool = False) -> Implementatio
         raise ValueError(f'a ParC implementation {impl.name!r} is registered already; pass '
                          'override=True to replace it')
     _REGISTRY[impl.name] = impl
-    from . import autotuner  # a new or replaced impl changes what auto may choose
-    autotuner._changed()
+    changed()  # a new or replaced impl changes what auto may choose
     return impl
 
 
 def unregister_impl(name: str) -> None:
     _REGISTRY.pop(name, None)
-    from . import autotuner
-    autotuner._changed()
+    changed()
 
 
 def get_impl(name: str) -> Implementation:

@@ -104,10 +104,9 @@ def torch_load(path: str, map_location: Any = 'cpu', trusted: bool = False) -> A
 
     import torch
 
-    from parc_mm import compat
     verify_checkpoint(path)
-    if not trusted:  # the Runner checkpoint types, re-added (see compat.ensure)
-        compat.ensure('mmengine-checkpoints-weights-only')
+    if not trusted:
+        allow_runner_checkpoint_types()
     try:
         return torch.load(path, map_location=map_location, weights_only=not trusted)
     except pickle.UnpicklingError as e:
@@ -116,15 +115,48 @@ def torch_load(path: str, map_location: Any = 'cpu', trusted: bool = False) -> A
         raise CheckpointError(
             f'Checkpoint {path} holds Python objects that the safe loader refuses '
             f'({str(e).splitlines()[0][:200]}). If you trust the file, pass '
-            '--trust-checkpoint (parc_mm\'s tools/train.py, test.py, infer.py and '
-            'model_converters/to_parc.py), set TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 for other '
-            'scripts, or call torch.load(..., weights_only=False).') from None
+            '--trust-checkpoint (parc_mm\'s tools/train.py, test.py, infer.py, '
+            'deploy/export_onnx.py, deploy/deploy.py and model_converters/to_parc.py), set '
+            'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 for other scripts, or call torch.load(..., '
+            'weights_only=False).') from None
     except (EOFError, RuntimeError, KeyError) as e:
         raise CheckpointError(f'Checkpoint {path} cannot be read ({type(e).__name__}: '
                               f'{e}); it is damaged or not a PyTorch checkpoint.') from None
 
 
 _TRUSTED = False
+
+
+def checkpoint_globals(history_buffer: type) -> List[object]:
+    """The types of a Runner checkpoint that torch's weights-only unpickler may build."""
+    import numpy as np
+
+    allowed: List[object] = [history_buffer, np.ndarray, np.dtype]
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    allowed += [_reconstruct, scalar]
+    # concrete dtype classes (np.dtypes.Float64DType, ...) are pickled by numpy >= 1.25
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        allowed += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')]
+    return allowed
+
+
+def allow_runner_checkpoint_types() -> None:
+    """Put the types of a Runner checkpoint on torch's weights-only allow-list, before each
+    load: another library's ``torch.serialization.safe_globals`` block removes, when it exits,
+    every entry it named, ours included (the OneDL fork's mmengine loads inside one). Importing
+    mmengine's ``HistoryBuffer`` also applies the ``mmengine-checkpoints-weights-only`` patch
+    (:mod:`parc_mm.compat`) where the installed versions need it."""
+    import torch
+    try:
+        from mmengine.logging.history_buffer import HistoryBuffer
+    except ImportError:  # no mmengine: no Runner checkpoints to allow
+        return
+    if hasattr(torch.serialization, 'add_safe_globals'):
+        torch.serialization.add_safe_globals(checkpoint_globals(HistoryBuffer))
 
 
 def trust_checkpoints(trusted: bool = True) -> None:
@@ -144,8 +176,7 @@ def check_resumable(path: str) -> None:
     can continue from (its ``meta`` holds the step; weights-only files have none)."""
     import torch
 
-    from parc_mm import compat
-    compat.ensure('mmengine-checkpoints-weights-only')
+    allow_runner_checkpoint_types()
     try:
         ckpt = torch.load(path, map_location='cpu', mmap=True, weights_only=not _TRUSTED)
     except Exception:  # legacy files do not mmap; the loader itself reports the rest

@@ -25,9 +25,14 @@ def _load(path: str):
         return yaml.safe_load(f)
 
 
+def mim_dir() -> str:
+    """``<package>/.mim``: the installed copy of ``configs/`` and ``tools/`` (a checkout
+    links it to its own folders)."""
+    return osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim')
+
+
 def metafiles(root: Optional[str] = None) -> List[str]:
     """The metafiles the model index imports (``root``: a checkout or ``parc_mm/.mim``)."""
-    from parc_mm.apis.tasks import mim_dir
     root = root or mim_dir()
     return [osp.join(root, p) for p in _load(osp.join(root, 'model-index.yml'))['Import']]
 

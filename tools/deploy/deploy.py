@@ -57,7 +57,7 @@ def main(argv=None):
             print(f'error: --device {a.device}: this machine has no usable CUDA device; '
                   'use --device cpu', file=sys.stderr)
             return 2
-    from parc_mm.apis.inference import list_images
+    from parc_mm.apis.images import list_images
     from parc_mm.apis.mmdeploy_ext import deploy, evaluate, quantize_int8, read_record
     from parc_mm.utils.checkpoint import CheckpointError, trust_checkpoints
     from parc_mm.utils.fileio import artefact_folder, check_target, expand
