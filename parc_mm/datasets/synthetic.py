@@ -17,8 +17,6 @@ import json
 import math
 import os
 import os.path as osp
-import shutil
-import tempfile
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -236,7 +234,8 @@ def foreign_files(root: str) -> List[str]:
     spec = _read_marker(root) or {}
     listed = spec.get('files')
     if isinstance(listed, list):
-        ours = set(listed) | {_DONE_FILE}
+        from parc_mm.utils.fileio import MANIFEST
+        ours = set(listed) | {_DONE_FILE, MANIFEST}
         return [f for f in _all_files(root) if f not in ours]
     return check_files(root, spec) if spec else []
 
@@ -300,11 +299,11 @@ def generate(root: str,
     if str(root).strip():  # ('' is refused by check_target, not read as the working folder)
         root = expand(root)  # '~/x' is the home folder's x, not a folder named '~'
     check_target(root)
-    parent = osp.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(root)}.', suffix='.tmp', dir=parent)
-    try:
-        from parc_mm.utils.checkpoint import current_umask
+    from parc_mm.utils.fileio import artefact_folder
+    # the one writer: staged beside root and swapped in whole (a kill leaves the old data or
+    # the new); check_target above established that root, if any, is ours to replace
+    with artefact_folder(root, 'synthetic', owned=True) as tmp:
+        from parc_mm.utils.fileio import current_umask
         os.chmod(tmp, 0o777 & ~current_umask())  # the mode a plain mkdir gives, not mkdtemp's 0700
         rng = np.random.default_rng(seed)
         _write_split(tmp, 'train', num_train, rng, img_size)
@@ -313,21 +312,11 @@ def generate(root: str,
         _write_cls(tmp, 'val', cls_per_class[1], rng, cls_size)
         spec = dict(version=VERSION, num_train=num_train, num_val=num_val,
                     img_size=list(img_size), cls_per_class=list(cls_per_class),
-                    cls_size=cls_size, seed=seed, files=_all_files(tmp))
+                    cls_size=cls_size, seed=seed,
+                    files=[f for f in _all_files(tmp) if not f.startswith('.parc_mm_')])
         with open(osp.join(tmp, _DONE_FILE), 'w') as f:
             json.dump(spec, f)
         check_target(root)  # again: someone may have put files there while we wrote
-        old = None
-        if osp.lexists(root):
-            old = tempfile.mkdtemp(prefix=f'.{osp.basename(root)}.', suffix='.old', dir=parent)
-            os.rename(root, osp.join(old, 'data'))
-        os.rename(tmp, root)
-        if old is not None:
-            # only our own folders get here: the moved generation (or an empty folder)
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if osp.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
     return root
 
 

@@ -172,8 +172,9 @@ def _describe(folder: str) -> str:
     return f'{len(entries)} entries: {shown}'
 
 
-def check_target(target: str, force: bool = False) -> str:
-    """``'new'`` (absent), ``'empty'``, ``'ours'`` (made by this writer) or ``'foreign'``
+def check_target(target: str, force: bool = False, owned: bool = False) -> str:
+    """``'new'`` (absent), ``'empty'``, ``'ours'`` (made by this writer, or ``owned``: the
+    caller has checked by its own marker that it may replace the folder) or ``'foreign'``
     (only with ``force``); refuses a file and, without ``force``, a folder not made here."""
     if not osp.lexists(target):
         return 'new'
@@ -182,7 +183,7 @@ def check_target(target: str, force: bool = False) -> str:
                             'folder (nothing was written)')
     if not os.listdir(target):
         return 'empty'
-    if read_manifest(target) is not None:
+    if read_manifest(target) is not None or owned:
         return 'ours'
     if force:
         return 'foreign'
@@ -270,7 +271,7 @@ def _relocate(stage: str, target: str) -> None:
 @contextlib.contextmanager
 def artefact_folder(target: str, tool: str, force: bool = False,
                     record: Optional[Callable[[], dict]] = None,
-                    relocate: bool = False) -> Iterator[str]:
+                    relocate: bool = False, owned: bool = False) -> Iterator[str]:
     """Write a whole result folder: ``with artefact_folder(out, 'export') as stage:`` write
     the files into ``stage``; on a normal exit the manifest (tool, parc_mm version, every
     file's size and sha256, ``record()`` if given) is added and the stage replaces ``out``
@@ -281,7 +282,7 @@ def artefact_folder(target: str, tool: str, force: bool = False,
     paths, e.g. a training or an inference run)."""
     target = expand(target)
     recover(target)
-    state = check_target(target, force)
+    state = check_target(target, force, owned)
     parent, name = osp.split(target)
     os.makedirs(parent, exist_ok=True)
     stage = tempfile.mkdtemp(prefix=f'.{name}.parc-stage-{os.getpid()}-', dir=parent)

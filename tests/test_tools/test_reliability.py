@@ -229,7 +229,8 @@ def test_generation_killed_midway_leaves_the_old_data(tmp_path):
     synthetic.generate(root, num_train=3, num_val=2, cls_per_class=(2, 1))
     proc = subprocess.Popen([PY, '-c', code], env=ENV, cwd=ROOT)
     t_end = time.time() + 60
-    while time.time() < t_end and not [d for d in os.listdir(tmp_path) if d.endswith('.tmp')]:
+    while time.time() < t_end and not [d for d in os.listdir(tmp_path)
+                                       if '.parc-stage-' in d]:
         time.sleep(0.01)
     time.sleep(1.0)
     proc.send_signal(signal.SIGKILL)
