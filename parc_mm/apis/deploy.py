@@ -66,8 +66,8 @@ def export_onnx(config: str, checkpoint: Optional[str], out_dir: str,
     task's test size), compare ONNX Runtime with PyTorch on a random input, and write
     ``out_dir/parc_export.json``. Returns that record; raises (and writes nothing) when the
     outputs differ by more than ``atol`` or the graph holds non-portable ops."""
-    from parc_mm.utils.fileio import artefact_folder, check_target, expand
-    check_target(expand(out_dir), force)  # refuse a foreign folder before building anything
+    from parc_mm.utils.fileio import artefact_folder
+    # (the writer refuses a folder it did not make on entry, before anything is built)
     with artefact_folder(out_dir, 'export', force) as stage:
         record = _export(config, checkpoint, stage, shape, dynamo, opset, allow_partial, atol)
     return record
@@ -109,10 +109,9 @@ def _export(config, checkpoint, out_dir, shape, dynamo, opset, allow_partial, at
     outs = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
     diff = max(float((torch.from_numpy(o) - r).abs().max()) for o, r in zip(outs, refs))
     report = onnx_op_report(path)
-    import onnx
-
+    from parc_mm.ops.export import onnx_input
     from parc_mm.utils.fileio import sha256_file
-    graph_in = [d.dim_value for d in onnx.load(path).graph.input[0].type.tensor_type.shape.dim]
+    graph_in = onnx_input(path)[1]
     record = dict(
         task=task, config=config, checkpoint=checkpoint, onnx='model.onnx',
         checkpoint_sha256=sha256_file(checkpoint) if checkpoint else RANDOM_INIT,

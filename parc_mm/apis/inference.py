@@ -200,8 +200,7 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
         if record.get('task', task) != task:
             raise ValueError(f'{onnx_path} was exported from a {record["task"]} model; '
                              f'{config} is a {task} config')
-        check_export_record(record, task, record.get('classes') or (),
-                            _num_classes(cfg) or None, allow_random_weights)
+        check_export_record(record, task, _num_classes(cfg) or None, allow_random_weights)
         checkpoint = None
         meta = {'dataset_meta': {'classes': record['classes']}} if record.get('classes') \
             else {}

@@ -336,10 +336,11 @@ def deploy(deploy_cfg: str, model_cfg: str, checkpoint: Optional[str], img: str,
         checks[im] = compare_predictions(run.task, run.predict(torch_model, im),
                                          run.predict(backend, im), score_thr)
     report = _onnx_report(onnx_file)
+    from parc_mm.apis.deploy import RANDOM_INIT
     from parc_mm.utils.fileio import sha256_file
     record = dict(task=run.task, deploy_config=deploy_cfg, model_config=model_cfg,
                   checkpoint=checkpoint, onnx=save_file,
-                  checkpoint_sha256=sha256_file(checkpoint) if checkpoint else 'random init',
+                  checkpoint_sha256=sha256_file(checkpoint) if checkpoint else RANDOM_INIT,
                   input_shape_wh=list(get_input_shape(dcfg) or []),
                   backend='onnxruntime', vs_pytorch=checks, ops=report['ops'],
                   non_portable=report['non_portable'], torch=torch.__version__)
@@ -350,12 +351,13 @@ def deploy(deploy_cfg: str, model_cfg: str, checkpoint: Optional[str], img: str,
 def _check_traced_size(onnx_file: str, dcfg, img: str) -> None:
     """The graph mmdeploy traced must have the deploy config's static input size: a test
     pipeline that does not resize passes the trace image's own size through."""
-    import onnx
     from mmdeploy.utils import get_input_shape
+
+    from parc_mm.ops.export import onnx_input
     shape = get_input_shape(dcfg)
     if not shape:
         return
-    got = [d.dim_value for d in onnx.load(onnx_file).graph.input[0].type.tensor_type.shape.dim]
+    got = onnx_input(onnx_file)[1]
     want = [int(shape[1]), int(shape[0])]  # (W, H) in the deploy config
     if got[-2:] != want:
         raise ValueError(
@@ -433,19 +435,17 @@ def quantize_int8(work_dir: str, calib_images: List[str], deploy_cfg, model_cfg,
     if not calib_images:
         raise ValueError('int8 needs calibration images: --int8 CALIB_DIR (a folder of '
                          'images like the ones the model will see, ~20-200)')
-    import onnx
-
     from parc_mm.apis.onnx_runtime import quantize_qdq
+    from parc_mm.ops.export import onnx_input
     run = Deployed(deploy_cfg, model_cfg, device)
     fp32 = osp.join(work_dir, FP32_FILE)
-    input_name = onnx.load(fp32).graph.input[0].name
+    input_name, want = onnx_input(fp32)
     # the backend model's preprocessor: the one inference feeds the graph with (calibrated on
     # mmdeploy's build_data_preprocessor() instead, the demo classifier scored 20.42 in int8:
     # it preprocesses differently)
     preprocessor = run.backend_model(fp32).data_preprocessor
 
     from parc_mm.apis.images import check_image
-    want = [d.dim_value for d in onnx.load(fp32).graph.input[0].type.tensor_type.shape.dim]
     used, skipped = [], []
     for img in calib_images:  # every image checked before calibration starts
         problem = check_image(img)

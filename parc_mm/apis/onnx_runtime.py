@@ -17,7 +17,7 @@ import json
 import os
 import os.path as osp
 import types
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -128,21 +128,19 @@ def deploy_record(path: Optional[str], allow_unverified: bool = False
     return None
 
 
-def check_export_record(rec: dict, task: str, classes: Sequence[str], num_classes: Optional[int],
+def check_export_record(rec: dict, task: str, num_classes: Optional[int],
                         allow_random: bool = False) -> None:
-    """Refuse an export whose record does not fit the config it is run with: random weights
-    (without ``allow_random``), another task, a graph whose class count differs from the
-    record's classes or the config's head."""
+    """Refuse an export whose record does not fit the config it is run with (the caller has
+    checked the task): random weights (without ``allow_random``), a graph whose class count
+    differs from the record's classes or the config's head."""
+    from parc_mm.apis.deploy import RANDOM_INIT
     if not rec:
         return
     name = rec.get('config', 'the export')
-    if rec.get('checkpoint_sha256') == 'random init' and not allow_random:
+    if rec.get('checkpoint_sha256') == RANDOM_INIT and not allow_random:
         raise ValueError(f'{name} was exported without a checkpoint: the graph holds random '
                          'weights. Export it with its checkpoint (tools/deploy/export_onnx.py '
                          'CONFIG CHECKPOINT ...), or pass --allow-random-weights')
-    if rec.get('task', task) != task:
-        raise ValueError(f'the export was made from a {rec["task"]} model; the config is a '
-                         f'{task} config')
     out = (rec.get('outputs') or {}).get('logits')
     if task in ('cls', 'seg') and out and len(out) >= 2:
         n = int(out[1])

@@ -199,17 +199,8 @@ class NotOurFolderError(ValueError):
     """The target of the generator exists and is not a previous generation of it."""
 
 
-def _marker_version(root: str):
-    """The generator version recorded in ``root``'s marker, or None (no / unreadable one)."""
-    try:
-        with open(osp.join(root, _DONE_FILE)) as f:
-            v = json.load(f).get('version')
-    except (OSError, ValueError, AttributeError):
-        return None
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-
 def _read_marker(root: str) -> Optional[dict]:
+    """The generation's marker (its spec), or None (no / unreadable one)."""
     try:
         with open(osp.join(root, _DONE_FILE)) as f:
             spec = json.load(f)
@@ -218,25 +209,23 @@ def _read_marker(root: str) -> Optional[dict]:
     return spec if isinstance(spec, dict) else None
 
 
-def _all_files(root: str) -> List[str]:
-    out = []
-    for d, dirs, files in os.walk(root):
-        dirs.sort()
-        out += [osp.relpath(osp.join(d, f), root) for f in sorted(files)]
-    return out
+def _marker_version(root: str):
+    """The generator version recorded in ``root``'s marker, or None (no / unreadable one)."""
+    v = (_read_marker(root) or {}).get('version')
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def foreign_files(root: str) -> List[str]:
     """Files under a generated ``root`` that the generator did not write (a photo added to a
-    class folder, notes, ...): the marker lists every file it wrote. A generation of an older
-    parc_mm (no list) is judged by its file counts: any difference is reported, since a user's
-    file cannot be told from damage there."""
-    spec = _read_marker(root) or {}
-    listed = spec.get('files')
-    if isinstance(listed, list):
-        from parc_mm.utils.fileio import MANIFEST
-        ours = set(listed) | {_DONE_FILE, MANIFEST}
-        return [f for f in _all_files(root) if f not in ours]
+    class folder, notes, ...): the writer's manifest lists every file of the generation. A
+    generation of an older parc_mm (no manifest) is judged by its file counts: any difference
+    is reported, since a user's file cannot be told from damage there."""
+    from parc_mm.utils.fileio import MANIFEST, read_manifest, relative_files
+    man = read_manifest(root)
+    if man is not None:
+        ours = set(man['files']) | {MANIFEST}
+        return [f for f in relative_files(root) if f not in ours]
+    spec = _read_marker(root)
     return check_files(root, spec) if spec else []
 
 
@@ -312,8 +301,7 @@ def generate(root: str,
         _write_cls(tmp, 'val', cls_per_class[1], rng, cls_size)
         spec = dict(version=VERSION, num_train=num_train, num_val=num_val,
                     img_size=list(img_size), cls_per_class=list(cls_per_class),
-                    cls_size=cls_size, seed=seed,
-                    files=[f for f in _all_files(tmp) if not f.startswith('.parc_mm_')])
+                    cls_size=cls_size, seed=seed)
         with open(osp.join(tmp, _DONE_FILE), 'w') as f:
             json.dump(spec, f)
         check_target(root)  # again: someone may have put files there while we wrote
@@ -360,20 +348,14 @@ def ensure(root: str, **kwargs) -> str:
     from parc_mm.utils.fileio import expand
     if str(root).strip():
         root = expand(root)
-    done = osp.join(root, _DONE_FILE)
-    spec = None
-    if osp.isfile(done) and not osp.islink(root):
-        try:
-            with open(done) as f:
-                spec = json.load(f)
-        except (OSError, ValueError):
-            spec = None
-    if isinstance(spec, dict):
+    spec = None if osp.islink(root) else _read_marker(root)
+    if spec is not None:
         if spec.get('version') == VERSION and all(
                 spec.get(k) == (list(v) if isinstance(v, tuple) else v)
                 for k, v in kwargs.items()):
             problems = check_files(root, spec)
-            extra = foreign_files(root) if isinstance(spec.get('files'), list) else []
+            from parc_mm.utils.fileio import read_manifest
+            extra = foreign_files(root) if read_manifest(root) is not None else []
             if extra:
                 check_target(root)  # refuses, naming the files that are not ours
             if not problems:

@@ -48,12 +48,6 @@ _ENABLED = _env_flag('PARC_AUTOTUNE')
 _CACHE: Dict[str, str] = {}
 _DEVICE_NAMES: Dict[str, str] = {}
 _REPEATS = 3
-# Bumped whenever a choice can change (on/off, entries added, cleared, loaded, synced): a layer
-# that stores its resolved impl (eval-mode inference plans) re-resolves when it differs.
-def _changed() -> None:
-    registry.changed()
-
-
 def state() -> tuple:
     """(enabled, generation): equal states give equal choices for every configuration."""
     return _ENABLED, registry.generation()
@@ -65,7 +59,7 @@ def enable_autotune(enabled: bool = True) -> None:
     _ENABLED = bool(enabled)
     if _ENABLED:
         _known_devices()
-    _changed()
+    registry.changed()
 
 
 def autotune_enabled() -> bool:
@@ -85,7 +79,7 @@ def autotune(enabled: bool = True) -> Iterator[None]:
 
 def clear_autotune_cache() -> None:
     _CACHE.clear()
-    _changed()
+    registry.changed()
 
 
 def autotune_cache() -> Dict[str, str]:
@@ -117,11 +111,11 @@ def cache_key(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str
         kind = 'dense' if groups == 1 else f'groups{groups}'
     if mode != 'circular':  # the linear mode: its kernel length is part of the problem
         kind += f'-{mode}{int(weight.shape[2] * weight.shape[3])}'
-    mode = 'train' if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad) \
+    phase = 'train' if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad) \
         else 'eval'
     shape = tuple(x.shape) if shape is None else shape
     return (f'{device_name(x.device)}|{x.dtype}|amp={amp}|{direction}|{shape}|'
-            f'out={int(weight.shape[0])}|{kind}|{mode}')
+            f'out={int(weight.shape[0])}|{kind}|{phase}')
 
 
 def _timed(fn: Callable[[], object], device: torch.device) -> float:
@@ -212,7 +206,7 @@ def choose(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
             times = {impl: _timed(lambda i=impl: run(i, x, weight), x.device)
                      for impl in candidates}
     _CACHE[key] = min(times, key=times.get)
-    _changed()
+    registry.changed()
     return _CACHE[key]
 
 
@@ -251,12 +245,12 @@ def _read_cache(path: str) -> Dict[str, str]:
             isinstance(k, str) and '|' in k and isinstance(v, str) for k, v in entries.items()):
         raise AutotuneCacheError(f'{path} is not a ParC autotune cache (a JSON object of '
                                  f'configuration -> impl name): {fix}')
-    impl_names = registry.impl_names
-    bad = {k: v for k, v in entries.items() if v not in impl_names()}
+    names = registry.impl_names()
+    bad = {k: v for k, v in entries.items() if v not in names}
     if bad:
         raise AutotuneCacheError(f'ParC autotune cache {path}: unknown impls '
                                  f'{sorted(map(str, set(bad.values())))} (registered: '
-                                 f'{impl_names()}); '
+                                 f'{names}); '
                                  'delete it (it is rebuilt by timing)')
     return entries
 
@@ -268,7 +262,7 @@ def load_autotune_cache(path: Optional[str] = None) -> int:
     entries = _read_cache(path)
     _CACHE.update(entries)
     _known_devices()
-    _changed()
+    registry.changed()
     return len(entries)
 
 
@@ -290,4 +284,4 @@ def sync_autotune_cache(src: int = 0) -> None:
     dist.broadcast_object_list(obj, src=src)
     _CACHE.clear()
     _CACHE.update(obj[0])
-    _changed()
+    registry.changed()

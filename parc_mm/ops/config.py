@@ -7,6 +7,8 @@ from typing import Iterator, Optional
 
 import torch
 
+from .registry import available_impls, changed, get_impl
+
 # The built-in implementations (parc_mm.ops.functional registers them; others may be added
 # with parc_mm.ops.registry.register_impl).
 IMPLS = ('direct', 'fft', 'gemm')
@@ -78,7 +80,6 @@ def export_impl(device: torch.device, dtype: torch.dtype, n: Optional[int] = Non
     :data:`EXPORT_GEMM_MAX`; in the linear mode the matrix is the ``n x n`` Toeplitz one and
     the other form a plain padded Conv), or another exportable implementation where that one
     cannot run."""
-    from .registry import available_impls, get_impl
     want = 'gemm' if n is not None and not dense and int(n) <= EXPORT_GEMM_MAX else EXPORT_IMPL
     if get_impl(want).available(device, dtype, mode):
         return want
@@ -92,7 +93,6 @@ def export_impl(device: torch.device, dtype: torch.dtype, n: Optional[int] = Non
 def check_impl(impl: str) -> str:
     """``impl`` if it is ``'auto'`` or a registered implementation, else a ValueError."""
     if impl != 'auto':
-        from .registry import get_impl
         get_impl(impl)
     return impl
 
@@ -104,7 +104,6 @@ def set_default_impl(impl: Optional[str]) -> None:
     _GLOBAL_IMPL = None if impl is None else check_impl(impl)
     if _GLOBAL_IMPL == 'auto':
         _GLOBAL_IMPL = None
-    from .registry import changed
     changed()  # layers that keep their resolved impl re-resolve
 
 
@@ -159,7 +158,6 @@ def select_impl(n: int, other: int, channels: int, device: torch.device,
       by this project: the autotuner (:mod:`.autotuner`) measures instead of trusting it.
     """
     if _GLOBAL_IMPL is not None:
-        from .registry import get_impl
         if get_impl(_GLOBAL_IMPL).available(device, dtype, mode):
             return _GLOBAL_IMPL  # (an override without this boundary mode: the rule below)
     if exporting():

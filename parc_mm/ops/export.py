@@ -98,6 +98,13 @@ def fix_input_size(module: nn.Module, size: Tuple[int, int], impl: str = 'direct
 NON_PORTABLE_OPS = ('DFT', 'Softmax', 'IsNaN', 'IsInf')
 
 
+def onnx_input(path: str):
+    """``(name, dims)`` of an ONNX file's (first) input: the shape it was traced with."""
+    import onnx
+    inp = onnx.load(path).graph.input[0]
+    return inp.name, [d.dim_value for d in inp.type.tensor_type.shape.dim]
+
+
 def onnx_op_report(path: str) -> dict:
     """``{'ops': {op_type: count}, 'non_portable': [...]}`` of an exported ONNX file;
     ``non_portable`` also names a ``Resize`` of a weight (not of the input's activations), a

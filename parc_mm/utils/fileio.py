@@ -112,19 +112,22 @@ def sha256_file(path: str, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def relative_files(folder: str) -> List[str]:
+    """Every regular file under ``folder``, relative and sorted (links are not followed)."""
+    out = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        out += [osp.relpath(osp.join(root, name), folder) for name in sorted(files)
+                if not osp.islink(osp.join(root, name))]
+    return out
+
+
 def folder_files(folder: str) -> Dict[str, Dict[str, Any]]:
     """``{relative path: {size, sha256}}`` of every regular file under ``folder`` (the
     manifest itself and the stage mark excluded; links are not followed)."""
-    out = {}
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        dirs.sort()
-        for name in sorted(files):
-            full = osp.join(root, name)
-            rel = osp.relpath(full, folder)
-            if rel in (MANIFEST, _STAGE_MARK) or osp.islink(full):
-                continue
-            out[rel] = dict(size=osp.getsize(full), sha256=sha256_file(full))
-    return out
+    return {rel: dict(size=osp.getsize(osp.join(folder, rel)),
+                      sha256=sha256_file(osp.join(folder, rel)))
+            for rel in relative_files(folder) if rel not in (MANIFEST, _STAGE_MARK)}
 
 
 def read_manifest(folder: str) -> Optional[dict]:

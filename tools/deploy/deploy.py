@@ -60,14 +60,14 @@ def main(argv=None):
     from parc_mm.apis.images import list_images
     from parc_mm.apis.mmdeploy_ext import deploy, evaluate, quantize_int8, read_record
     from parc_mm.utils.checkpoint import CheckpointError, trust_checkpoints
-    from parc_mm.utils.fileio import artefact_folder, check_target, expand
+    from parc_mm.utils.fileio import artefact_folder
     trust_checkpoints(a.trust_checkpoint)
     try:
-        check_target(expand(a.work_dir), a.force)  # before any work: a foreign folder
-        calib = list_images(a.int8, recursive=True) if a.int8 else []
-        if len(calib) > a.int8_images:
-            calib = [calib[i * len(calib) // a.int8_images] for i in range(a.int8_images)]
+        # (the writer refuses a work dir it did not make on entry, before any work)
         with artefact_folder(a.work_dir, 'deploy', a.force) as stage:
+            calib = list_images(a.int8, recursive=True) if a.int8 else []
+            if len(calib) > a.int8_images:
+                calib = [calib[i * len(calib) // a.int8_images] for i in range(a.int8_images)]
             deploy(a.deploy_cfg, a.model_cfg, a.checkpoint, a.img, stage,
                    test_imgs=a.test_img, device=a.device, score_thr=a.score_thr)
             if a.int8:
