@@ -86,13 +86,14 @@ def _paths(ds: dict) -> List[Tuple[str, str]]:
 def check_datasets(cfg: Config, loaders=('train_dataloader', 'val_dataloader',
                                          'test_dataloader')) -> None:
     """Fail early, naming the dataset and the missing path, instead of deep inside a
-    dataset class. Datasets that generate themselves (parc_mm.Shapes*) are skipped."""
+    dataset class. Datasets that generate themselves (parc_mm.Shapes*, parc_mm.Fashion*: they
+    name their own fix) are skipped."""
     for name in loaders:
         loader = cfg.get(name)
         if not loader:
             continue
         for ds in _datasets(loader.get('dataset', {})):
-            if str(ds.get('type', '')).startswith('parc_mm.Shapes'):
+            if str(ds.get('type', '')).startswith(('parc_mm.Shapes', 'parc_mm.Fashion')):
                 continue
             for key, path in _paths(ds):
                 if '://' in path or osp.exists(path):

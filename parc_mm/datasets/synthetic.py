@@ -199,23 +199,23 @@ class NotOurFolderError(ValueError):
     """The target of the generator exists and is not a previous generation of it."""
 
 
-def _read_marker(root: str) -> Optional[dict]:
+def _read_marker(root: str, marker: str = _DONE_FILE) -> Optional[dict]:
     """The generation's marker (its spec), or None (no / unreadable one)."""
     try:
-        with open(osp.join(root, _DONE_FILE)) as f:
+        with open(osp.join(root, marker)) as f:
             spec = json.load(f)
     except (OSError, ValueError):
         return None
     return spec if isinstance(spec, dict) else None
 
 
-def _marker_version(root: str):
+def _marker_version(root: str, marker: str = _DONE_FILE):
     """The generator version recorded in ``root``'s marker, or None (no / unreadable one)."""
-    v = (_read_marker(root) or {}).get('version')
+    v = (_read_marker(root, marker) or {}).get('version')
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
-def foreign_files(root: str) -> List[str]:
+def foreign_files(root: str, marker: str = _DONE_FILE) -> List[str]:
     """Files under a generated ``root`` that the generator did not write (a photo added to a
     class folder, notes, ...): the writer's manifest lists every file of the generation. A
     generation of an older parc_mm (no manifest) is judged by its file counts: any difference
@@ -225,45 +225,48 @@ def foreign_files(root: str) -> List[str]:
     if man is not None:
         ours = set(man['files']) | {MANIFEST}
         return [f for f in relative_files(root) if f not in ours]
+    if marker != _DONE_FILE:  # other generators always wrote a manifest
+        return []
     spec = _read_marker(root)
     return check_files(root, spec) if spec else []
 
 
-def check_target(root: str) -> None:
-    """Refuse (:class:`NotOurFolderError`) to write the synthetic data at ``root`` unless
+def check_target(root: str, marker: str = _DONE_FILE, version: int = VERSION,
+                 what: str = 'synthetic-data generator', example: str = 'data/shapes') -> None:
+    """Refuse (:class:`NotOurFolderError`) to write generated data at ``root`` unless
     replacing it loses nothing: ``root`` is missing, an empty folder, or a folder that carries
-    this generator's marker of this version or an older one and holds nothing else. A file, a
-    link, a mount point, a folder of anyone else's files (or of a newer parc_mm's generator),
-    and a generated folder to which files were added are never touched."""
+    this generator's ``marker`` of this ``version`` or an older one and holds nothing else. A
+    file, a link, a mount point, a folder of anyone else's files (or of a newer parc_mm's
+    generator), and a generated folder to which files were added are never touched."""
     if not str(root).strip():
-        raise NotOurFolderError('The synthetic data needs a folder to write to; got an empty '
-                                'path (data_root=\'\'?). Give a path such as data/shapes.')
+        raise NotOurFolderError(f'The {what} needs a folder to write to; got an empty '
+                                f'path (data_root=\'\'?). Give a path such as {example}.')
     if not osp.lexists(root):
         return
-    fix = ('Point it at a new folder (e.g. data/shapes), or use the library\'s own dataset '
+    fix = (f'Point it at a new folder (e.g. {example}), or use the library\'s own dataset '
            'type (CocoDataset, BaseSegDataset, CustomDataset) for your own data.')
     if osp.islink(root) or not osp.isdir(root):
         kind = 'a symbolic link' if osp.islink(root) else 'a file'
-        raise NotOurFolderError(f'{root} is {kind}, not a folder of parc_mm synthetic data: '
+        raise NotOurFolderError(f'{root} is {kind}, not a folder the parc_mm {what} wrote: '
                                 f'nothing was written or deleted. {fix}')
     if osp.ismount(root):
-        raise NotOurFolderError(f'{root} is a mount point: the synthetic data is never '
-                                f'written over one (nothing was deleted). {fix}')
-    version = _marker_version(root)
-    if version is None:
+        raise NotOurFolderError(f'{root} is a mount point: the {what} never writes over '
+                                f'one (nothing was deleted). {fix}')
+    found = _marker_version(root, marker)
+    if found is None:
         if not os.listdir(root):
             return
         raise NotOurFolderError(
-            f'{root} exists and holds files that the parc_mm synthetic-data generator did not '
-            f'write (no {_DONE_FILE} marker): nothing was written or deleted. {fix}')
-    if version > VERSION:
+            f'{root} exists and holds files that the parc_mm {what} did not '
+            f'write (no {marker} marker): nothing was written or deleted. {fix}')
+    if found > version:
         raise NotOurFolderError(
-            f'{root} was written by a newer parc_mm (synthetic data version {version}, this '
-            f'one writes {VERSION}): left as it is. Upgrade parc_mm or use another folder.')
-    extra = foreign_files(root)
+            f'{root} was written by a newer parc_mm ({what} version {found}, this '
+            f'one writes {version}): left as it is. Upgrade parc_mm or use another folder.')
+    extra = foreign_files(root, marker)
     if extra:
         raise NotOurFolderError(
-            f'{root} holds files the synthetic-data generator did not write '
+            f'{root} holds files the {what} did not write '
             f'({len(extra)}: {"; ".join(extra[:3])}{"; ..." if len(extra) > 3 else ""}): '
             'regenerating it would delete them, so nothing was written or deleted. Move them '
             'out of the folder, or point data_root at another folder.')
