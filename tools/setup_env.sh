@@ -206,6 +206,28 @@ if [ "$STACK" = openmmlab ]; then
   "${PIP[@]}" install -q --no-deps "mmdeploy==$MMDEPLOY_VER"
 fi
 
+# real images for the demo and the real-data experiment: Debian's dataset-fashion-mnist (the
+# original Fashion-MNIST files, 31 MB, nothing downloaded at run time). Only where apt is usable
+# without a password; elsewhere one line says what to run (the demo then uses the shapes).
+FMNIST=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+if [ -n "${PARC_FASHION_MNIST:-}" ] || [ -f "$FMNIST" ]; then
+  say "real images: Fashion-MNIST present"
+elif ! command -v apt-get >/dev/null 2>&1; then
+  say "real images: no apt here: install Fashion-MNIST's four *-ubyte.gz files and set PARC_FASHION_MNIST to their folder (the demo uses the synthetic shapes until then)"
+else
+  SUDO=()
+  [ "$(id -u)" = 0 ] || SUDO=(sudo -n)
+  if [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then
+    say "real images: apt-get install dataset-fashion-mnist"
+    { "${SUDO[@]}" apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 \
+      || { "${SUDO[@]}" apt-get update -qq >/dev/null 2>&1 \
+           && "${SUDO[@]}" apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1; }; } \
+      || say "real images: apt-get install dataset-fashion-mnist failed (the demo uses the synthetic shapes)"
+  else
+    say "real images: run 'sudo apt-get install dataset-fashion-mnist' for the real-image demo (the demo uses the synthetic shapes until then)"
+  fi
+fi
+
 say "stack check"
 "$VPY" -m parc_mm.utils.collect_env --quick
 say "done: activate with 'source $VENV/bin/activate'"

@@ -122,8 +122,10 @@ def build_from_config(cfg_path: str, cfg_options: Optional[dict] = None):
 
 def erf_map(backbone: nn.Module, images: Sequence[torch.Tensor], stage: int = -1
             ) -> np.ndarray:
-    """Mean |d (centre of stage output, summed over channels) / d input| over ``images``
-    (RepLKNet's ERF), summed over input channels: an (H, W) array."""
+    """Mean |d (centre of stage output, rectified and summed over channels) / d input| over
+    ``images`` (RepLKNet's ERF), summed over input channels: an (H, W) array. The ReLU is
+    RepLKNet's and matters: a plain channel sum of a channel-normalised output (ConvNeXt's
+    LayerNorm at every ``out_indices`` stage) is constant, so its gradient is zero."""
     backbone.eval()
     acc = None
     for img in images:
@@ -136,7 +138,7 @@ def erf_map(backbone: nn.Module, images: Sequence[torch.Tensor], stage: int = -1
                              'gap_before_final_norm=True); choose another --stage or keep '
                              'the map')
         h, w = out.shape[-2:]
-        out[:, :, h // 2, w // 2].sum().backward()
+        torch.relu(out[:, :, h // 2, w // 2]).sum().backward()
         g = x.grad.detach().abs().sum(1)[0].numpy()
         acc = g if acc is None else acc + g
     return acc / len(images)

@@ -58,7 +58,8 @@ _DRAW = {'det': _draw_det, 'seg': _draw_seg, 'cls': _draw_cls}
 
 
 def draw_predictions(task: str, config: str, checkpoint: str, data_root: str, out: str,
-                     n: int = 6, score_thr: float = 0.3) -> str:
+                     n: int = 6, score_thr: float = 0.3, meta: dict = None) -> str:
+    """``meta``: classes and palette of the data (default: the synthetic shapes')."""
     import importlib
 
     import matplotlib
@@ -73,7 +74,7 @@ def draw_predictions(task: str, config: str, checkpoint: str, data_root: str, ou
     importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)
     apis = importlib.import_module(f'{scope}.apis')
     imgs = _val_images(task, data_root, n)
-    meta = synthetic.metainfo(task)
+    meta = meta or synthetic.metainfo(task)
     fig, axes = plt.subplots(1, len(imgs), figsize=(3.2 * len(imgs), 3.2))
     axes = np.atleast_1d(axes)
     with DefaultScope.overwrite_default_scope(scope):

@@ -26,7 +26,7 @@ class Task:
     metric_scale: float  # metric * scale = percent
     inferencer: str  # 'module:Class' of the library's Inferencer
     weights_kwarg: str  # the Inferencer's checkpoint argument
-    val_images: str  # glob of the synthetic data's validation images, under its data root
+    val_images: str  # glob of the built-in data's validation images, under its data root
     smoke_shrink: float  # input-size factor of the CPU smoke runs (parc_mm.testing)
     exports: str  # what the ONNX export holds: 'logits' or 'features' (backbone + neck)
     # the checkpoint argument's value for "no weights" (mmpretrain's True would download)
@@ -44,12 +44,12 @@ class Task:
 TASKS: Dict[str, Task] = {
     'cls': Task('cls', 'mmpretrain', (224, 224), 'cls', 'accuracy/top1', 1.0,
                 'mmpretrain.apis:ImageClassificationInferencer', 'pretrained',
-                'cls/val/*/00000.png', 1 / 3, 'logits', no_weights=False),
+                'cls/val/*/00000.*', 1 / 3, 'logits', no_weights=False),
     'det': Task('det', 'mmdet', (800, 1333), 'coco', 'coco/bbox_mAP', 100.0,
-                'mmdet.apis:DetInferencer', 'weights', 'coco/val/*.jpg', 1 / 5, 'features',
+                'mmdet.apis:DetInferencer', 'weights', 'coco/val/*.*', 1 / 5, 'features',
                 inferencer_kwargs=(('show_progress', False), )),
     'seg': Task('seg', 'mmseg', (512, 512), 'ade', 'mIoU', 1.0,
-                'mmseg.apis:MMSegInferencer', 'weights', 'ade/images/validation/*.jpg', 1 / 6,
+                'mmseg.apis:MMSegInferencer', 'weights', 'ade/images/validation/*.*', 1 / 6,
                 'logits'),
 }
 BY_SCOPE: Dict[str, Task] = {t.scope: t for t in TASKS.values()}

@@ -326,14 +326,17 @@ def problems(root: str) -> List[str]:
 
 
 def ensure(root: str, **kwargs) -> str:
-    """Build the data under ``root`` unless a complete build of these arguments is there."""
+    """Build the data under ``root`` unless a complete build is there (of the given
+    arguments; any complete build when none are given)."""
     from mmengine.logging import print_log
 
     from parc_mm.utils.fileio import expand
     if str(root).strip():
         root = expand(root)
     spec = None if osp.islink(root) else _read_marker(root, MARKER)
-    want = {k: list(v) if isinstance(v, tuple) else v for k, v in {**DEFAULTS, **kwargs}.items()
+    # only the arguments given are compared: a dataset class (no arguments) takes any complete
+    # build, e.g. the small one of a quick run, instead of rebuilding it at the defaults
+    want = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()
             if k != 'source'}
     if spec is not None and spec.get('version') == VERSION and all(
             spec.get(k) == v for k, v in want.items()):

@@ -205,3 +205,13 @@ def test_fused_attention_is_counted():
             return F.scaled_dot_product_attention(q + x.mean(), q, q.new_ones(1, 2, 16, 7))
 
     assert complexity(Attn(), (3, 8, 8), task='none')['flops'] == 2 * 16 * 16 * (5 + 7)
+
+
+def test_erf_of_a_channel_normalised_output_is_not_zero():
+    # ConvNeXt normalises every out_indices stage over channels: a plain channel sum of that
+    # output is constant (zero gradient); the ERF rectifies it first, as RepLKNet does
+    from mmpretrain.models.utils import LayerNorm2d
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), LayerNorm2d(8))
+    m = erf_map(net, [torch.randn(3, 16, 16)])
+    assert m[8, 8] > 0 and m[0, 0] == 0

@@ -14,7 +14,7 @@ def test_demo_quick(tmp_path):
     sys.path.insert(0, ROOT)
     from tools import demo
     wd = tmp_path / 'demo'
-    results = demo.main(['--quick', '--skip-check', '--work-dir', str(wd),
+    results = demo.main(['--quick', '--skip-check', '--work-dir', str(wd), '--data', 'shapes',
                          '--data-root', str(tmp_path / 'shapes')])
     from parc_mm.apis.tasks import TASKS
     assert set(results) == {'cls', 'seg', 'det'}
@@ -32,7 +32,9 @@ def test_demo_quick(tmp_path):
     assert osp.exists(wd / 'loss_curves.png')
     summary = (wd / 'summary.md').read_text()
     assert '| det | mmdet |' in summary and 'coco/bbox_mAP' in summary
-    assert json.loads((wd / 'summary.json').read_text())['seg']['metric'] == 'mIoU'
+    summary_json = json.loads((wd / 'summary.json').read_text())
+    assert summary_json['seg']['metric'] == 'mIoU'
+    assert {summary_json[t]['data'] for t in results} == {'shapes'}
     # written whole through the artefact writer: its manifest verifies, and no record points
     # into the staging folder it was written in
     from parc_mm.utils.fileio import verify_folder
@@ -54,3 +56,38 @@ def test_demo_refuses_a_work_dir_it_did_not_write(tmp_path):
                    '--data-root', str(tmp_path / 'shapes')])
     assert (wd / 'notes.txt').read_text() == 'keep'
     assert sorted(p.name for p in tmp_path.iterdir()) == ['mine']
+
+
+@pytest.mark.skipif(not __import__('parc_mm.datasets.fashion', fromlist=['x']).available(),
+                    reason='Fashion-MNIST is not installed (apt-get install '
+                           'dataset-fashion-mnist; tools/setup_env.sh does it as root)')
+def test_demo_quick_on_real_images(tmp_path):
+    """README's main command on the real garments (--quick): the pointer task with ParC and
+    its baseline side by side, seg and det on the scenes, one thread."""
+    sys.path.insert(0, ROOT)
+    from tools import demo
+    wd = tmp_path / 'demo'
+    results = demo.main(['--quick', '--skip-check', '--work-dir', str(wd), '--threads', '1',
+                         '--data-root', str(tmp_path / 'fashion')])
+    summary = json.loads((wd / 'summary.json').read_text())
+    assert summary['_run']['data'] == 'fashion-mnist' and summary['_run']['threads'] == 1
+    for name in ('cls', 'seg', 'det'):
+        assert summary[name]['data'] == 'fashion-mnist'
+        assert summary[name]['value'] == pytest.approx(results[name]['value'])
+    base = summary['cls']['baseline']
+    logged = json.loads((wd / 'cls_baseline' / 'test_metrics.json').read_text())
+    assert base['value'] == pytest.approx(logged['accuracy/top1'])
+    assert base['config'].endswith('pointer_convnext.py')
+    assert 'ConvNeXt baseline' in (wd / 'summary.md').read_text()
+
+
+def test_demo_runs_a_part(tmp_path):
+    """--tasks picks the parts; the summary holds those only."""
+    sys.path.insert(0, ROOT)
+    from tools import demo
+    wd = tmp_path / 'demo'
+    demo.main(['--quick', '--skip-check', '--work-dir', str(wd), '--tasks', 'seg', '--data',
+               'shapes', '--data-root', str(tmp_path / 'shapes'), '--threads', '1'])
+    summary = json.loads((wd / 'summary.json').read_text())
+    assert set(summary) == {'seg', '_run'} and summary['seg']['data'] == 'shapes'
+    assert summary['_run']['tasks'] == ['seg']
