@@ -7,7 +7,8 @@ classes, MIT licence), as Debian's ``dataset-fashion-mnist`` package installs th
 
 * ``mnist/``: the IDX files un-gzipped, as mmpretrain's ``FashionMNIST`` reads them (the
   plain 10-class task: the control, where a global kernel is not expected to help);
-* ``cls/{train,val}/<class>/*.png``: **the pointer task**, a global-context classification.
+* ``cls/{train,val}/<class>/*.png`` (and ``cls/{train,val}_parts.json``: each scene's two
+  classes and the arrow): **the pointer task**, a global-context classification.
   A 48x96 canvas holds two garments of different classes at its two ends and, between them,
   an arrow pointing at one of them; the label is the class of the garment the arrow points at.
   No local window decides it: a window on a garment sees a class that is the label exactly
@@ -37,7 +38,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .synthetic import NotOurFolderError, _polygons, _read_marker, check_target as _check
+from .synthetic import NotOurFolderError, _polygons, _read_marker
+from .synthetic import check_target as _check
 
 SOURCE = '/usr/share/datasets/fashion-mnist'
 SOURCE_ENV = 'PARC_FASHION_MNIST'
@@ -52,7 +54,7 @@ MNIST_CLASSES = ('tshirt_top', 'trouser', 'pullover', 'dress', 'coat', 'sandal',
                  'sneaker', 'bag', 'ankle_boot')
 CLASSES: Tuple[str, ...] = tuple(sorted(MNIST_CLASSES))
 _TO_OURS = np.array([CLASSES.index(c) for c in MNIST_CLASSES])
-VERSION = 1
+VERSION = 2  # bump when the output changes: an older build is rebuilt
 MARKER = '.parc_mm_fashion'
 WHAT = 'Fashion-MNIST scene builder'
 POINTER_SIZE = (48, 96)
@@ -138,7 +140,9 @@ def render_pointer(rng: np.random.Generator, images: np.ndarray, labels: np.ndar
         j = int(rng.integers(len(images)))
         if labels[j] != labels[i]:
             break
-    margin = w // 2 - ARROW  # each garment stays within its end of the canvas
+    # each garment stays within 37 pixels of its end of the canvas (on the 48x192 canvas too:
+    # only the distance to the arrow grows)
+    margin = min(w // 2 - ARROW, 37)
     placed = []
     for k, idx in enumerate((i, j)):
         g = _garment(rng, images[idx], 24, min(32, margin, h))
@@ -219,16 +223,24 @@ def _write_mnist(root: str, source: str) -> None:
                 shutil.copyfileobj(fi, fo)
 
 
-def _write_pointer(root: str, split: str, n: int, rng, images, labels) -> None:
+def _write_pointer(root: str, split: str, n: int, rng, images, labels,
+                   folder: str = 'cls', size: Tuple[int, int] = POINTER_SIZE) -> None:
     import cv2
     for c in CLASSES:
-        os.makedirs(osp.join(root, 'cls', split, c), exist_ok=True)
+        os.makedirs(osp.join(root, folder, split, c), exist_ok=True)
     counts = dict.fromkeys(CLASSES, 0)
+    parts = {}
     for _ in range(n):
-        img, label, _ = render_pointer(rng, images, labels)
+        img, label, d = render_pointer(rng, images, labels, size)
         c = CLASSES[label]
-        cv2.imwrite(osp.join(root, 'cls', split, c, f'{counts[c]:05d}.png'), img)
+        name = f'{c}/{counts[c]:05d}.png'
+        cv2.imwrite(osp.join(root, folder, split, name), img)
+        parts[name] = dict(left=d['left'], right=d['right'], points_left=d['points_left'],
+                           arrow=list(d['arrow']))
         counts[c] += 1
+    # what each scene is made of (the analysis of what a model got right reads it)
+    with open(osp.join(root, folder, f'{split}_parts.json'), 'w') as f:
+        json.dump(parts, f)
 
 
 def _write_scenes(root: str, split: str, n: int, rng, images, labels) -> None:
@@ -271,15 +283,18 @@ def check_target(root: str) -> None:
     _check(root, MARKER, VERSION, WHAT, 'data/fashion')
 
 
-DEFAULTS = dict(pointer=(8000, 2000), scenes=(600, 100), seed=0)
+WIDE_SIZE = (48, 192)
+DEFAULTS = dict(pointer=(8000, 2000), scenes=(600, 100), wide=(0, 0), seed=0)
 
 
 def build(root: str, pointer: Tuple[int, int] = DEFAULTS['pointer'],
-          scenes: Tuple[int, int] = DEFAULTS['scenes'], seed: int = DEFAULTS['seed'],
-          source: Optional[str] = None) -> str:
+          scenes: Tuple[int, int] = DEFAULTS['scenes'], wide: Tuple[int, int] = DEFAULTS['wide'],
+          seed: int = DEFAULTS['seed'], source: Optional[str] = None) -> str:
     """Write the real-image datasets under ``root`` (deterministic for given arguments).
 
-    ``pointer`` / ``scenes``: (train, val) counts. Only into a missing or empty folder or
+    ``pointer`` / ``scenes``: (train, val) counts; ``wide``: (train, val) counts of the
+    pointer task on a 48x192 canvas in ``cls_wide/`` (none by default; the experiment's
+    question of whether a map wider than the kernel matters). Only into a missing or empty folder or
     over an earlier build (never a folder of anyone else's files); staged beside ``root`` and
     swapped in whole, so a killed run leaves the old data or the new."""
     from parc_mm.utils.fileio import artefact_folder, current_umask, expand
@@ -297,7 +312,11 @@ def build(root: str, pointer: Tuple[int, int] = DEFAULTS['pointer'],
         _write_pointer(tmp, 'val', pointer[1], rng, te_x, te_y)
         _write_scenes(tmp, 'train', scenes[0], rng, tr_x, tr_y)
         _write_scenes(tmp, 'val', scenes[1], rng, te_x, te_y)
-        spec = dict(version=VERSION, pointer=list(pointer), scenes=list(scenes), seed=seed)
+        if wide[0] or wide[1]:  # last: the rest of the data is the same with or without it
+            _write_pointer(tmp, 'train', wide[0], rng, tr_x, tr_y, 'cls_wide', WIDE_SIZE)
+            _write_pointer(tmp, 'val', wide[1], rng, te_x, te_y, 'cls_wide', WIDE_SIZE)
+        spec = dict(version=VERSION, pointer=list(pointer), scenes=list(scenes),
+                    wide=list(wide), seed=seed)
         with open(osp.join(tmp, MARKER), 'w') as f:
             json.dump(spec, f)
         check_target(root)  # again: someone may have put files there while we wrote
@@ -366,14 +385,17 @@ def main(argv=None) -> None:
                    metavar=('TRAIN', 'VAL'), help='pointer-task images per split')
     p.add_argument('--scenes', type=int, nargs=2, default=DEFAULTS['scenes'],
                    metavar=('TRAIN', 'VAL'), help='detection / segmentation scenes per split')
+    p.add_argument('--wide', type=int, nargs=2, default=DEFAULTS['wide'],
+                   metavar=('TRAIN', 'VAL'), help='pointer images on a 48x192 canvas '
+                   '(cls_wide/)')
     p.add_argument('--seed', type=int, default=DEFAULTS['seed'])
     p.add_argument('--source', default=None,
                    help=f'folder of the Fashion-MNIST *-ubyte.gz files (default: ${SOURCE_ENV} '
                         f'or {SOURCE})')
     a = p.parse_args(argv)
     try:
-        build(a.root, pointer=tuple(a.pointer), scenes=tuple(a.scenes), seed=a.seed,
-              source=a.source)
+        build(a.root, pointer=tuple(a.pointer), scenes=tuple(a.scenes), wide=tuple(a.wide),
+              seed=a.seed, source=a.source)
     except (NotOurFolderError, MissingSourceError) as e:
         raise SystemExit(f'error: {e}')
     print(f'wrote {a.root}/cls (pointer task), {a.root}/coco, {a.root}/ade, {a.root}/mnist')

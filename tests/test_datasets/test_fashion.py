@@ -108,8 +108,8 @@ def test_the_libraries_read_every_format(built):
     from mmdet.datasets import CocoDataset
     from mmpretrain.datasets import CustomDataset
     from mmseg.datasets import BaseSegDataset
-    from pycocotools.coco import COCO
     from pycocotools import mask as mask_utils
+    from pycocotools.coco import COCO
 
     import parc_mm.datasets.mm as mm
 

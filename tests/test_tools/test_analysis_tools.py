@@ -34,7 +34,16 @@ def test_parc_flops_by_impl(impl):
 
 
 def test_get_flops_tool_on_config():
-    from tools.analysis import get_flops  # noqa: F401  (import check below)
+    # in process: the implementation changes the ParC FLOPs, never the parameters
+    import sys
+    sys.path.insert(0, ROOT)
+    from tools.analysis import get_flops
+    cfg = 'configs/parc_convnext/parc-convnext-xt_32xb128_in1k.py'
+    direct = get_flops.main([cfg, '--shape', '64'])
+    fft = get_flops.main([cfg, '--shape', '64', '--impl', 'fft'])
+    assert round(direct['params'] / 1e6, 3) == 7.413 and fft['params'] == direct['params']
+    assert 0 < direct['parc_flops'] < direct['flops']
+    assert fft['parc_flops'] != direct['parc_flops']
 
 
 def test_get_flops_cli():

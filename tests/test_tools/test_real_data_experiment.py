@@ -29,13 +29,15 @@ def test_tiny_experiment(tmp_path):
     run = wd / 'runs' / 'pointer_convnext_baseline_seed1'
     logged = json.loads((run / 'test_metrics.json').read_text())
     assert pointer['ConvNeXt baseline']['values'][1] == pytest.approx(logged['accuracy/top1'])
-    assert set(rep['parts']) == {'pointer', 'control', 'seg', 'det'}
+    assert set(rep['parts']) == {'pointer', 'wide', 'control', 'seg', 'det'}
     assert rep['parts']['det']['bbox mAP']['ParC (all blocks)']['n'] == 1
     # seg / det started from the pointer checkpoint of their seed and variant
     with open(wd / 'runs' / 'seg_convnext_baseline_seed0' / 'run.json') as f:
         assert json.load(f)['init_from'] == 'pointer_convnext_baseline_seed0'
     erf = rep['erf_pointer']['ParC (all blocks)']['stage1']
     assert 0 < erf['0.99']['mean'] <= 1
+    ana = rep['pointer_analysis']['pointer']['ParC (all blocks)']
+    assert ana['top1']['n'] == 2 and 0 <= ana['selection']['mean'] <= 100
     report = (wd / 'report' / 'report.md').read_text()
     assert 'pointer task (global context)' in report and 'ERF' in report
     assert osp.exists(wd / 'report' / 'erf_pointer.png')

@@ -9,6 +9,8 @@ Parts (configs/fashion/, one recipe per task for every variant, fixed before any
 * ``pointer``: the global-context task (the class of the garment an arrow points at, two
   garments at the ends of a 48x96 scene): ParC-ConvNeXt with ParC in every block, with the
   paper's placement, and the ConvNeXt baseline of the same size;
+* ``wide``: the same task on a 48x192 canvas (the garments as far from the arrow as the
+  deep stages' maps are wider than a 7x7 kernel), ParC in every block and the baseline;
 * ``control``: plain 10-class Fashion-MNIST (the label is local; no gain expected);
 * ``seg`` / ``det``: UperNet / Mask R-CNN on 128x128 garment scenes, each backbone
   starting from its own pointer-task checkpoint of the same seed.
@@ -40,6 +42,8 @@ PARTS = {
     'pointer': {'ParC (all blocks)': f'{CFG}/pointer_parc-convnext.py',
                 'ParC (paper placement)': f'{CFG}/pointer_parc-convnext_paper.py',
                 'ConvNeXt baseline': f'{CFG}/pointer_convnext.py'},
+    'wide': {'ParC (all blocks)': f'{CFG}/pointer-wide_parc-convnext.py',
+             'ConvNeXt baseline': f'{CFG}/pointer-wide_convnext.py'},
     'control': {'ParC (all blocks)': f'{CFG}/mnist_parc-convnext.py',
                 'ConvNeXt baseline': f'{CFG}/mnist_convnext.py'},
     'seg': {'ParC (all blocks)': f'{CFG}/scenes_seg_parc-convnext_upernet.py',
@@ -48,11 +52,13 @@ PARTS = {
             'ConvNeXt baseline': f'{CFG}/scenes_det_convnext_mask-rcnn.py'},
 }
 METRICS = {'pointer': [('accuracy/top1', 1.0, 'top-1')],
+           'wide': [('accuracy/top1', 1.0, 'top-1')],
            'control': [('accuracy/top1', 1.0, 'top-1')],
            'seg': [('mIoU', 1.0, 'mIoU')],
            'det': [('coco/bbox_mAP', 100.0, 'bbox mAP'), ('coco/segm_mAP', 100.0, 'mask mAP')]}
-DATA = {'pointer': 'cls', 'control': 'mnist', 'seg': 'ade', 'det': 'coco'}
-TINY = dict(pointer=(40, 20), scenes=(6, 3))
+DATA = {'pointer': 'cls', 'wide': 'cls_wide', 'control': 'mnist', 'seg': 'ade', 'det': 'coco'}
+TINY = dict(pointer=(40, 20), scenes=(6, 3), wide=(20, 10))
+FULL = dict(wide=(8000, 2000))  # the builder's defaults, plus the wide canvas
 
 
 def slug(text: str) -> str:
@@ -176,6 +182,57 @@ def pointer_images(data_root: str, n: int):
                              / 60.0).permute(2, 0, 1).contiguous() for p in paths]
 
 
+def pointer_analysis(runs: List[Run], data_root: str, limit: Optional[int] = None,
+                     folder: str = 'cls') -> dict:
+    """What each trained pointer model gets right, from the scenes' parts (``val_parts.json``):
+    ``garments``: the prediction is one of the scene's two classes; ``selection``: of those,
+    the one the arrow points at (0.5 = the arrow is ignored: the 'local' ceiling); top-1 =
+    garments x selection. ``selection_no_arrow``: the same with the arrow painted over by
+    background (a model that reads the arrow falls to ~0.5 there)."""
+    import numpy as np
+    import torch
+    from mmengine.runner import load_checkpoint
+    from PIL import Image
+
+    from parc_mm.apis.tasks import build_model, load_config
+    from parc_mm.datasets import fashion
+    with open(osp.join(data_root, folder, 'val_parts.json')) as f:
+        parts = json.load(f)
+    names = sorted(parts)[:limit]
+    imgs = np.stack([np.asarray(Image.open(osp.join(data_root, folder, 'val', n)).convert('RGB'))
+                     for n in names]).astype(np.float32)
+    masked = imgs.copy()
+    rng = np.random.default_rng(0)
+    for k, n in enumerate(names):
+        ax, ay = parts[n]['arrow']
+        a = fashion.ARROW
+        masked[k, ay:ay + a, ax:ax + a] = np.clip(rng.normal(20, 8, (a, a, 1)), 0, 255).round()
+    left = np.array([parts[n]['left'] for n in names])
+    right = np.array([parts[n]['right'] for n in names])
+    target = np.where([parts[n]['points_left'] for n in names], left, right)
+    out: Dict[str, dict] = {}
+    for r in runs:
+        model = build_model(load_config(r.config))
+        load_checkpoint(model, r.checkpoint(), map_location='cpu', logger='silent')
+        model.eval()
+        stats = {}
+        for tag, batch in (('', imgs), ('_no_arrow', masked)):
+            preds = []
+            with torch.no_grad():
+                for i in range(0, len(batch), 100):
+                    x = (torch.from_numpy(batch[i:i + 100]).permute(0, 3, 1, 2) - 40.0) / 60.0
+                    preds.append(model.head(model.extract_feat(x)).argmax(1).numpy())
+            pred = np.concatenate(preds)
+            either = (pred == left) | (pred == right)
+            stats[f'garments{tag}'] = float(either.mean())
+            stats[f'selection{tag}'] = float((pred == target)[either].mean()) if either.any() \
+                else 0.0
+            stats[f'top1{tag}'] = float((pred == target).mean())
+        for k, v in stats.items():
+            out.setdefault(r.variant, {}).setdefault(k, []).append(100 * v)
+    return {v: {k: summarise(x) for k, x in d.items()} for v, d in out.items()}
+
+
 def trained_erf(runs: List[Run], data_root: str, n_images: int, out_png: str) -> dict:
     """ERF area fractions of each trained pointer backbone at stages 1 and 3 (RepLKNet's
     measure: the smallest centred box holding 20 / 50 / 99 % of the input gradient), and a
@@ -218,7 +275,8 @@ def trained_erf(runs: List[Run], data_root: str, n_images: int, out_png: str) ->
     return summary
 
 
-def report(runs: Dict[str, List[Run]], erf: Optional[dict], args) -> dict:
+def report(runs: Dict[str, List[Run]], erf: Optional[dict], args,
+           analysis: Optional[dict] = None) -> dict:
     rep = dict(command=' '.join(['python', 'tools/analysis/real_data_experiment.py']
                                 + sys.argv[1:]),
                seeds=args.seeds, dense_seeds=args.dense_seeds, tiny=args.tiny, parts={})
@@ -243,6 +301,8 @@ def report(runs: Dict[str, List[Run]], erf: Optional[dict], args) -> dict:
         rep['parts'][part] = entry
     if erf is not None:
         rep['erf_pointer'] = erf
+    if analysis is not None:
+        rep['pointer_analysis'] = analysis
     return rep
 
 
@@ -255,7 +315,8 @@ def _seconds(r: Run) -> Optional[float]:
 
 
 def markdown(rep: dict) -> str:
-    names = dict(pointer='pointer task (global context)', control='Fashion-MNIST (control)',
+    names = dict(pointer='pointer task (global context)',
+                 wide='pointer task, 48x192 canvas', control='Fashion-MNIST (control)',
                  seg='scenes, UperNet', det='scenes, Mask R-CNN')
     lines = [f'Command: `{rep["command"]}`', '',
              '| task | metric | variant | mean ± 95 % CI | minus baseline (paired) | runs |',
@@ -268,10 +329,22 @@ def markdown(rep: dict) -> str:
                 diff = fmt(s['minus_baseline']) if 'minus_baseline' in s else '-'
                 vals = ', '.join(f'{x:.2f}' for x in s['values'])
                 lines.append(f'| {names[part]} | {label} | {v} | {fmt(s)} | {diff} | {vals} |')
+    if rep.get('pointer_analysis'):
+        lines += ['', 'What the pointer models get right (validation scenes; % , mean ± 95 % CI): '
+                  'the prediction is one of the two garments, and of those the one the arrow '
+                  'points at (50 = the arrow ignored); the same with the arrow painted over:',
+                  '', '| task | variant | top-1 | one of the two garments | picks the pointed '
+                  'one | picks it, arrow painted over |', '|---|---|---|---|---|---|']
+        for part, by_variant in rep['pointer_analysis'].items():
+            for v, st in by_variant.items():
+                lines.append(f'| {names[part]} | {v} | {fmt(st["top1"])} | '
+                             f'{fmt(st["garments"])} | {fmt(st["selection"])} | '
+                             f'{fmt(st["selection_no_arrow"])} |')
     if 'erf_pointer' in rep:
         lines += ['', 'ERF of the trained pointer-task backbones (area fraction of the '
                   'smallest centred box holding t of the contribution; mean ± 95 % CI over '
-                  'seeds):', '', '| variant | stage | 20 % | 50 % | 99 % |', '|---|---|---|---|---|']
+                  'seeds):', '', '| variant | stage | 20 % | 50 % | 99 % |',
+                  '|---|---|---|---|---|']
         for v, stages in rep['erf_pointer'].items():
             for st, areas in stages.items():
                 lines.append(f'| {v} | {st} | ' + ' | '.join(
@@ -300,6 +373,8 @@ def main(argv=None) -> dict:
     p.add_argument('--work-dir', default='work_dirs/real_data')
     p.add_argument('--data-root', default='data/fashion')
     p.add_argument('--parts', nargs='+', default=list(PARTS), choices=list(PARTS))
+    p.add_argument('--wide-seeds', type=int, nargs='+', default=[0, 1],
+                   help='seeds of the wide pointer part')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2],
                    help='seeds of the classification parts (pointer, control)')
     p.add_argument('--dense-seeds', type=int, nargs='+', default=[0, 1],
@@ -320,17 +395,18 @@ def main(argv=None) -> dict:
             data_root = fashion.ensure(osp.join(work, 'runs', 'data'), pointer=TINY['pointer'],
                                        scenes=TINY['scenes'])
         else:
-            data_root = fashion.ensure(expand(a.data_root))
+            data_root = fashion.ensure(expand(a.data_root), **FULL)
     except (ArtefactError, fashion.NotOurFolderError, fashion.MissingSourceError) as e:
         raise SystemExit(f'error: {e}')
     data_root = osp.abspath(data_root)
     if set(a.parts) & {'seg', 'det'} and 'pointer' not in a.parts:
         a.parts = ['pointer'] + a.parts  # seg / det start from the pointer checkpoints
     runs: Dict[str, List[Run]] = {}
-    for part in ('pointer', 'control'):
+    for part in ('pointer', 'wide', 'control'):
         if part in a.parts:
+            seeds = a.wide_seeds if part == 'wide' else a.seeds
             runs[part] = [Run(part, v, s, work, data_root, a.tiny)
-                          for s in a.seeds for v in PARTS[part]]
+                          for s in seeds for v in PARTS[part]]
     ptr = {(r.variant, r.seed): r for r in runs.get('pointer', [])}
     for part in ('seg', 'det'):
         if part in a.parts:
@@ -342,20 +418,23 @@ def main(argv=None) -> dict:
                         raise SystemExit(f'error: {part} seed {s} starts from the pointer run '
                                          f'of seed {s}: add {s} to --seeds')
                     runs[part].append(Run(part, v, s, work, data_root, a.tiny, init_from=src))
-    first = [r for part in ('pointer', 'control') for r in runs.get(part, [])]
+    first = [r for part in ('pointer', 'wide', 'control') for r in runs.get(part, [])]
     second = [r for part in ('seg', 'det') for r in runs.get(part, [])]
     t0 = time.time()
     for batch in (first, second):
         with cf.ThreadPoolExecutor(max(1, a.jobs)) as pool:
             for fut in cf.as_completed([pool.submit(r.execute) for r in batch]):
                 fut.result()
-    erf = None
+    erf = analysis = None
     with artefact_folder(osp.join(work, 'report'), 'real-data-experiment') as st:
         if 'pointer' in runs:
             erf = trained_erf([r for r in runs['pointer'] if r.variant in PARTS['pointer']],
                               data_root, 2 if a.tiny else a.erf_images,
                               osp.join(st, 'erf_pointer.png'))
-        rep = report(runs, erf, a)
+        analysis = {part: pointer_analysis(runs[part], data_root, 8 if a.tiny else None,
+                                           DATA[part])
+                    for part in ('pointer', 'wide') if part in runs}
+        rep = report(runs, erf, a, analysis)
         rep['wall_seconds'] = time.time() - t0
         with open(osp.join(st, 'report.json'), 'w') as f:
             json.dump(rep, f, indent=1)
