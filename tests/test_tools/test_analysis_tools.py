@@ -98,6 +98,13 @@ def test_erf_tool(tmp_path):
     res = erf.main(['configs/demo/shapes_seg_parc-convnext_upernet.py', '--size', '64',
                     '--num-images', '2', '--data-root', root, '--out', out])
     assert osp.exists(out) and len(res) == 1 and 0 < res[0][2][0.5] <= 1
+    # any folder of images (e.g. ImageNet's val/), searched recursively
+    res = erf.main(['configs/demo/shapes_seg_parc-convnext_upernet.py', '--size', '64',
+                    '--num-images', '2', '--images', osp.join(root, 'cls'), '--out', out])
+    assert 0 < res[0][2][0.5] <= 1
+    with pytest.raises(SystemExit, match='neither an image file nor a folder'):
+        erf.main(['configs/demo/shapes_seg_parc-convnext_upernet.py', '--images',
+                  str(tmp_path / 'missing')])
 
 
 def test_paper_rows_have_a_config_or_a_reason():

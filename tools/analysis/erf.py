@@ -4,7 +4,10 @@ log-scaled heatmap PNG.
 
     python tools/analysis/erf.py PARC_CONFIG --baseline BASE_CONFIG [--checkpoint CKPT]
         [--baseline-checkpoint CKPT] [--stage -1] [--size 256] [--num-images 8]
-        [--out work_dirs/erf.png]
+        [--images DIR] [--out work_dirs/erf.png]
+
+Images: ``--images`` (a folder, searched recursively, e.g. ImageNet's val/), else the
+built-in synthetic scenes under ``--data-root``.
 """
 import argparse
 import glob
@@ -13,14 +16,21 @@ import os.path as osp
 from mmengine.config import DictAction
 
 
-def load_images(data_root, size, n):
+def load_images(data_root, size, n, images=None):
     import numpy as np
     import torch
     from PIL import Image
 
-    from parc_mm.datasets import synthetic
-    synthetic.ensure(data_root)
-    paths = sorted(glob.glob(osp.join(data_root, 'coco', 'val', '*.jpg')))[:n]
+    if images:
+        from parc_mm.apis.images import list_images
+        try:
+            paths = list_images(images, recursive=True)[:n]
+        except FileNotFoundError as e:
+            raise SystemExit(f'error: --images: {e}')
+    else:
+        from parc_mm.datasets import synthetic
+        synthetic.ensure(data_root)
+        paths = sorted(glob.glob(osp.join(data_root, 'coco', 'val', '*.jpg')))[:n]
     mean = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
     std = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
     out = []
@@ -66,6 +76,8 @@ def main(argv=None):
     p.add_argument('--size', type=int, default=256)
     p.add_argument('--num-images', type=int, default=8)
     p.add_argument('--data-root', default='data/shapes')
+    p.add_argument('--images', default=None,
+                   help='a folder of images to average over (e.g. data/imagenet/val)')
     p.add_argument('--out', default='work_dirs/erf.png')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
                    help='overrides for both configs, e.g. model.backbone.drop_path_rate=0')
@@ -75,7 +87,7 @@ def main(argv=None):
     import numpy as np
 
     from parc_mm.analysis.complexity import erf_areas, erf_map
-    imgs = load_images(a.data_root, a.size, a.num_images)
+    imgs = load_images(a.data_root, a.size, a.num_images, a.images)
     runs = [(osp.basename(a.config), a.config, a.checkpoint, a.cfg_options)]
     if a.baseline:
         runs.append((osp.basename(a.baseline), a.baseline, a.baseline_checkpoint,
