@@ -62,8 +62,8 @@ def test_demo_refuses_a_work_dir_it_did_not_write(tmp_path):
                     reason='Fashion-MNIST is not installed (apt-get install '
                            'dataset-fashion-mnist; tools/setup_env.sh does it as root)')
 def test_demo_quick_on_real_images(tmp_path):
-    """README's main command on the real garments (--quick): the pointer task with ParC and
-    its baseline side by side, seg and det on the scenes, one thread."""
+    """README's main command on the real garments (--quick): Fashion-MNIST, the pointer task
+    with ParC and its baseline side by side, seg and det on the scenes, one thread."""
     sys.path.insert(0, ROOT)
     from tools import demo
     wd = tmp_path / 'demo'
@@ -74,10 +74,14 @@ def test_demo_quick_on_real_images(tmp_path):
     for name in ('cls', 'seg', 'det'):
         assert summary[name]['data'] == 'fashion-mnist'
         assert summary[name]['value'] == pytest.approx(results[name]['value'])
-    base = summary['cls']['baseline']
-    logged = json.loads((wd / 'cls_baseline' / 'test_metrics.json').read_text())
+    assert summary['cls']['config'].endswith('mnist_parc-convnext.py')
+    base = summary['cls']['pointer']['baseline']
+    logged = json.loads((wd / 'cls_pointer_baseline' / 'test_metrics.json').read_text())
     assert base['value'] == pytest.approx(logged['accuracy/top1'])
     assert base['config'].endswith('pointer_convnext.py')
+    assert summary['cls']['pointer']['parc']['config'].endswith('pointer_parc-convnext.py')
+    # seg / det started from the pointer ParC backbone (3 channels, like their images)
+    assert 'cls_pointer_parc' in (wd / 'seg_train.log').read_text()
     assert 'ConvNeXt baseline' in (wd / 'summary.md').read_text()
 
 
