@@ -296,10 +296,11 @@ def test_stale_temp_files_are_removed_first_and_a_live_runs_are_not(tmp_path):
 
 def test_second_run_in_the_same_work_dir_is_refused_by_pid(tmp_path):
     wd = tmp_path / 'wd'
-    first = subprocess.Popen([PY, FAULT, str(wd), '40'], env=ENV, cwd=ROOT,
+    # (long enough to still hold its lock on a loaded machine; it is killed below)
+    first = subprocess.Popen([PY, FAULT, str(wd), '400'], env=ENV, cwd=ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        t_end = time.time() + 60
+        t_end = time.time() + 180
         while time.time() < t_end and not (wd / '.parc_mm_checkpoint.lock').exists():
             time.sleep(0.05)
         p = _fault(wd, 2, check=False)
