@@ -392,8 +392,7 @@ def main(argv=None) -> dict:
     try:
         check_work_dir(work, a.force)
         if a.tiny:
-            data_root = fashion.ensure(osp.join(work, 'runs', 'data'), pointer=TINY['pointer'],
-                                       scenes=TINY['scenes'])
+            data_root = fashion.ensure(osp.join(work, 'runs', 'data'), **TINY)
         else:
             data_root = fashion.ensure(expand(a.data_root), **FULL)
     except (ArtefactError, fashion.NotOurFolderError, fashion.MissingSourceError) as e:
