@@ -38,7 +38,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .synthetic import NotOurFolderError, _polygons, _read_marker
+from .synthetic import NotOurFolderError, _read_marker, write_scenes
 from .synthetic import check_target as _check
 
 SOURCE = '/usr/share/datasets/fashion-mnist'
@@ -245,36 +245,8 @@ def _write_pointer(root: str, split: str, n: int, rng, images, labels,
 
 def _write_scenes(root: str, split: str, n: int, rng, images, labels) -> None:
     import cv2
-    h, w = SCENE_SIZE
-    coco_dir = osp.join(root, 'coco', split)
-    ade_split = {'train': 'training', 'val': 'validation'}[split]
-    ade_img = osp.join(root, 'ade', 'images', ade_split)
-    ade_ann = osp.join(root, 'ade', 'annotations', ade_split)
-    for d in (coco_dir, ade_img, ade_ann, osp.join(root, 'coco', 'annotations')):
-        os.makedirs(d, exist_ok=True)
-    coco_images, anns = [], []
-    for i in range(n):
-        img, objects = render_scene(rng, images, labels)
-        name = f'{split}_{i:05d}'
-        cv2.imwrite(osp.join(coco_dir, name + '.png'), img)
-        cv2.imwrite(osp.join(ade_img, name + '.png'), img)
-        seg = np.ones((h, w), np.uint8)
-        coco_images.append(dict(id=i + 1, file_name=name + '.png', height=h, width=w))
-        for ci, m in objects:
-            seg[m > 0] = ci + 2
-            polys = _polygons(m)
-            if not polys:
-                continue
-            ys, xs = np.nonzero(m)
-            x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
-            anns.append(dict(id=len(anns) + 1, image_id=i + 1, category_id=ci + 1,
-                             bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                             area=float(m.sum()), segmentation=polys, iscrowd=0))
-        cv2.imwrite(osp.join(ade_ann, name + '.png'), seg)
-    coco = dict(images=coco_images, annotations=anns,
-                categories=[dict(id=k + 1, name=c) for k, c in enumerate(CLASSES)])
-    with open(osp.join(root, 'coco', 'annotations', f'instances_{split}.json'), 'w') as f:
-        json.dump(coco, f)
+    write_scenes(root, split, (render_scene(rng, images, labels) for _ in range(n)),
+                 SCENE_SIZE, CLASSES, '.png', cv2.imwrite)
 
 
 def check_target(root: str) -> None:

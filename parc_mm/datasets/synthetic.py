@@ -17,7 +17,7 @@ import json
 import math
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -143,7 +143,12 @@ def _polygons(mask: np.ndarray) -> List[List[float]]:
     return polys
 
 
-def _write_split(root: str, split: str, n: int, rng, size: Tuple[int, int]) -> None:
+def write_scenes(root: str, split: str, scenes, size: Tuple[int, int], classes: Sequence[str],
+                 ext: str, save: Callable[[str, np.ndarray], None]) -> None:
+    """Write ``scenes`` (an iterable of (image, [(class index, instance mask)])) of one split
+    as COCO instances under ``root/coco`` and ADE20K label maps under ``root/ade`` (0 =
+    unlabelled, 1 = background, 2.. = classes); ``save(path, image)`` writes an image file
+    named with ``ext``. Shared by the synthetic shapes and the real-garment scenes."""
     cv2 = _cv2()
     h, w = size
     coco_dir = osp.join(root, 'coco', split)
@@ -153,30 +158,38 @@ def _write_split(root: str, split: str, n: int, rng, size: Tuple[int, int]) -> N
     for d in (coco_dir, ade_img, ade_ann, osp.join(root, 'coco', 'annotations')):
         os.makedirs(d, exist_ok=True)
     images, anns = [], []
-    for i in range(n):
-        img, objects = render_scene(rng, h, w)
+    for i, (img, objects) in enumerate(scenes):
         name = f'{split}_{i:05d}'
-        cv2.imwrite(osp.join(coco_dir, name + '.jpg'), img[..., ::-1].copy(),
-                    [cv2.IMWRITE_JPEG_QUALITY, 95])
-        cv2.imwrite(osp.join(ade_img, name + '.jpg'), img[..., ::-1].copy(),
-                    [cv2.IMWRITE_JPEG_QUALITY, 95])
+        save(osp.join(coco_dir, name + ext), img)
+        save(osp.join(ade_img, name + ext), img)
         seg = np.ones((h, w), np.uint8)  # 1 = background (0 stays 'unlabelled')
-        images.append(dict(id=i + 1, file_name=name + '.jpg', height=h, width=w))
+        images.append(dict(id=i + 1, file_name=name + ext, height=h, width=w))
         for ci, m in objects:
             seg[m > 0] = ci + 2
-            ys, xs = np.nonzero(m)
-            x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
             polys = _polygons(m)
             if not polys:
                 continue
+            ys, xs = np.nonzero(m)
+            x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
             anns.append(dict(id=len(anns) + 1, image_id=i + 1, category_id=ci + 1,
                              bbox=[float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
                              area=float(m.sum()), segmentation=polys, iscrowd=0))
         cv2.imwrite(osp.join(ade_ann, name + '.png'), seg)
     coco = dict(images=images, annotations=anns,
-                categories=[dict(id=k + 1, name=c) for k, c in enumerate(CLASSES)])
+                categories=[dict(id=k + 1, name=c) for k, c in enumerate(classes)])
     with open(osp.join(root, 'coco', 'annotations', f'instances_{split}.json'), 'w') as f:
         json.dump(coco, f)
+
+
+def _save_jpg(path: str, img: np.ndarray) -> None:
+    cv2 = _cv2()
+    cv2.imwrite(path, img[..., ::-1].copy(), [cv2.IMWRITE_JPEG_QUALITY, 95])
+
+
+def _write_split(root: str, split: str, n: int, rng, size: Tuple[int, int]) -> None:
+    h, w = size
+    write_scenes(root, split, (render_scene(rng, h, w) for _ in range(n)), size, CLASSES,
+                 '.jpg', _save_jpg)
 
 
 def _write_cls(root: str, split: str, per_class: int, rng, size: int) -> None:
