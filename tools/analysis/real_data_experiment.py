@@ -89,6 +89,15 @@ def fmt(s: dict, digits: int = 2) -> str:
     return f'{s["mean"]:.{digits}f} ± {s["ci95"]:.{digits}f}'
 
 
+def latest_checkpoint(folder: str) -> str:
+    """The last ``iter_N.pth`` a training run wrote into ``folder``."""
+    ckpts = sorted(glob.glob(osp.join(folder, 'iter_*.pth')),
+                   key=lambda s: int(s.rsplit('_', 1)[1][:-4]))
+    if not ckpts:
+        raise FileNotFoundError(f'{folder} holds no checkpoint (its run failed?)')
+    return ckpts[-1]
+
+
 class Run:
     """One training + test run of one config with one seed."""
 
@@ -125,11 +134,7 @@ class Run:
         return opts
 
     def checkpoint(self) -> str:
-        ckpts = sorted(glob.glob(osp.join(self.dir, 'iter_*.pth')),
-                       key=lambda s: int(s.rsplit('_', 1)[1][:-4]))
-        if not ckpts:
-            raise FileNotFoundError(f'{self.dir} holds no checkpoint (its run failed?)')
-        return ckpts[-1]
+        return latest_checkpoint(self.dir)
 
     def result(self) -> Optional[dict]:
         try:
@@ -147,15 +152,8 @@ class Run:
         t0 = time.time()
         with artefact_folder(self.dir, 'real-data-experiment', relocate=True) as st:
             opts = self.options()
-            for cmd, log in (
-                    ([py, 'tools/train.py', self.config, '--work-dir', st, '--cfg-options']
-                     + opts, 'train.log'),
-                    (None, 'test.log')):
-                if cmd is None:
-                    ckpt = sorted(glob.glob(osp.join(st, 'iter_*.pth')),
-                                  key=lambda s: int(s.rsplit('_', 1)[1][:-4]))[-1]
-                    cmd = [py, 'tools/test.py', self.config, ckpt, '--work-dir', st, '--out',
-                           osp.join(st, 'test_metrics.json'), '--cfg-options'] + opts
+
+            def call(cmd, log):
                 with open(osp.join(st, log), 'w') as f:
                     p = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT,
                                        env=env)
@@ -164,6 +162,12 @@ class Run:
                         tail = f.read()[-3000:]
                     raise RuntimeError(f'{self.name}: {" ".join(cmd[:3])} failed '
                                        f'({p.returncode}); log tail:\n{tail}')
+
+            call([py, 'tools/train.py', self.config, '--work-dir', st, '--cfg-options'] + opts,
+                 'train.log')
+            call([py, 'tools/test.py', self.config, latest_checkpoint(st), '--work-dir', st,
+                  '--out', osp.join(st, 'test_metrics.json'), '--cfg-options'] + opts,
+                 'test.log')
             with open(osp.join(st, 'run.json'), 'w') as f:
                 json.dump(dict(config=self.config, seed=self.seed, seconds=time.time() - t0,
                                init_from=self.init_from.name if self.init_from else None,
