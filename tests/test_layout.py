@@ -27,13 +27,13 @@ def test_readme_layout_lists_every_package_folder_once():
 
 
 def test_one_file_per_name_that_matters():
-    """One config.py (the operator's implementation choice), one compat module."""
+    """One dispatch.py (the operator's implementation choice), one compat module."""
     names = {}
     for dirpath, _, filenames in os.walk(osp.join(ROOT, 'parc_mm')):
         for f in filenames:
             if f.endswith('.py') and f != '__init__.py':
                 names.setdefault(f, []).append(osp.relpath(osp.join(dirpath, f), ROOT))
-    assert names['config.py'] == ['parc_mm/ops/config.py']
+    assert names['dispatch.py'] == ['parc_mm/ops/dispatch.py']
     assert names['compat.py'] == ['parc_mm/compat.py']
 
 

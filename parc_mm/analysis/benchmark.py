@@ -20,6 +20,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from parc_mm.ops.registry import impl_names
+
 
 def _convnext(arch: str, blocks: str):
     from parc_mm.models import ParCConvNeXt
@@ -176,10 +178,11 @@ def _parc_timers(nets: Dict[str, nn.Module]) -> list:
 
 def run_model(name: str, size: Tuple[int, int], device: torch.device, dtype: torch.dtype,
               modes: Sequence[str] = ('fwd', 'fwd+bwd'), rounds: int = 10, batch: int = 1,
-              compile_: bool = False, impls: Sequence[str] = ('auto', 'direct', 'fft', 'gemm'),
+              compile_: bool = False, impls: Optional[Sequence[str]] = None,
               warmup: int = 2) -> List[Row]:
     """Time one ParC model (each impl) against its baseline, interleaved; see the module doc."""
-    from parc_mm.ops import inference_mode, set_impl
+    from parc_mm.ops import impl_choices, inference_mode, set_impl
+    impls = impl_choices() if impls is None else impls
     build_parc, build_base = MODELS[name]
     torch.manual_seed(0)
     nets = {'baseline': build_base()}
@@ -294,7 +297,7 @@ def summary(rows: List[Row]) -> str:
         base, auto = g.get('baseline'), g.get('auto')
         if base is None or auto is None:
             continue
-        fixed = [g[v] for v in ('direct', 'fft', 'gemm') if v in g]
+        fixed = [r for v, r in g.items() if v in impl_names()]
         best = min(fixed, key=lambda r: r.ratio) if fixed else None
         if best:
             per_round = [a / b for a, b in zip(auto.rounds, best.rounds)]

@@ -61,7 +61,7 @@ def parc_settings(owner: str, parc_cfg: Optional[dict], defaults: dict) -> dict:
                             f'{out[key]!r} ({type(out[key]).__name__}; a string such as '
                             "'False' is not a bool)")
     if 'impl' in out:
-        from parc_mm.ops.config import check_impl
+        from parc_mm.ops.dispatch import check_impl
         check_impl(out['impl'])
     if 'img_size' in out:
         check_img_size(out['img_size'])

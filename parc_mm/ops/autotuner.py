@@ -6,7 +6,7 @@ autocast dtype, direction, input shape, output channels, depthwise / dense / gro
 train or eval) times the exact implementations on the real input and caches the fastest; later
 calls are a dictionary lookup. Without it, or inside ``torch.compile`` / tracing for a
 configuration not measured yet, ``auto`` falls back to the deterministic rule
-(:func:`parc_mm.ops.config.select_impl`).
+(:func:`parc_mm.ops.dispatch.select_impl`).
 
 The cache can be saved and loaded (one JSON file per device, :func:`save_autotune_cache` /
 :func:`load_autotune_cache`) so a deployment picks without timing, and shared across
@@ -27,7 +27,7 @@ from typing import Callable, Dict, Iterator, Optional
 import torch
 
 from . import registry
-from .config import IMPLS, compiling  # noqa: F401  (compiling: re-exported)
+from .tracing import compiling  # noqa: F401  (compiling: re-exported)
 
 _TRUE, _FALSE = ('1', 'true', 'yes', 'on'), ('', '0', 'false', 'no', 'off')
 
@@ -175,7 +175,7 @@ def _traced_lookup(x: torch.Tensor, weight: torch.Tensor, groups: int, direction
 
 def choose(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
            run: Callable[[str, torch.Tensor, torch.Tensor], torch.Tensor],
-           candidates=IMPLS, mode: str = 'circular') -> Optional[str]:
+           candidates=None, mode: str = 'circular') -> Optional[str]:
     """The autotuned impl for this call, or None (use the rule). ``run(impl, x, weight)``
     computes the call with one impl. Training keys (autograd on) are timed forward +
     backward, which decides training speed; eval keys forward only, without autograd.
@@ -190,6 +190,8 @@ def choose(x: torch.Tensor, weight: torch.Tensor, groups: int, direction: str,
     key = cache_key(x, weight, groups, direction, mode=mode)
     if key in _CACHE or not _ENABLED:
         return _CACHE.get(key)
+    if candidates is None:
+        candidates = registry.impl_names()
     if key.endswith('|train'):
         xd = x.detach().requires_grad_(x.requires_grad)
         wd = weight.detach().requires_grad_(weight.requires_grad)

@@ -7,7 +7,7 @@ from typing import Tuple
 import torch
 import torch.nn as nn
 
-from .config import check_impl, parc_impl
+from .dispatch import check_impl, parc_impl
 from .resize import axis
 
 

@@ -12,7 +12,7 @@ Three exact implementations compute it:
 * ``fft``:    ``irfft(rfft(xp) * conj(rfft(k)), n)`` (Fast-ParC), always in float32;
 * ``gemm``:   ``M @ xp`` with the circulant matrix ``M[o, c, i, j] = k[o, c, (j - i) mod n]``.
 
-``auto`` picks one per call from the shape, device and dtype (see :func:`select_impl`).
+``auto`` picks one per call from the shape, device and dtype (:mod:`.dispatch`).
 
 Parameters are stored at a *base* size and resized to the actual length on every forward with
 ``F.interpolate(bilinear, align_corners=True)`` (a no-op at the base size), as the first
@@ -27,9 +27,9 @@ from typing import Iterator, List, Optional
 import torch
 import torch.nn.functional as F
 
-from . import autotuner, config
-from .config import check_impl, select_impl
-from .registry import Implementation, available_impls, get_impl, register_impl
+from . import dispatch, tracing
+from .dispatch import check_impl
+from .registry import Implementation, get_impl, register_impl
 from .resize import DIRECTIONS, axis
 
 
@@ -37,8 +37,8 @@ def _circulant(k: torch.Tensor) -> torch.Tensor:
     """(..., n) -> (..., n, n) with M[..., i, j] = k[..., (j - i) mod n]. In an ONNX export
     by tracing it is built outside the trace: the graph holds the matrix as a constant
     instead of the gather that builds it."""
-    if config.tracing_onnx():
-        with config.untraced():
+    if tracing.tracing_onnx():
+        with tracing.untraced():
             return _circulant_of(k.detach())
     return _circulant_of(k)
 
@@ -54,8 +54,8 @@ def _toeplitz(k: torch.Tensor, n: int) -> torch.Tensor:
     """(..., K) -> (..., n, n) with T[..., i, t] = k[..., t - i + K // 2] (0 outside the
     kernel): the linear mode's matrix. A constant of the graph in an ONNX export by tracing,
     like the circulant."""
-    if config.tracing_onnx():
-        with config.untraced():
+    if tracing.tracing_onnx():
+        with tracing.untraced():
             return _toeplitz_of(k.detach(), n)
     return _toeplitz_of(k, n)
 
@@ -185,7 +185,7 @@ def _fft(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str,
     n = x.shape[ax]
     k = w.reshape(o, ci, n)
     if (ci == 1 and o == c and torch.is_grad_enabled() and (x.requires_grad or k.requires_grad)
-            and not config.compiling()):
+            and not tracing.compiling()):
         return _DepthwiseFFTCorrelation.apply(x, k.reshape(o, n), ax)
     xf = _rfft(x, ax)
     kf = _cached(cache, ('fft', k.dtype), lambda: torch.fft.rfft(k, n=n, dim=-1).conj())
@@ -347,8 +347,6 @@ def global_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tens
         raise ValueError(f'ParC-{direction} bias must have shape ({weight.shape[0]},) (one per '
                          f'output channel), got {tuple(bias.shape)}')
     impl = check_impl(impl)
-    if impl != 'auto':
-        get_impl(impl).compute_for(mode)  # an impl without this mode: refused, naming it
     check_float(x, weight)
     out_dtype = autocast_out_dtype(x, weight)
     if x.shape[0] == 0:  # empty batch: every impl returns an empty tensor
@@ -364,28 +362,10 @@ def resolve_impl(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, 
                  out_dtype: torch.dtype, kernel_cache: Optional[dict] = None,
                  mode: str = 'circular') -> str:
     """The exact implementation a (validated) :func:`circular_conv` / :func:`linear_conv` call
-    runs: ``impl`` itself, or for ``'auto'`` the global override, else the autotuned choice,
-    else the rule."""
-    if impl != 'auto':
-        return impl
-    ax = axis(direction)
-    forced = config.global_impl()
-    if forced is not None and get_impl(forced).available(x.device, out_dtype, mode):
-        return forced
-    if config.exporting():  # no timing, no cached choice that may not export
-        return config.export_impl(x.device, out_dtype, x.shape[ax], dense=weight.shape[1] > 1,
-                                  mode=mode)
-    # the rule decides by the dtype the conv runs in (under autocast: the autocast dtype,
-    # whatever the input's), as the autotuner's key does
-    training = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
-    return autotuner.choose(
-        x, weight, groups, direction,
-        lambda i, xx, ww: compute(i, xx, ww, groups, direction, out_dtype, kernel_cache, mode),
-        candidates=available_impls(x.device, out_dtype, differentiable=training, mode=mode),
-        mode=mode,
-    ) or select_impl(x.shape[ax], x.shape[5 - ax], x.shape[1], x.device, out_dtype,
-                     dense=weight.shape[1] > 1, cached=kernel_cache is not None, mode=mode,
-                     taps=weight.shape[ax], direction=direction, training=training)
+    runs (:func:`parc_mm.ops.dispatch.choose`)."""
+    return dispatch.choose(
+        impl, x, weight, groups, direction, out_dtype, kernel_cache is not None, mode,
+        lambda i, xx, ww: compute(i, xx, ww, groups, direction, out_dtype, kernel_cache, mode))
 
 
 _RECORDERS: list = []
@@ -437,9 +417,9 @@ def _nan_where_not_finite(y: torch.Tensor, x: torch.Tensor, groups: int, ax: int
     """Non-finite inputs give NaN in every output that sums over them (the whole row or column
     of the global axis, all output channels of the group): what the FFT computes. Without this
     direct/gemm give +-inf there, and ``auto`` would change the result with the map size."""
-    if config.exporting():
+    if tracing.exporting():
         return y  # deployed graphs carry no guard (IsNaN / IsInf / Where: 17-37% of nodes)
-    if x.device.type == 'cpu' and not config.compiling():
+    if x.device.type == 'cpu' and not tracing.compiling():
         # fast path: one reduction says the input is finite (a sum that overflows only sends
         # us to the exact check below). No sync to avoid on CPU; on GPUs and under
         # torch.compile the masked form below is used unconditionally (no host sync).

@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import exporting, tracing_onnx, untraced
+from .tracing import exporting, tracing_onnx, untraced
 
 DIRECTIONS = ('H', 'W')
 

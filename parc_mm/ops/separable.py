@@ -6,7 +6,7 @@ from typing import Optional
 
 import torch
 
-from . import config
+from . import tracing
 from .functional import autocast_out_dtype, check_float
 
 
@@ -33,7 +33,7 @@ def separable_circular_conv2d(x: torch.Tensor, kh: torch.Tensor, kw: torch.Tenso
     out_dtype = autocast_out_dtype(x, kh)
     cdt = separable_dtype(x, kh)
     with torch.autocast(x.device.type, enabled=False):
-        if (spectrum is None and torch.is_grad_enabled() and not config.compiling()
+        if (spectrum is None and torch.is_grad_enabled() and not tracing.compiling()
                 and (x.requires_grad or kh.requires_grad or kw.requires_grad)):
             y = _SeparableFFTCorrelation.apply(x.to(cdt), kh.to(cdt), kw.to(cdt))
         else:

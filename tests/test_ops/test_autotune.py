@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from parc_mm.ops import (
-    IMPLS,
     autotune,
     autotune_cache,
     circular_conv,
@@ -17,6 +16,7 @@ from parc_mm.ops import (
     save_autotune_cache,
 )
 from parc_mm.ops import functional as F_
+from parc_mm.ops.registry import impl_names
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -48,13 +48,13 @@ def test_autotuned_auto_is_exact_and_times_once(monkeypatch, groups):
     with autotune():
         y = circular_conv(x, w, None, 'H', groups, 'auto')
         timed = [c for c in calls[:-1]]
-        assert sorted(set(timed)) == sorted(IMPLS)  # each impl timed on the real input
+        assert sorted(set(timed)) == sorted(impl_names())  # each impl timed on the real input
         (key, choice), = autotune_cache().items()
         assert '(2, 4, 12, 9)' in key and calls[-1] == choice
         calls.clear()
         y2 = circular_conv(x, w, None, 'H', groups, 'auto')
         assert calls == [choice]  # a lookup: nothing timed again
-    for impl in IMPLS:
+    for impl in impl_names():
         torch.testing.assert_close(y, circular_conv(x, w, None, 'H', groups, impl),
                                    rtol=1e-10, atol=1e-10)
     assert torch.equal(y, y2)
@@ -107,7 +107,7 @@ def test_compiled_uses_the_cached_choice_as_a_constant(monkeypatch):
         # a configuration not measured yet: the rule inside the graph, never timed there
         y = fn(torch.randn(2, 4, 8, 8), w)
         assert y.shape == (2, 4, 8, 8) and len(autotune_cache()) == 1
-    assert choice in IMPLS
+    assert choice in impl_names()
 
 
 DDP = r'''
@@ -169,7 +169,7 @@ def test_hook_autotunes_a_run_and_saves_the_cache(tmp_path):
     import json
     saved = json.loads(cache.read_text())
     assert len(saved) == 2 and all('train' in k for k in saved)  # H and W, training mode
-    assert set(saved.values()) <= set(IMPLS)
+    assert set(saved.values()) <= set(impl_names())
 
 
 def _tuned_one():

@@ -7,7 +7,6 @@ import torch.nn.functional as F
 
 from parc_mm.models.layers import ParCHW
 from parc_mm.ops import (
-    IMPLS,
     autotune,
     autotune_cache,
     autotuner,
@@ -15,6 +14,7 @@ from parc_mm.ops import (
     clear_autotune_cache,
 )
 from parc_mm.ops import functional as F_
+from parc_mm.ops.registry import impl_names
 from parc_mm.ops.resize import interpolation_matrix, resize_to
 
 
@@ -106,8 +106,9 @@ def test_cuda_timing_synchronizes_the_inputs_device(monkeypatch):
 
 def test_the_rule_sees_the_dtype_the_conv_runs_in_under_autocast(monkeypatch):
     seen = []
-    orig = F_.select_impl
-    monkeypatch.setattr(F_, 'select_impl', lambda *a, **k: seen.append(a[4]) or orig(*a, **k))
+    from parc_mm.ops import dispatch
+    orig = dispatch.select_impl
+    monkeypatch.setattr(dispatch, 'select_impl', lambda *a, **k: seen.append(a[4]) or orig(*a, **k))
     x, w = torch.randn(1, 4, 9, 5), torch.randn(4, 1, 9, 1)  # an fp32 residual stream
     with torch.autocast('cpu', dtype=torch.bfloat16):
         y = circular_conv(x, w, None, 'H', 4, 'auto')
@@ -127,7 +128,7 @@ def test_training_keys_are_timed_forward_and_backward(monkeypatch):
         y = circular_conv(x, w, None, 'H', 4, 'auto')
     assert len(grads) == 4 * 3  # each impl: warm-up + 3 timed fwd + bwd
     (key, choice), = autotune_cache().items()
-    assert key.endswith('|train') and choice in IMPLS
+    assert key.endswith('|train') and choice in impl_names()
     y.sum().backward()  # the call itself still trains: its own graph is intact
     assert x.grad is not None and w.grad is not None
     grads.clear()

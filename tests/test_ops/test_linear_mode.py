@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from parc_mm.models.layers import LinearParCConv2d, OversizeConv2d
 from parc_mm.ops import inference_mode, linear_conv, parc_impl, set_impl
-from parc_mm.ops.config import select_impl
+from parc_mm.ops.dispatch import select_impl
 from parc_mm.ops.functional import next_fast_len, recorded_impls
 from parc_mm.ops.registry import Implementation, available_impls, register_impl, unregister_impl
 
@@ -173,7 +173,7 @@ def test_linear_rule_is_direction_aware_and_exports_never_fft():
                        training=True) == 'fft'
     assert select_impl(100, 167, 48, cpu, f32, mode='linear', taps=111, direction='H',
                        training=True) == 'gemm'
-    from parc_mm.ops.config import export_impl
+    from parc_mm.ops.dispatch import export_impl
     assert export_impl(cpu, f32, 56, mode='linear') == 'gemm'
     assert export_impl(cpu, f32, 200, mode='linear') == 'direct'
 

@@ -70,7 +70,7 @@ def test_a_registered_implementation_runs_is_timed_and_exported(extra_impl):
 
 
 def test_export_takes_an_exportable_implementation(monkeypatch):
-    from parc_mm.ops import config
+    from parc_mm.ops import dispatch as config
     cpu = torch.device('cpu')
     assert config.export_impl(cpu, torch.float32) == 'direct'
     # short depthwise kernels as the circulant GEMM, long or dense ones as Concat + Conv

@@ -25,7 +25,8 @@ import torch
 import torch.nn as nn
 
 from parc_mm.models.layers import ParCHW
-from parc_mm.ops import select_impl
+from parc_mm.ops import impl_choices, select_impl  # noqa: E402
+from parc_mm.ops.registry import get_impl
 
 STAGES: List[Tuple[str, int, int, int]] = [
     ('det s1', 96, 200, 334), ('det s2', 192, 100, 167), ('det s3', 384, 50, 84),
@@ -58,7 +59,7 @@ def _make_modules(c: int, h: int, w: int, device, dense: bool = False) -> Dict[s
         'dw3x3': nn.Conv2d(c, c, 3, padding=1, groups=c),
         'dw7x7': nn.Conv2d(c, c, 7, padding=3, groups=c),
     }
-    for impl in ('direct', 'fft', 'gemm', 'auto'):
+    for impl in impl_choices():
         mods[impl] = ParCHW(c, (h, w), impl=impl, dense=dense)
     return {k: v.to(device) for k, v in mods.items()}
 
@@ -103,7 +104,7 @@ def ran_by_auto(c, h, w, batch, device, dtype, backward) -> str:
 
 def stage_table(args, device, dtype) -> None:
     scale = args.scale if args.scale else (1.0 if device.type == 'cuda' else 0.5)
-    cols = ['dw3x3', 'dw7x7', 'direct', 'fft', 'gemm', 'auto']
+    cols = ['dw3x3', 'dw7x7', *impl_choices()]
     print(f'\n### ParC vs depthwise convs: {device}, {args.dtype}, batch {args.batch}, '
           f'scale {scale}, torch {torch.__version__}, threads {torch.get_num_threads()}'
           f'{", compiled" if args.compile else ""}\n')
@@ -117,7 +118,7 @@ def stage_table(args, device, dtype) -> None:
             r = bench_shape(c, h, w, args.batch, device, dtype, args.reps, backward,
                             args.compile)
             chose = ran_by_auto(c, h, w, args.batch, device, dtype, backward)
-            best = min(('direct', 'fft', 'gemm'), key=r.get)
+            best = min(impl_choices(auto=False), key=r.get)
             cells = [f'{r[k]:.3f}' if k in ('dw3x3', 'dw7x7') else
                      f'{r[k]:.3f} ({r[k] / r["dw7x7"]:.1f}x)' for k in cols]
             print(f'| {label} {c}x{h}x{w} | ' + ' | '.join(cells) + f' | {chose} | {best} |')
@@ -141,7 +142,7 @@ def linear_table(args, device, dtype) -> None:
     kernel cache (inference mode), forward + backward; the data behind its ``auto`` rule."""
     from parc_mm.ops import linear_conv
     from parc_mm.ops.functional import recorded_impls
-    impls = ('direct', 'fft', 'gemm')
+    impls = tuple(n for n in impl_choices(auto=False) if get_impl(n).linear is not None)
     print(f'\n### linear mode (ParCNetV2 oversized convs): {device}, batch {args.batch}, '
           f'torch {torch.__version__}, threads {torch.get_num_threads()} (median ms; '
           '"official" = direct)\n')
@@ -194,7 +195,7 @@ def sweep(args, device, dtype) -> None:
                     continue
                 r = bench_shape(c, n, n, args.batch, device, dtype, args.reps, False,
                                 dense=dense)
-                fastest = min(('direct', 'fft', 'gemm'), key=r.get)
+                fastest = min(impl_choices(auto=False), key=r.get)
                 auto = select_impl(n, n, c // 2, device, dtype, dense=dense)
                 print(f'| {"dense" if dense else "dw"} | {c} | {n} | {r["direct"]:.3f} | '
                       f'{r["fft"]:.3f} | {r["gemm"]:.3f} | {fastest} | {auto} |')
@@ -251,7 +252,7 @@ def backbone_table(args, device, dtype) -> None:
     print('| backbone | params (M) | forward ms | forward+backward ms |')
     print('|---|---|---|---|')
     models = [('MobileViT-S', MobileViT(arch='small', out_indices=(4, )))]
-    for impl in ('direct', 'fft', 'gemm', 'auto'):
+    for impl in impl_choices():
         models.append((f'ParC-Net-S ({impl})', set_impl(ParCNet('s'), impl)))
     base = None
     for name, m in models:
@@ -336,7 +337,7 @@ def main(argv=None) -> None:
                    help="whole backbones vs baselines: 'all' or names of "
                         'parc_mm.analysis.benchmark.MODELS')
     p.add_argument('--inputs', nargs='+', default=['224', 'det'], choices=['224', '512', 'det'])
-    p.add_argument('--impls', nargs='+', default=['auto', 'direct', 'fft', 'gemm'],
+    p.add_argument('--impls', nargs='+', default=list(impl_choices()),
                    help="variants of each ParC model (--models): impls, and the ablations "
                         "'auto-nocache' (eval inference caches off) / 'auto-noguard' (the "
                         "non-finite guard of direct / gemm off)")

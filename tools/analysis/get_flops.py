@@ -11,7 +11,8 @@ def main(argv=None):
     p.add_argument('config')
     p.add_argument('--shape', type=int, nargs='+', default=None,
                    help='input H [W]; default 224 (cls), 512 (seg), 800 1333 (det)')
-    p.add_argument('--impl', default='direct', choices=['direct', 'fft', 'gemm', 'auto'],
+    from parc_mm.ops import impl_choices
+    p.add_argument('--impl', default='direct', choices=impl_choices(),
                    help='ParC implementation to count (direct = the paper convention)')
     a = p.parse_args(argv)
     from parc_mm.analysis.complexity import build_from_config, complexity

@@ -30,13 +30,13 @@ import torch  # noqa: E402
 
 from parc_mm.models.layers import ParCHW  # noqa: E402
 from parc_mm.ops import (  # noqa: E402
-    IMPLS,
     autotune,
     autotune_cache,
     clear_autotune_cache,
     inference_mode,
     parc_impl,
 )
+from parc_mm.ops.registry import impl_names  # noqa: E402
 
 SHAPES = [(96, 50, 84), (384, 25, 42)]  # ConvNeXt-T stages 2-3 of a 800x1333 input / 4
 
@@ -51,7 +51,7 @@ def check_deterministic(device):
     torch.use_deterministic_algorithms(True)
     try:
         out = {}
-        for impl in IMPLS:
+        for impl in impl_names():
             m = _layer(96, device)
             x = torch.randn(2, 96, 50, 84, device=device, requires_grad=True)
             with parc_impl(impl):
@@ -69,7 +69,7 @@ def check_deterministic(device):
 
 def _eval_cases(device):
     """(impl, layer in inference mode, input) for the eval-mode checks."""
-    for impl in IMPLS:
+    for impl in impl_names():
         yield impl, inference_mode(_layer(96, device)), torch.randn(1, 96, 50, 84, device=device)
 
 
@@ -122,7 +122,7 @@ def check_amp(device):
     dtypes = [torch.bfloat16] + ([torch.float16] if device.type == 'cuda' else [])
     out = {}
     for dt in dtypes:
-        for impl in IMPLS:
+        for impl in impl_names():
             m = _layer(96, device)
             x = torch.randn(2, 96, 50, 84, device=device, requires_grad=True)
             with parc_impl(impl), torch.autocast(device.type, dtype=dt):
@@ -162,7 +162,7 @@ def check_autotune_pick(device):
             m(x).sum().backward()
         picks = sorted(set(autotune_cache().values()))
         times = {}
-        for impl in IMPLS:
+        for impl in impl_names():
             with parc_impl(impl):
                 times[impl] = _fwd_bwd_ms(m, x)
         best = min(times, key=times.get)

@@ -9,7 +9,7 @@ from typing import Optional, Union
 import torch
 import torch.nn as nn
 
-from parc_mm.ops.config import check_impl
+from parc_mm.ops.dispatch import check_impl
 from parc_mm.ops.functional import linear_conv
 from parc_mm.ops.resize import DIRECTIONS, axis, resize_on_load, resize_to, resized_param
 

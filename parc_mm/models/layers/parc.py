@@ -8,10 +8,11 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn as nn
 
-from parc_mm.ops import autotuner
-from parc_mm.ops.config import check_impl, compiling, global_impl, tracing_onnx, untraced
+from parc_mm.ops.dispatch import check_impl
 from parc_mm.ops.functional import autocast_out_dtype, circular_conv, compute, resolve_impl
+from parc_mm.ops.registry import generation
 from parc_mm.ops.resize import DIRECTIONS, axis, resize_on_load, resize_to, resized_param
+from parc_mm.ops.tracing import compiling, tracing_onnx, untraced
 
 
 def halves(x: torch.Tensor):
@@ -96,7 +97,7 @@ class ParCConv2d(InferencePlanMixin, nn.Module):
         groups: ``in_channels`` for depthwise (default), 1 for dense.
         use_pe: add a learned position embedding ``(1, C, base, 1)`` before the conv.
         bias: learn a per-channel bias.
-        impl: ``'auto' | 'direct' | 'fft' | 'gemm'`` (see :func:`select_impl`).
+        impl: ``'auto' | 'direct' | 'fft' | 'gemm'`` (:mod:`parc_mm.ops.dispatch`).
         init_std: std of the truncated-normal init of kernel and PE (None: conv default).
 
     Parameter names (``weight``, ``bias``, ``pe``) and shapes (conv2d layout) follow the
@@ -202,7 +203,7 @@ class ParCConv2d(InferencePlanMixin, nn.Module):
         out_dtype = autocast_out_dtype(x, self.weight)
         w = cache['weight']
         impls = cache.setdefault('impls', {})
-        key = (impl, global_impl(), autotuner.state(), x.shape, x.dtype, out_dtype)
+        key = (impl, generation(), x.shape, x.dtype, out_dtype)
         resolved = impls.get(key)
         if resolved is None:
             if len(impls) >= 256:  # many input shapes (detection, stale autotuner states)

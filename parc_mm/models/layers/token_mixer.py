@@ -6,8 +6,7 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 
-from parc_mm.ops.autotuner import autotune_enabled
-from parc_mm.ops.config import export_impl, exporting, global_impl, tracing_onnx, untraced
+from parc_mm.ops.dispatch import mixer_conv_impl, mixer_plan
 from parc_mm.ops.functional import autocast_out_dtype, circular_conv
 from parc_mm.ops.resize import resize_to
 from parc_mm.ops.separable import (
@@ -15,14 +14,9 @@ from parc_mm.ops.separable import (
     separable_dtype,
     separable_spectrum,
 )
+from parc_mm.ops.tracing import tracing_onnx, untraced
 
 from .parc import InferencePlanMixin, ParCConv2d, halves
-
-# CPU `auto` for the mixer (measured, 2 cores, eval and training): the fused 2-D FFT beats
-# the four per-layer calls of every impl on token grids up to about 28x28 (ParC-DeiT at 224,
-# ParC-Swin stages 2-4 at 224: 1.2 vs 1.6-2.7 ms for 384 channels on 14x14); on larger grids
-# the per-layer circulant GEMM is fastest (50x82x384 fwd+bwd: 83 ms, fused FFT 87, FFT 116).
-FUSED_FFT_MAX_TOKENS = 800
 
 
 class ParCTokenMixer(InferencePlanMixin, nn.Module):
@@ -121,20 +115,9 @@ class ParCTokenMixer(InferencePlanMixin, nn.Module):
         return self.drop_path(self.layer_scale(self.proj_drop(y)))
 
     def _plan(self, grid: torch.Tensor) -> Optional[str]:
-        """``'traced'`` (an ONNX export by tracing: see :meth:`_traced`),
-        ``'fused'`` (the four ParC convs as one 2-D FFT), the impl to run them with, or
-        None (each as set). Fused when their impl is ``fft`` (set on them, e.g. by
-        ``set_impl``, or forced globally); ``auto`` on CPU: fused up to
-        :data:`FUSED_FFT_MAX_TOKENS` tokens, the circulant GEMM beyond; elsewhere, and when
-        autotuning (which times the per-layer calls), each layer's own ``auto``."""
-        impl = global_impl() or self.branch_hw[0].impl
-        if tracing_onnx() and impl != 'fft':
-            return 'traced'
-        if impl == 'fft':
-            return 'fused'
-        if impl != 'auto' or autotune_enabled() or grid.device.type != 'cpu' or exporting():
-            return None
-        return 'fused' if grid.shape[2] * grid.shape[3] <= FUSED_FFT_MAX_TOKENS else 'gemm'
+        """See :func:`parc_mm.ops.dispatch.mixer_plan`."""
+        return mixer_plan(self.branch_hw[0].impl, grid.shape[2] * grid.shape[3], grid.device,
+                          grid.dtype, tracing_onnx())
 
     def _traced(self, x: torch.Tensor) -> torch.Tensor:
         """The mixer as the exported graph holds it: one circular conv of all channels
@@ -151,12 +134,11 @@ class ParCTokenMixer(InferencePlanMixin, nn.Module):
             const = self._fused_fft_fresh(torch.zeros((1, c, h, w), dtype=x.dtype,
                                                       device=x.device))
             kh, kw, const = (t.detach().to(x.dtype) for t in (kh, kw, const))
-        impl = global_impl() or self.branch_hw[0].impl
-        auto = impl == 'auto'
+        impl = self.branch_hw[0].impl
         y = circular_conv(x, kh.view(c, 1, h, 1), None, 'H', c,
-                          export_impl(x.device, x.dtype, h) if auto else impl)
+                          mixer_conv_impl(impl, x.device, x.dtype, h))
         y = circular_conv(y, kw.view(c, 1, 1, w), None, 'W', c,
-                          export_impl(x.device, x.dtype, w) if auto else impl)
+                          mixer_conv_impl(impl, x.device, x.dtype, w))
         return y + const
 
     def _fused_fft(self, x: torch.Tensor) -> torch.Tensor:
