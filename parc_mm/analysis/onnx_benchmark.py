@@ -1,10 +1,12 @@
 """Deployment speed: ParC models against their attention / ConvNet baselines in ONNX Runtime.
 
-Each pair is exported the same way (TorchScript exporter, opset 17, batch 1, the ParC model
-after :func:`parc_mm.ops.fix_input_size`, so its kernels are constants of the export size),
-optionally quantized to int8 the same way (ONNX Runtime's static QDQ quantization, per-channel
-weights, Conv / MatMul / Gemm), and timed in interleaved rounds: each round runs every
-variant ``reps`` times in turn and keeps the median, so drifts of the machine hit all alike.
+Each pair is exported through the one exporter (:func:`parc_mm.deploy.onnx.export_module`:
+what ``tools/deploy/export_onnx.py`` and the mmdeploy pipeline export, TorchScript exporter,
+opset 17, batch 1; the ParC model as built, so ``auto`` takes its export form, or with
+``impls`` another exportable form for comparison), optionally quantized to int8 by the one
+recipe (:func:`parc_mm.deploy.quantize.quantize_qdq`), and timed in interleaved rounds: each
+round runs every variant ``reps`` times in turn and keeps the median, so drifts of the
+machine hit all alike.
 The table reports the median of the per-round ratios to the fp32 baseline with a 95 %
 bootstrap interval (:func:`parc_mm.analysis.benchmark.bootstrap_ci`), as the PyTorch
 benchmark does. The int8 graphs are calibrated on random inputs: this measures speed, not
@@ -17,7 +19,7 @@ import statistics
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -63,78 +65,54 @@ class _Features(nn.Module):
         return out[-1] if isinstance(out, (tuple, list)) else out
 
 
-def export_pair(name: str, size: int, out_dir: str, int8: bool = False,
-                calib: int = 4, impls: Sequence[str] = ('direct', )) -> Dict[str, str]:
-    """``{variant: onnx path}`` for the pair ``name`` (a key of the PyTorch benchmark's
-    MODELS) at ``size`` x ``size``: the baseline, and the ParC model in each exportable impl
-    of ``impls`` (``parc``: the first; ``parc-<impl>``: the others)."""
-    from parc_mm.ops import fix_input_size
+def export_pair(name: str, size: int, out_dir: str, int8: bool = False, calib: int = 4,
+                impls: Sequence[Optional[str]] = (None, ),
+                x: Optional[torch.Tensor] = None) -> Dict[str, dict]:
+    """``{variant: {'path', 'max_abs_diff', 'report'}}`` for the pair ``name`` (a key of the
+    PyTorch benchmark's MODELS) at ``size`` x ``size``, exported by the one exporter: the
+    baseline, and the ParC model in each form of ``impls`` (None: as it ships, ``auto``;
+    a name: that exportable impl set on every ParC layer); ``parc`` is the first,
+    ``parc-<impl>`` the others. ``x``: the input traced and checked (default: random)."""
+    from parc_mm.deploy.onnx import export_module
+    from parc_mm.deploy.quantize import quantize_random
+    from parc_mm.ops import set_impl
     build_parc, build_base = MODELS[name]
-    x = torch.randn(1, 3, size, size)
-    paths = {}
+    x = torch.randn(1, 3, size, size) if x is None else x
+    out = {}
     builds = [('baseline', build_base, None)] + [
-        ('parc' if i == 0 else f'parc-{impl}', build_parc, impl) for i, impl in enumerate(impls)]
+        ('parc' if i == 0 else f'parc-{impl or "auto"}', build_parc, impl or 'auto')
+        for i, impl in enumerate(impls)]
     for variant, build, impl in builds:
         torch.manual_seed(0)
         net = build()
-        net.eval()  # (some mmpretrain backbones' train() returns None)
         if impl is not None:
-            fix_input_size(net, (size, size), impl=impl)
-        model = _Features(net)
-        model.eval()
+            set_impl(net, impl)
         path = osp.join(out_dir, f'{variant}.onnx')
-        with torch.no_grad():
-            torch.onnx.export(model, (x, ), path, input_names=['input'],
-                              output_names=['output'], opset_version=17, dynamo=False)
-        paths[variant] = path
+        got = export_module(_Features(net), (x, ), path, output_names=['output'])
+        out[variant] = dict(path=path, max_abs_diff=got['max_abs_diff'], report=got['report'])
         if int8:
-            paths[variant + '-int8'] = quantize_random(path, size, calib)
-    return paths
-
-
-def quantize_random(path: str, size: int, n: int = 4) -> str:
-    """Static int8 of ``path`` (the recipe of :func:`parc_mm.apis.onnx_runtime.quantize_qdq`)
-    calibrated on ``n`` random inputs (speed only)."""
-    from parc_mm.apis.onnx_runtime import quantize_qdq
-    rng = np.random.default_rng(0)
-    batches = ({'input': rng.standard_normal((1, 3, size, size), np.float32)}
-               for _ in range(n))
-    return quantize_qdq(path, path.replace('.onnx', '-int8.onnx'), batches)
-
-
-def _session(path: str, threads: int):
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(path, so, providers=['CPUExecutionProvider'])
+            q = quantize_random(path, x.shape, calib)
+            out[variant + '-int8'] = dict(path=q, max_abs_diff=None, report=None)
+    return out
 
 
 def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: int = 2,
               int8: bool = True, warmup: int = 2,
-              impls: Sequence[str] = ('direct', )) -> List[OrtRow]:
+              impls: Sequence[Optional[str]] = (None, )) -> List[OrtRow]:
     """Export, check and time one pair at one size (see the module docstring)."""
     import onnx
+
+    from parc_mm.deploy.ort import session
     rows: List[OrtRow] = []
+    x = torch.from_numpy(
+        np.random.default_rng(1).standard_normal((1, 3, size, size)).astype(np.float32))
+    feed = {'input': x.numpy()}
     with tempfile.TemporaryDirectory() as tmp:
-        paths = export_pair(name, size, tmp, int8=int8, impls=impls)
-        x = np.random.default_rng(1).standard_normal((1, 3, size, size)).astype(np.float32)
-        sessions = {v: _session(p, threads) for v, p in paths.items()}
-        nodes = {v: len(onnx.load(p).graph.node) for v, p in paths.items()}
-        diffs = {}
-        build_parc, build_base = MODELS[name]
-        for v, build in [('baseline', build_base)] + [(v, build_parc) for v in paths
-                                                       if v.startswith('parc')
-                                                       and not v.endswith('-int8')]:
-            torch.manual_seed(0)
-            net = _Features(build())
-            net.eval()
-            with torch.no_grad():
-                ref = net(torch.from_numpy(x)).numpy()
-            diffs[v] = float(np.abs(sessions[v].run(None, {'input': x})[0] - ref).max())
+        graphs = export_pair(name, size, tmp, int8=int8, impls=impls, x=x)
+        sessions = {v: session(g['path'], threads) for v, g in graphs.items()}
+        nodes = {v: len(onnx.load(g['path']).graph.node) for v, g in graphs.items()}
         calls: Dict[str, Callable[[], object]] = {
-            v: (lambda s=s: s.run(None, {'input': x})) for v, s in sessions.items()}
+            v: (lambda s=s: s.run(None, feed)) for v, s in sessions.items()}
         for _ in range(warmup):
             for c in calls.values():
                 c()
@@ -151,8 +129,8 @@ def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: in
     for v, ts in times.items():
         ratios = [a / b for a, b in zip(ts, base)]
         row = OrtRow(name, size, v, statistics.median(ts), statistics.median(ratios),
-                     bootstrap_ci(ratios), nodes=nodes[v], max_abs_diff=diffs.get(v, 0.0),
-                     rounds=ts)
+                     bootstrap_ci(ratios), nodes=nodes[v],
+                     max_abs_diff=graphs[v]['max_abs_diff'] or 0.0, rounds=ts)
         if v.endswith('-int8'):
             fp32 = times[v[:-len('-int8')]]
             speed = [a / b for a, b in zip(fp32, ts)]
@@ -189,5 +167,4 @@ def to_json(rows: Sequence[OrtRow]) -> List[dict]:
     return [asdict(r) for r in rows]
 
 
-__all__ = ['PAIRS', 'OrtRow', 'export_pair', 'quantize_random', 'table', 'time_pair',
-           'to_json']
+__all__ = ['PAIRS', 'OrtRow', 'export_pair', 'table', 'time_pair', 'to_json']

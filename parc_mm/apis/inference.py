@@ -141,7 +141,8 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
           allow_unverified: bool = False) -> List[Dict[str, Any]]:
     """Run the config's model (weights from ``checkpoint``; or in ONNX Runtime: the exported
     ``model.onnx`` / its export folder, or a folder ``tools/deploy/deploy.py`` (mmdeploy)
-    wrote / an ONNX file in it; see :mod:`parc_mm.apis.onnx_runtime`) on ``inputs``;
+    wrote / an ONNX file in it; :func:`parc_mm.deploy.record.artefact_of` tells which) on
+    ``inputs``;
     save drawings to
     ``out_dir/vis`` and the results to ``out_dir/predictions.json``; return the results
     (one dict per image: ``image``, ``task``, ``vis`` (the drawing) and the predictions).
@@ -161,42 +162,31 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
     from mmengine.logging import print_log
     from mmengine.registry import DefaultScope
 
-    from parc_mm.apis.onnx_runtime import (
-        OrtNetwork,
-        attach,
-        attach_backend,
-        check_export_record,
-        deploy_record,
-        mmdeploy_folder,
-    )
     from parc_mm.apis.runner import check_checkpoint_fits
     from parc_mm.apis.tasks import drop_pretrained
+    from parc_mm.deploy.ort import OrtNetwork, attach, attach_backend, check_export_record
+    from parc_mm.deploy.record import artefact_of
     from parc_mm.utils.checkpoint import verify_checkpoint
     images = list_images(inputs)
-    deployed = mmdeploy_folder(checkpoint)
-    if deployed:
-        from parc_mm.utils.fileio import read_manifest, verify_folder
-        if read_manifest(deployed[0]) is not None:  # written by tools/deploy/deploy.py
-            verify_folder(deployed[0])
-    onnx_path, record = (None, {}) if deployed else (
-        deploy_record(checkpoint, allow_unverified) or (None, {}))
-    if onnx_path is None and checkpoint is not None and not deployed:
+    art = artefact_of(checkpoint, allow_unverified) if checkpoint is not None else None
+    if art is not None and art.kind == 'checkpoint':
         verify_checkpoint(checkpoint)
     cfg, task = _prepare(config)
-    backend = None
-    if deployed:  # mmdeploy's backend model: graph, pre- and post-processing of the export
-        from parc_mm.apis.mmdeploy_ext import Deployed
-        run = Deployed.from_folder(deployed[0], config, device)
+    backend = onnx_path = None
+    if art is not None and art.kind == 'mmdeploy':  # mmdeploy's backend model: graph, pre-
+        from parc_mm.deploy.mmdeploy.pipeline import Deployed  # and post-processing
+        run = Deployed.from_folder(art.folder, config, device)
         if run.task != task:
-            raise ValueError(f'{deployed[0]} was deployed from a {run.task} model; {config} is '
+            raise ValueError(f'{art.folder} was deployed from a {run.task} model; {config} is '
                              f'a {task} config')
         cfg = run.processed_model_cfg(images)
         drop_pretrained(cfg.model)
-        backend = run.backend_model(deployed[1])
+        backend = run.backend_model(art.model)
         pth = run.info.get('codebase', {}).get('pth')
         meta = checkpoint_meta(pth) if pth and osp.isfile(pth) else {}
         checkpoint = None
-    elif onnx_path is not None:  # the network runs in ONNX Runtime; nothing to load
+    elif art is not None and art.kind == 'export':  # the network runs in ONNX Runtime
+        record, onnx_path = art.record, art.model
         if record.get('task', task) != task:
             raise ValueError(f'{onnx_path} was exported from a {record["task"]} model; '
                              f'{config} is a {task} config')

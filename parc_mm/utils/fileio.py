@@ -98,6 +98,30 @@ def atomic_write(path: str, write: Callable[[Any], None], mode: str = 'wb') -> N
     _fsync_dir(folder)
 
 
+RESULT_KEY = 'written_by'
+
+
+def write_result(path: str, result: dict, tool: str) -> str:
+    """Write a tool's JSON result file ``path`` atomically. A file there that parc_mm did not
+    write (no ``written_by: parc_mm ...`` entry: a user's file, another tool's) is refused
+    naming it, never overwritten. Returns the path."""
+    path = expand(path)
+    if osp.isdir(path):
+        raise ArtefactError(f'{path} is a folder: give a file name for the JSON result')
+    if osp.exists(path):
+        try:
+            with open(path) as f:
+                ours = str(json.load(f).get(RESULT_KEY, '')).startswith('parc_mm')
+        except (OSError, ValueError, AttributeError):
+            ours = False
+        if not ours:
+            raise ArtefactError(f'{path} exists and was not written by parc_mm: it is left as '
+                                'it is; choose another file name (or move it away yourself)')
+    body = {RESULT_KEY: f'parc_mm {tool}', **result}
+    atomic_write(path, lambda f: json.dump(body, f, indent=1), mode='w')
+    return path
+
+
 def expand(path: str) -> str:
     """``~`` and environment variables expanded, absolute: a ``data_root='~/x'`` must not
     create a folder named ``~``."""

@@ -5,16 +5,15 @@
         --impls direct gemm --threads 2 --json work_dirs/onnx_bench.json
 
 Pairs (ParC model vs baseline): deit (ParC-DeiT-S vs DeiT-S), swin (ParC-Swin-T vs Swin-T),
-parcnet (ParC-Net-S vs MobileViT-S), convnext (ParC-ConvNeXt-XT vs ConvNeXt-XT). Both are
-exported the same way (TorchScript exporter, opset 17, batch 1; ParC after fix_input_size),
+parcnet (ParC-Net-S vs MobileViT-S), convnext (ParC-ConvNeXt-XT vs ConvNeXt-XT), parcnetv2
+(ParCNetV2-XT vs its official direct form). Both are exported by the one exporter that
+tools/deploy/export_onnx.py and the mmdeploy pipeline use (opset 17, batch 1; ParC as it ships),
 int8 by ONNX Runtime's static QDQ quantization (calibrated on random inputs: speed only),
 timed in interleaved rounds; ratios are medians of per-round ratios with 95 % bootstrap
-intervals (``≈``: the interval holds 1.0). ``--impls``: the ParC export forms to time (the
-first is the ``ParC`` column; the others get their own rows).
+intervals (``≈``: the interval holds 1.0). ``--impls``: other exportable ParC forms to time
+beside the shipped one (``auto``), each set on every ParC layer (their own rows).
 """
 import argparse
-import json
-import os
 import sys
 
 
@@ -28,7 +27,10 @@ def main(argv=None):
     p.add_argument('--rounds', type=int, default=10)
     p.add_argument('--reps', type=int, default=5, help='runs per variant per round (median)')
     p.add_argument('--threads', type=int, default=2, help="ONNX Runtime's intra-op threads")
-    p.add_argument('--impls', nargs='+', default=['gemm'], choices=['direct', 'gemm'])
+    from parc_mm.ops import impl_choices
+    p.add_argument('--impls', nargs='+', default=[], choices=impl_choices(auto=False,
+                                                                         exportable=True),
+                   help='other export forms to time beside the shipped one (auto)')
     p.add_argument('--no-int8', action='store_true')
     p.add_argument('--json', default=None, help='write every row (with its rounds) here')
     a = p.parse_args(argv)
@@ -44,7 +46,7 @@ def main(argv=None):
         name, sizes = PAIRS[key]
         for size in a.sizes or sizes:
             got = time_pair(name, size, rounds=a.rounds, reps=a.reps, threads=a.threads,
-                            int8=not a.no_int8, impls=a.impls)
+                            int8=not a.no_int8, impls=[None, *a.impls])
             rows += got
             print(table(got).splitlines()[-1], flush=True)
     import onnxruntime
@@ -56,11 +58,10 @@ def main(argv=None):
         print(f'{r.model} {r.size}: {r.variant} / baseline {r.ratio:.3f}x '
               f'[{r.ci[0]:.3f}, {r.ci[1]:.3f}], {r.ms:.1f} ms')
     if a.json:
-        os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
-        with open(a.json, 'w') as f:
-            json.dump(dict(onnxruntime=onnxruntime.__version__, threads=a.threads,
-                           rounds=a.rounds, reps=a.reps, impls=a.impls, rows=to_json(rows)),
-                      f, indent=1)
+        from parc_mm.utils.fileio import write_result
+        write_result(a.json, dict(onnxruntime=onnxruntime.__version__, threads=a.threads,
+                                  rounds=a.rounds, reps=a.reps, impls=['auto', *a.impls],
+                                  rows=to_json(rows)), 'benchmark_onnx')
     return 0
 
 

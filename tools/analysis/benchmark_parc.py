@@ -281,7 +281,6 @@ def backbone_table(args, device, dtype) -> None:
 def models_table(args, device, dtype) -> None:
     """Whole ParC backbones vs their baselines (parc_mm.analysis.benchmark): every impl and auto,
     interleaved rounds, median ratio with a 95% bootstrap interval, training memory."""
-    import json
 
     from parc_mm.analysis.benchmark import INPUTS, MODELS, summary, table, to_json
     names = list(MODELS) if args.models == ['all'] else args.models
@@ -304,10 +303,11 @@ def models_table(args, device, dtype) -> None:
     print('\n### summary: auto against the baseline and against the best fixed impl\n')
     print(summary(rows))
     if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(dict(device=str(device), dtype=args.dtype, batch=args.batch,
-                           rounds=args.rounds, compile=args.compile,
-                           torch=torch.__version__, rows=to_json(rows)), f, indent=1)
+        from parc_mm.utils.fileio import write_result
+        write_result(args.json, dict(device=str(device), dtype=args.dtype, batch=args.batch,
+                                     rounds=args.rounds, compile=args.compile,
+                                     torch=torch.__version__, rows=to_json(rows)),
+                     'benchmark_parc')
         print(f'wrote {args.json}')
 
 

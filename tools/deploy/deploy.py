@@ -2,14 +2,14 @@
 
 The arguments are mmdeploy's ``tools/deploy.py`` (which its wheel does not ship); the deploy
 configs in ``configs/deploy/`` also work with mmdeploy's own script, since they import
-``parc_mm.apis.mmdeploy_ext``.
+``parc_mm.deploy.mmdeploy``.
 
     python tools/deploy/deploy.py DEPLOY_CFG MODEL_CFG CHECKPOINT IMG --work-dir DIR
         [--test-img IMG ...] [--int8 CALIB_DIR] [--eval] [--device cpu] [--force]
         [--trust-checkpoint]
 
 Written to DIR: ``end2end.onnx`` and mmdeploy's SDK files (``deploy.json``, ``pipeline.json``,
-``detail.json``); ``parc_deploy.json`` with PyTorch vs ONNX Runtime on IMG / --test-img
+``detail.json``); ``parc_export.json`` with PyTorch vs ONNX Runtime on IMG / --test-img
 (top-5, pixel agreement, box / mask IoU), the graph's op report, and with --int8 the
 quantized graph check (``end2end_int8.onnx``); with --eval the test-set metrics of PyTorch,
 the fp32 and the int8 graph side by side. ``tools/infer.py MODEL_CFG DIR IMAGES`` runs DIR.
@@ -58,7 +58,8 @@ def main(argv=None):
                   'use --device cpu', file=sys.stderr)
             return 2
     from parc_mm.apis.images import list_images
-    from parc_mm.apis.mmdeploy_ext import deploy, evaluate, quantize_int8, read_record
+    from parc_mm.deploy.mmdeploy.pipeline import deploy, evaluate, quantize_int8
+    from parc_mm.deploy.record import read_record, write_record
     from parc_mm.utils.checkpoint import CheckpointError, trust_checkpoints
     from parc_mm.utils.fileio import artefact_folder
     trust_checkpoints(a.trust_checkpoint)
@@ -75,14 +76,18 @@ def main(argv=None):
             if a.eval:
                 import os.path as osp
 
-                from parc_mm.apis.mmdeploy_ext import FP32_FILE, INT8_FILE, _write_record
-                files = {'pytorch': a.checkpoint,
-                         'onnxruntime_fp32': osp.join(stage, FP32_FILE)}
+                rec = read_record(stage)
+                graphs = {'fp32': rec['model']}
                 if a.int8:
-                    files['onnxruntime_int8'] = osp.join(stage, INT8_FILE)
-                metrics = {k: evaluate(a.deploy_cfg, a.model_cfg, f, osp.join(stage, 'eval'),
-                                       a.device) for k, f in files.items()}
-                _write_record(stage, dict(test_metrics=metrics))
+                    graphs['int8'] = rec['int8']['onnx']
+                metrics = {'pytorch': evaluate(a.deploy_cfg, a.model_cfg, a.checkpoint,
+                                               osp.join(stage, 'eval'), a.device,
+                                               backend=False)}
+                for k, f in graphs.items():
+                    metrics[f'{rec["backend"]}_{k}'] = evaluate(
+                        a.deploy_cfg, a.model_cfg, osp.join(stage, f), osp.join(stage, 'eval'),
+                        a.device)
+                write_record(stage, dict(test_metrics=metrics), update=True)
             rec = read_record(stage)
     except (FileNotFoundError, ValueError, RuntimeError, CheckpointError, OSError) as e:
         print(f'error: {e}', file=sys.stderr)

@@ -1,8 +1,8 @@
 # ONNX Runtime through mmdeploy, static shapes. ParC graphs are valid at one input size (the
 # kernels are as long as the feature maps): one deploy config per size, dynamic height /
-# width are refused. parc_mm.apis.mmdeploy_ext brings the fixes mmdeploy 1.3.1 needs on this
+# width are refused. parc_mm.deploy.mmdeploy brings the fixes mmdeploy 1.3.1 needs on this
 # torch and the exact adaptive pooling of UperNet's pyramid pooling.
-custom_imports = dict(imports=['parc_mm.apis.mmdeploy_ext'], allow_failed_imports=False)
+custom_imports = dict(imports=['parc_mm.deploy.mmdeploy'], allow_failed_imports=False)
 onnx_config = dict(
     type='onnx',
     export_params=True,

@@ -1,0 +1,175 @@
+"""The one ONNX exporter.
+
+Every route exports through here: the export command (``tools/deploy/export_onnx.py``:
+:func:`export_config`), the mmdeploy pipeline (:func:`prepare` before mmdeploy's own
+``export`` with its rewriters), the deployment benchmark and the op report
+(:func:`export_module`). So the graph that is timed and reported is the graph users get.
+
+ParC layers need no surgery: :func:`prepare` puts the model in inference mode, and inside
+the export :mod:`parc_mm.ops.dispatch` takes each layer's export form (``auto``; an explicit
+impl that cannot export is refused), the kernels and position embeddings are resized to the
+traced size and folded into constants outside the trace. A graph is valid for the size it
+was traced at (the kernels are as long as the feature maps): one export per input size;
+dynamic height / width are refused.
+"""
+from __future__ import annotations
+
+import os.path as osp
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from parc_mm.apis.tasks import TASKS
+from parc_mm.deploy.record import EXPORT_TOOL, RANDOM_INIT, write_record
+
+MODEL_FILE, INT8_FILE = 'model.onnx', 'model_int8.onnx'
+
+
+class ExportedTask(nn.Module):
+    """The part of a task model that is exported, as a plain ``forward(x)``: a classifier's or
+    segmentor's logits, a detector's backbone + neck features (its heads need data samples:
+    whole detectors deploy with mmdeploy)."""
+
+    def __init__(self, model: nn.Module, task: str):
+        super().__init__()
+        self.model, self.task = model, task
+
+    def forward(self, x: torch.Tensor):
+        if TASKS[self.task].exports == 'features':
+            return tuple(self.model.extract_feat(x))
+        return self.model(x, mode='tensor')
+
+
+def prepare(model: nn.Module) -> nn.Module:
+    """The model as every route exports it: eval, ParC layers in inference mode."""
+    from parc_mm.ops import inference_mode
+    return inference_mode(model)
+
+
+def export_module(module: nn.Module, inputs: Tuple[torch.Tensor, ...], path: str,
+                  input_names: Sequence[str] = ('input', ),
+                  output_names: Optional[Sequence[str]] = None, opset: int = 17,
+                  dynamo: bool = False) -> dict:
+    """Export ``module(*inputs)`` to ``path`` and run it in ONNX Runtime on the same inputs.
+    Returns ``dict(outputs=[PyTorch outputs], max_abs_diff=..., report=op report)``."""
+    from parc_mm.deploy.ort import session
+    from parc_mm.deploy.report import onnx_op_report
+    prepare(module)
+    with torch.no_grad():
+        ref = module(*inputs)
+    refs = tuple(ref) if isinstance(ref, (tuple, list)) else (ref, )
+    names = list(output_names) if output_names else [f'out{i}' for i in range(len(refs))]
+    with torch.no_grad():
+        torch.onnx.export(module, tuple(inputs), path, input_names=list(input_names),
+                          output_names=names, opset_version=opset, dynamo=dynamo)
+    sess = session(path)
+    feed = {i.name: t.detach().cpu().numpy() for i, t in zip(sess.get_inputs(), inputs)}
+    outs = sess.run(None, feed)
+    diff = max(float(np.abs(o - r.detach().cpu().numpy()).max()) for o, r in zip(outs, refs))
+    return dict(outputs=refs, names=names, max_abs_diff=diff, report=onnx_op_report(path))
+
+
+def preprocessing(model: nn.Module) -> dict:
+    """Mean / std / channel order of a model's data preprocessor (what the graph does not
+    hold and a runtime must do)."""
+    pre = getattr(model, 'data_preprocessor', None)
+    out = {}
+    for name in ('mean', 'std'):
+        t = getattr(pre, name, None)
+        if torch.is_tensor(t):
+            out[name] = [float(v) for v in t.flatten()]
+    for flag in ('_channel_conversion', 'bgr_to_rgb', 'to_rgb'):
+        if hasattr(pre, flag):
+            out['bgr_to_rgb'] = bool(getattr(pre, flag))
+            break
+    return out
+
+
+def export_config(config: str, checkpoint: Optional[str], out_dir: str,
+                  shape: Optional[Sequence[int]] = None, dynamo: bool = False,
+                  opset: int = 17, allow_partial: bool = False, atol: float = 1e-4,
+                  force: bool = False, int8_images: Sequence[str] = ()) -> dict:
+    """Export the config's model to ``out_dir/model.onnx`` at ``shape`` (H, W; default: the
+    task's test size), compare ONNX Runtime with PyTorch on a random input, optionally
+    quantize it to int8 calibrated on ``int8_images`` (``model_int8.onnx``), and write the
+    record (:mod:`parc_mm.deploy.record`). The folder is written whole
+    (:func:`parc_mm.utils.fileio.artefact_folder`): a folder parc_mm did not write is refused
+    (``force``: its content is moved aside), an export that fails leaves the previous one
+    untouched, a kill leaves the old folder or the new one. Returns the record; raises (and
+    writes nothing) when the outputs differ by more than ``atol`` or the graph holds
+    non-portable ops."""
+    from parc_mm.utils.fileio import artefact_folder
+    with artefact_folder(out_dir, EXPORT_TOOL, force) as stage:
+        return _export(config, checkpoint, stage, shape, dynamo, opset, allow_partial, atol,
+                       list(int8_images))
+
+
+def _export(config, checkpoint, out_dir, shape, dynamo, opset, allow_partial, atol,
+            int8_images) -> dict:
+    from parc_mm.apis.runner import check_checkpoint_fits
+    from parc_mm.apis.tasks import build_model, load_config, task_of
+    from parc_mm.deploy.report import onnx_input
+    from parc_mm.utils.fileio import sha256_file
+    cfg = load_config(config)
+    task = task_of(cfg)
+    h, w = tuple(shape) if shape else TASKS[task].test_size
+    model = build_model(cfg)
+    meta = {}
+    if checkpoint is not None:
+        from mmengine.runner import load_checkpoint
+
+        from parc_mm.utils.checkpoint import verify_checkpoint
+        verify_checkpoint(checkpoint)
+        check_checkpoint_fits(model, checkpoint, allow_partial)
+        ckpt = load_checkpoint(model, checkpoint, map_location='cpu', strict=not allow_partial)
+        meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+    features = TASKS[task].exports == 'features'
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, h, w)
+    path = osp.join(out_dir, MODEL_FILE)
+    got = export_module(ExportedTask(model, task), (x, ), path,
+                        output_names=None if features else ['logits'], opset=opset,
+                        dynamo=dynamo)
+    import onnxruntime as ort
+    report, diff, names = got['report'], got['max_abs_diff'], got['names']
+    graph_in = onnx_input(path)[1]
+    if graph_in != [1, 3, h, w]:
+        raise RuntimeError(f'{path} was traced with input {graph_in}, not [1, 3, {h}, {w}]')
+    if report['non_portable']:
+        raise RuntimeError(f'{path} holds non-portable ops {report["non_portable"]}')
+    if diff > atol:
+        raise RuntimeError(f'{path}: ONNX Runtime differs from PyTorch by {diff:.2e} '
+                           f'(> {atol:.0e})')
+    record = dict(
+        task=task, config=config, checkpoint=checkpoint, model=MODEL_FILE, onnx=MODEL_FILE,
+        route='parc_mm', backend='onnxruntime',
+        checkpoint_sha256=sha256_file(checkpoint) if checkpoint else RANDOM_INIT,
+        traced_input_shape=graph_in,
+        input=dict(name='input', shape=[1, 3, h, w], **preprocessing(model)),
+        outputs={n: list(r.shape) for n, r in zip(names, got['outputs'])},
+        exported='backbone + neck features' if features else 'logits',
+        classes=list((meta.get('dataset_meta') or {}).get('classes', [])),
+        exporter='dynamo' if dynamo else 'torchscript', opset=opset,
+        max_abs_diff_vs_pytorch=diff, ops=report['ops'], non_portable=report['non_portable'],
+        torch=torch.__version__, onnxruntime=ort.__version__)
+    if int8_images:
+        record['int8'] = _int8(cfg, model, path, graph_in, int8_images)
+    write_record(out_dir, record)  # only for an export that passed
+    return record
+
+
+def _int8(cfg, model, fp32: str, want, images) -> dict:
+    """``model_int8.onnx`` calibrated on ``images`` preprocessed as at inference, and its
+    graph check (how many ParC layers run in int8)."""
+    from parc_mm.deploy.quantize import calibration_batches, pipeline_preprocessor, quantize_qdq
+    from parc_mm.deploy.report import int8_graph_check
+    used, skipped = calibration_batches(images, pipeline_preprocessor(cfg, model), want)
+    out = quantize_qdq(fp32, osp.join(osp.dirname(fp32), INT8_FILE),
+                       ({'input': b} for b in used))
+    return dict(onnx=INT8_FILE, calibration_images=len(used), skipped_images=skipped,
+                **int8_graph_check(out))
+
+
+__all__ = ['ExportedTask', 'export_config', 'export_module', 'prepare', 'preprocessing']
