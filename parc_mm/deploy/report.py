@@ -6,9 +6,7 @@ and the tests judge the same thing.
 """
 from __future__ import annotations
 
-from typing import Dict
-
-import numpy as np
+from typing import Dict, List, Optional
 
 # What a portable ParC graph must not hold: the FFT (DFT runs only in few runtimes and slower),
 # attention (a Softmax followed by a product), the eager non-finite guard (IsNaN / IsInf, and
@@ -74,30 +72,68 @@ def onnx_op_report(path: str) -> dict:
     return dict(ops=dict(sorted(ops.items())), non_portable=sorted(bad))
 
 
-def _consts(model) -> Dict[str, np.ndarray]:
-    from onnx import numpy_helper
-    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+def _consts(model) -> Dict[str, tuple]:
+    """Shapes of a graph's constants: its initializers and its ``Constant`` nodes (the
+    TorchScript exporter writes folded tensors as either)."""
+    out = {t.name: tuple(t.dims) for t in model.graph.initializer}
+    for n in model.graph.node:
+        if n.op_type == 'Constant':
+            for a in n.attribute:
+                if a.name == 'value':
+                    out[n.output[0]] = tuple(a.t.dims)
+    return out
 
 
-def int8_graph_check(path: str) -> dict:
-    """Which Conv / MatMul nodes of a QDQ graph take quantized (DequantizeLinear) inputs,
-    and how many of them are ParC's global depthwise convs (a Conv with groups = channels
-    and a kernel longer than 3 along one axis only, or a MatMul with a constant (C, n, n)
-    circulant matrix); ``float_parc`` lists ParC layers left in float."""
+def _parc_form(node, weight_shape) -> Optional[tuple]:
+    """``(form, constant shape)`` when ``node`` is one of ParC's global depthwise convs: a
+    Conv with groups = channels and a kernel longer than 3 along one axis only
+    (``'conv'``), or a MatMul with a constant (C, n, n) circulant / Toeplitz matrix on
+    either side (``'gemm'``); None otherwise."""
+    if node.op_type == 'Conv':
+        groups = next((a.i for a in node.attribute if a.name == 'group'), 1)
+        ws = weight_shape(node.input[1])
+        if ws is not None and len(ws) == 4 and groups > 1 and ws[1] == 1 and \
+                max(ws[2], ws[3]) > 3 and min(ws[2], ws[3]) == 1:
+            return 'conv', tuple(int(v) for v in ws)
+    elif node.op_type in ('MatMul', 'Gemm'):
+        for ws in (weight_shape(i) for i in node.input[:2]):
+            if ws is not None and len(ws) == 3 and ws[1] == ws[2] > 1 and ws[0] > 1:
+                return 'gemm', tuple(int(v) for v in ws)
+    return None
+
+
+def _graph(path: str):
     import onnx
     model = onnx.load(path)
     producers = {o: n for n in model.graph.node for o in n.output}
     consts = _consts(model)
 
-    def dequantized(name: str) -> bool:
-        n = producers.get(name)
-        return n is not None and n.op_type == 'DequantizeLinear'
-
     def weight_shape(name: str):
         n = producers.get(name)
         if n is not None and n.op_type == 'DequantizeLinear':
             name = n.input[0]
-        return consts[name].shape if name in consts else None
+        return consts.get(name)
+
+    return model, producers, weight_shape
+
+
+def parc_nodes(path: str) -> List[tuple]:
+    """ParC's global convs in an exported graph, in graph order: ``(form, constant shape)``
+    each (see :func:`_parc_form`). Two routes that export the same model the same way give
+    the same list."""
+    model, _, weight_shape = _graph(path)
+    return [f for f in (_parc_form(n, weight_shape) for n in model.graph.node) if f]
+
+
+def int8_graph_check(path: str) -> dict:
+    """Which Conv / MatMul nodes of a QDQ graph take quantized (DequantizeLinear) inputs,
+    and how many of them are ParC's global convs (:func:`parc_nodes`); ``float_parc``
+    lists ParC layers left in float."""
+    model, producers, weight_shape = _graph(path)
+
+    def dequantized(name: str) -> bool:
+        n = producers.get(name)
+        return n is not None and n.op_type == 'DequantizeLinear'
 
     counts = dict(conv=0, conv_int8=0, matmul=0, matmul_int8=0, parc=0, parc_int8=0)
     float_parc = []
@@ -108,16 +144,7 @@ def int8_graph_check(path: str) -> dict:
         q = all(dequantized(i) for i in n.input[:2])
         counts[key] += 1
         counts[key + '_int8'] += int(q)
-        if n.op_type == 'Conv':
-            groups = next((a.i for a in n.attribute if a.name == 'group'), 1)
-            ws = weight_shape(n.input[1])
-            parc = ws is not None and len(ws) == 4 and groups > 1 and ws[1] == 1 and \
-                max(ws[2], ws[3]) > 3 and min(ws[2], ws[3]) == 1
-        else:  # the circulant GEMM form: a (C, n, n) constant on either side
-            shapes = [weight_shape(i) for i in n.input[:2]]
-            parc = any(ws is not None and len(ws) == 3 and ws[1] == ws[2] > 1 and ws[0] > 1
-                       for ws in shapes)
-        if parc:
+        if _parc_form(n, weight_shape):
             counts['parc'] += 1
             counts['parc_int8'] += int(q)
             if not q:
@@ -125,4 +152,5 @@ def int8_graph_check(path: str) -> dict:
     return dict(counts, float_parc=float_parc)
 
 
-__all__ = ['NON_PORTABLE_OPS', 'int8_graph_check', 'onnx_input', 'onnx_op_report']
+__all__ = ['NON_PORTABLE_OPS', 'int8_graph_check', 'onnx_input', 'onnx_op_report',
+           'parc_nodes']

@@ -33,7 +33,7 @@ def test_deploy_configs_are_static_onnxruntime_and_import_the_parc_support(path)
     need under mmdeploy, is static with the input size its name says, opset >= 13."""
     pytest.importorskip('mmdeploy')  # (the import it names needs it; the fork has none)
     cfg = Config.fromfile(osp.join(ROOT, path))
-    assert 'parc_mm.apis.mmdeploy_ext' in cfg.custom_imports['imports']
+    assert 'parc_mm.deploy.mmdeploy' in cfg.custom_imports['imports']
     assert cfg.backend_config.type == 'onnxruntime' and cfg.onnx_config.opset_version >= 13
     assert 'dynamic_axes' not in cfg.onnx_config
     h, w = (int(v) for v in osp.splitext(path)[0].rsplit('-', 1)[1].split('x'))

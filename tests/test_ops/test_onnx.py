@@ -181,7 +181,7 @@ def test_every_family_exports_with_defaults(tmp_path, family, dynamo):
     of the traced size; ONNX Runtime equals PyTorch and the graph is portable."""
     if dynamo:
         pytest.importorskip('onnxscript')
-    from parc_mm.ops.export import onnx_op_report
+    from parc_mm.deploy.report import onnx_op_report
     torch.manual_seed(0)
     model = _family(family).eval()
     x = torch.randn(1, 3, 96, 160)
@@ -203,7 +203,7 @@ def test_every_family_exports_with_defaults(tmp_path, family, dynamo):
 def test_baseline_attention_is_reported_non_portable(tmp_path):
     from mmpretrain.models import VisionTransformer
 
-    from parc_mm.ops.export import onnx_op_report
+    from parc_mm.deploy.report import onnx_op_report
     model = VisionTransformer(arch=dict(embed_dims=32, num_layers=1, num_heads=2,
                                         feedforward_channels=64), img_size=64)
     model.eval()  # (mmpretrain's train() returns None)

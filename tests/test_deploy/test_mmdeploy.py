@@ -36,7 +36,7 @@ def _run(script, *args):
 
 @pytest.mark.parametrize('n_in,n_out', [(4, 6), (5, 6), (16, 6), (7, 3), (6, 3), (9, 9)])
 def test_the_exact_adaptive_pooling_equals_torch(n_in, n_out):
-    from parc_mm.apis.mmdeploy_ext import adaptive_pool_matrix
+    from parc_mm.deploy.mmdeploy.rewriters import adaptive_pool_matrix
     x = torch.randn(2, 3, n_in, n_in + 1)
     ref = F.adaptive_avg_pool2d(x, (n_out, n_out))
     got = torch.from_numpy(adaptive_pool_matrix(n_in, n_out)) @ x @ \
@@ -83,7 +83,7 @@ def test_empty_masks_of_both_backends_agree():
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
 
-    from parc_mm.apis.mmdeploy_ext import compare_predictions
+    from parc_mm.deploy.mmdeploy.pipeline import compare_predictions
     samples = []
     for _ in range(2):
         s = DetDataSample()
@@ -112,7 +112,7 @@ def _check_deploy(tmp_path, data_root, task, config):
     for f in ('end2end.onnx', 'end2end_int8.onnx', 'deploy.json', 'pipeline.json',
               'detail.json'):
         assert (out / f).is_file(), f
-    rec = json.loads((out / 'parc_deploy.json').read_text())
+    rec = json.loads((out / 'parc_export.json').read_text())
     assert rec['task'] == task and rec['non_portable'] == [], rec['non_portable']
     assert 'DFT' not in rec['ops'] and 'IsNaN' not in rec['ops']
     for img, c in rec['vs_pytorch'].items():
@@ -142,7 +142,7 @@ def _check_deploy(tmp_path, data_root, task, config):
             mb = cv2.imread(b['pred_png'], cv2.IMREAD_UNCHANGED)
             assert np.mean(ma == mb) > 0.995
         else:
-            from parc_mm.apis.mmdeploy_ext import _box_iou
+            from parc_mm.deploy.mmdeploy.pipeline import _box_iou
             assert a['labels'] == b['labels'] and len(a['bboxes']) > 0
             iou = _box_iou(torch.tensor(a['bboxes']), torch.tensor(b['bboxes'])).diagonal()
             assert bool((iou > 0.99).all()), iou
@@ -162,7 +162,7 @@ def test_deploy_reports_the_test_metrics_of_pytorch_fp32_and_int8(tmp_path, data
     p = _run(TOOL, deploy_cfg, local, ckpt, images[0], '--work-dir', str(tmp_path / 'd'),
              '--int8', osp.join(data_root, 'cls', 'train'), '--int8-images', '12', '--eval')
     assert p.returncode == 0, p.stderr[-4000:]
-    m = json.loads((tmp_path / 'd' / 'parc_deploy.json').read_text())['test_metrics']
+    m = json.loads((tmp_path / 'd' / 'parc_export.json').read_text())['test_metrics']
     top1 = {k: v['accuracy/top1'] for k, v in m.items()}
     assert top1['onnxruntime_fp32'] == pytest.approx(top1['pytorch'], abs=1e-6)
     assert 0 <= top1['onnxruntime_int8'] <= 100
@@ -207,7 +207,7 @@ def test_ssdlite_deploys_with_the_single_stage_config(tmp_path):
              ckpt, osp.join(ROOT, 'tests', 'data', 'cat.jpg'), '--work-dir',
              str(tmp_path / 'd'), '--score-thr', '0')
     assert p.returncode == 0, p.stderr[-4000:]
-    rec = json.loads((tmp_path / 'd' / 'parc_deploy.json').read_text())
+    rec = json.loads((tmp_path / 'd' / 'parc_export.json').read_text())
     c = next(iter(rec['vs_pytorch'].values()))
     assert c['boxes_pytorch'] == c['boxes_backend'] == c['matched'] == 50, c
     assert rec['non_portable'] == []
@@ -232,9 +232,9 @@ def test_a_redeploy_replaces_the_folder_whole(tmp_path, data_root):
     assert p.returncode == 0, p.stderr[-3000:]
     assert not (out / 'end2end_int8.onnx').exists()
     man = verify_folder(str(out))
-    assert 'end2end.onnx' in man['files'] and 'parc_deploy.json' in man['files']
+    assert 'end2end.onnx' in man['files'] and 'parc_export.json' in man['files']
     text = ''.join((out / f).read_text() for f in ('deploy.json', 'detail.json',
-                                                   'pipeline.json', 'parc_deploy.json'))
+                                                   'pipeline.json', 'parc_export.json'))
     assert 'parc-stage' not in text  # no record points into the staging folder
     # a trace image the static 64x64 graph cannot take: refused, the folder as it was
     big = sorted(glob.glob(osp.join(data_root, CASES['seg'][3])))[0]
@@ -281,7 +281,7 @@ def test_int8_calibration_names_and_skips_bad_images(tmp_path, data_root):
     p = _run(TOOL, deploy_cfg, config, ckpt, imgs[0], '--work-dir', str(tmp_path / 'd'),
              '--int8', str(calib))
     assert p.returncode == 0, p.stderr[-3000:]
-    q = json.loads((tmp_path / 'd' / 'parc_deploy.json').read_text())['int8']
+    q = json.loads((tmp_path / 'd' / 'parc_export.json').read_text())['int8']
     assert q['calibration_images'] == 2
     reasons = {osp.basename(s['image']): s['reason'] for s in q['skipped_images']}
     assert 'not a decodable image' in reasons['broken.png']

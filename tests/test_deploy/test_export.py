@@ -60,7 +60,7 @@ def test_the_op_report_sees_the_guard_and_weight_resizes(tmp_path):
     import torch.nn as nn
     import torch.nn.functional as F
 
-    from parc_mm.ops.export import onnx_op_report
+    from parc_mm.deploy.report import onnx_op_report
 
     class Guarded(nn.Module):
         def forward(self, x):
@@ -168,7 +168,7 @@ def test_the_op_report_compares_each_family_with_its_baseline(tmp_path):
     assert parc['ops']['Conv'] == 1 + 2 * 12  # the patch embedding + 2 per block
     assert op_report.main(['--pairs', 'deit', '--impl', 'gemm',
                            '--json', str(tmp_path / 'r.json')]) == 0
-    gemm = json.load(open(tmp_path / 'r.json'))['ParC-DeiT-S']['parc']
+    gemm = json.load(open(tmp_path / 'r.json'))['pairs']['ParC-DeiT-S']['parc']
     assert gemm['ops']['Conv'] == 1 and gemm['non_portable'] == []
 
 
