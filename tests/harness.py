@@ -7,38 +7,67 @@ switched off.
 from __future__ import annotations
 
 import math
+import os
+import os.path as osp
+import subprocess
+import sys
 
 import torch
-from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from parc_mm.apis.tasks import drop_pretrained, sync_bn_to_bn
+from parc_mm.apis import tasks
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+PY = sys.executable
+# a child process that imports this checkout, one thread
+ENV = {**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'}
 
 
-def load_cfg(name: str) -> Config:
-    cfg = Config.fromfile(name) if name.endswith('.py') and '::' not in name else None
-    if cfg is None:
+def run_py(args, check=True, env=None, **kw):
+    """``python ARGS`` from the repository root; with ``check``, a failure raises with the
+    end of its output."""
+    p = subprocess.run([PY] + list(args), capture_output=True, text=True, env=env or ENV,
+                       cwd=ROOT, **kw)
+    if check and p.returncode:
+        raise AssertionError(p.stdout[-2000:] + p.stderr[-3000:])
+    return p
+
+
+def file_tree(path):
+    """{relative path: bytes} of every file under ``path`` (what must survive)."""
+    out = {}
+    for d, _, files in os.walk(path):
+        for f in files:
+            full = osp.join(d, f)
+            with open(full, 'rb') as fh:
+                out[osp.relpath(full, path)] = fh.read()
+    return out
+
+
+def load_cfg(name: str):
+    """A config as the tools load it (:func:`parc_mm.apis.tasks.load_config`), or a library's
+    own (``mmdet::...``, for the baselines), pretrained downloads and SyncBN switched off."""
+    if '::' in name and not name.startswith('parc_mm::'):
         from mmengine.hub import get_config
         cfg = get_config(name)
-    drop_pretrained(cfg.model)
-    sync_bn_to_bn(cfg.model)
-    if cfg.get('custom_imports'):
-        import importlib
-        for m in cfg.custom_imports['imports']:
-            importlib.import_module(m)
+        tasks.register_scope(cfg)
+    else:
+        cfg = tasks.load_config(name)
+    tasks.drop_pretrained(cfg.model)
+    tasks.sync_bn_to_bn(cfg.model)
     return cfg
 
 
-def build_model(cfg: Config, scope: str):
-    import importlib
-    importlib.import_module(f'{scope}.utils').register_all_modules(init_default_scope=False)
-    registry = importlib.import_module(f'{scope}.registry').MODELS
-    with DefaultScope.overwrite_default_scope(scope):
-        model = registry.build(cfg.model)
+def build_model(cfg, scope: str = None):
+    """:func:`parc_mm.apis.tasks.build_model`, then ``init_weights`` (quietly: it logs every
+    parameter). ``scope``: checked against the config's library."""
     from mmengine.logging import MMLogger
+    if scope is not None:
+        assert tasks.TASKS[tasks.task_of(cfg)].scope == scope, (scope, cfg.get('default_scope'))
+    model = tasks.build_model(cfg)
     logger = MMLogger.get_current_instance()
     level = logger.level
-    logger.setLevel('WARNING')  # init_weights logs every parameter at INFO
+    logger.setLevel('WARNING')
     try:
         model.init_weights()
     finally:
@@ -119,3 +148,18 @@ def train_step_and_predict(model, batch: dict, scope: str):
             data = model.data_preprocessor(batch, False)
             preds = model(**data, mode='predict')
     return losses, preds
+
+
+def demo_checkpoint(tmp_path, config, scope):
+    """A checkpoint of the demo config's model (random init) with its dataset meta, as a
+    Runner would save it."""
+    from parc_mm.datasets import synthetic
+    cfg = load_cfg(osp.join(ROOT, config))
+    torch.manual_seed(0)
+    model = build_model(cfg, scope)
+    task = {'mmdet': 'det', 'mmseg': 'seg', 'mmpretrain': 'cls'}[scope]
+    meta = synthetic.metainfo(task)
+    path = str(tmp_path / f'{task}.pth')
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'dataset_meta': {k: list(v) for k, v in meta.items()}}}, path)
+    return path

@@ -71,8 +71,7 @@ def _toeplitz_of(k: torch.Tensor, n: int) -> torch.Tensor:
 def next_fast_len(m: int) -> int:
     """The smallest ``2^a * s >= m`` with ``s`` in (1, 3, 5, 7, 9, 15): lengths the CPU (MKL /
     pocketfft) and cuFFT transform fast. A length with a small power of two is several times
-    slower even when 5- or 7-smooth (441 = 9 * 49 took 4.5x the time of 448 = 64 * 7 in the
-    measurements behind docs/operator.md)."""
+    slower even when 5- or 7-smooth (docs/benchmarks.md)."""
     best = None
     for odd in (1, 3, 5, 7, 9, 15):
         v = odd
@@ -111,7 +110,7 @@ def _linear_gemm(x, w, groups, direction, cache=None):
 
 
 def _direct(x: torch.Tensor, w: torch.Tensor, groups: int, direction: str) -> torch.Tensor:
-    # NCHW-contiguous: conv on a channels_last-strided concat is 5-50x slower.
+    # NCHW-contiguous: conv on a channels_last-strided concat is several times slower.
     x = x.contiguous()
     if direction == 'H':
         xp = torch.cat([x, x[:, :, :-1]], dim=2) if x.shape[2] > 1 else x
@@ -137,8 +136,8 @@ class _DepthwiseFFTCorrelation(torch.autograd.Function):
     """Depthwise circular correlation along ``ax`` by FFT, with the backward written out in
     real FFTs: ``dx = irfft(rfft(g) * rfft(k))`` (the adjoint: a circular convolution) and
     ``dk = irfft(sum_{batch, other axis} rfft(x) * conj(rfft(g)))``. Autograd through
-    ``rfft`` instead runs a full complex FFT of the zero-padded gradient plus copies (a
-    ``ParCHW`` forward + backward at 384 x 24 x 40: 3.7 instead of 4.8 ms). Saves ``x`` and
+    ``rfft`` instead runs a full complex FFT of the zero-padded gradient plus copies (slower:
+    docs/benchmarks.md). Saves ``x`` and
     ``k`` (the bytes autograd saved for the spectrum); the backward is itself differentiable
     (double backward works)."""
 
@@ -221,7 +220,7 @@ def _matrix_product(x: torch.Tensor, w: torch.Tensor, groups: int, direction: st
         if direction == 'H':
             return torch.matmul(_cached(cache, ('gemm', w.dtype),
                                         lambda: matrix(w.reshape(o, taps))), x)
-        # y = x @ M^T, with M^T stored contiguous (~5% faster than a transposed view)
+        # y = x @ M^T, with M^T stored contiguous (faster than a transposed view)
         return torch.matmul(x, _cached(cache, ('gemmT', w.dtype), lambda: matrix(
             w.reshape(o, taps)).transpose(-1, -2).contiguous()))
     m = _cached(cache, ('gemm', w.dtype),  # (O, Ci, n_i, n_j)
@@ -395,7 +394,7 @@ def compute(impl: str, x: torch.Tensor, weight: torch.Tensor, groups: int, direc
         ran.append(impl)
     ax = axis(direction)
     # NCHW-contiguous on every path: a block that permutes to NHWC for its LayerNorm / MLP
-    # (ConvNeXt) hands on a channels_last-strided tensor, 5-50x slower to convolve / transform
+    # (ConvNeXt) hands on a channels_last-strided tensor, several times slower to convolve
     x = x.contiguous()
     if spec.compute_dtype is not None:
         # e.g. the FFT: cuFFT in half precision only takes power-of-two sizes
@@ -418,7 +417,7 @@ def _nan_where_not_finite(y: torch.Tensor, x: torch.Tensor, groups: int, ax: int
     of the global axis, all output channels of the group): what the FFT computes. Without this
     direct/gemm give +-inf there, and ``auto`` would change the result with the map size."""
     if tracing.exporting():
-        return y  # deployed graphs carry no guard (IsNaN / IsInf / Where: 17-37% of nodes)
+        return y  # deployed graphs carry no guard (IsNaN / IsInf / Where nodes)
     if x.device.type == 'cpu' and not tracing.compiling():
         # fast path: one reduction says the input is finite (a sum that overflows only sends
         # us to the exact check below). No sync to avoid on CPU; on GPUs and under

@@ -23,9 +23,9 @@ def _export(*args):
 
 def test_classifier_exports_with_its_checkpoint_and_classes(tmp_path):
     from parc_mm.datasets import synthetic
-    from tests.test_tools.test_inference import _demo_checkpoint
+    from tests.harness import demo_checkpoint
     config = 'configs/demo/shapes_cls_parc-convnext.py'
-    ckpt = _demo_checkpoint(tmp_path, config, 'mmpretrain')
+    ckpt = demo_checkpoint(tmp_path, config, 'mmpretrain')
     p = _export(config, ckpt, '--out', str(tmp_path / 'cls'), '--shape', '64', '96')
     assert p.returncode == 0, p.stderr[-3000:]
     rec = json.load(open(tmp_path / 'cls' / 'parc_export.json'))
@@ -96,9 +96,9 @@ def test_an_exported_classifier_infers_like_its_checkpoint(tmp_path):
     import glob
 
     from parc_mm.datasets import synthetic
-    from tests.test_tools.test_inference import _demo_checkpoint
+    from tests.harness import demo_checkpoint
     config = 'configs/demo/shapes_cls_parc-convnext.py'
-    ckpt = _demo_checkpoint(tmp_path, config, 'mmpretrain')
+    ckpt = demo_checkpoint(tmp_path, config, 'mmpretrain')
     root = str(tmp_path / 'data')
     synthetic.ensure(root)
     cat = osp.join(ROOT, 'tests', 'data', 'cat.jpg')
@@ -128,9 +128,9 @@ def test_an_exported_segmentor_infers_like_its_checkpoint(tmp_path):
     import numpy as np
 
     from parc_mm.datasets import synthetic
-    from tests.test_tools.test_inference import _demo_checkpoint
+    from tests.harness import demo_checkpoint
     config = 'configs/demo/shapes_seg_parc-convnext_upernet.py'
-    ckpt = _demo_checkpoint(tmp_path, config, 'mmseg')
+    ckpt = demo_checkpoint(tmp_path, config, 'mmseg')
     root = str(tmp_path / 'data')
     synthetic.ensure(root)
     images = sorted(glob.glob(osp.join(root, 'ade', 'images', 'validation', '*.jpg')))[:3]
@@ -210,10 +210,10 @@ def test_the_op_report_of_parcnetv2_against_its_official_form():
 @pytest.fixture(scope='module')
 def cls_export(tmp_path_factory):
     """The demo classifier exported with its (random-init) checkpoint at 64x64."""
-    from tests.test_tools.test_inference import _demo_checkpoint
+    from tests.harness import demo_checkpoint
     tmp = tmp_path_factory.mktemp('export')
     config = 'configs/demo/shapes_cls_parc-convnext.py'
-    ckpt = _demo_checkpoint(tmp, config, 'mmpretrain')
+    ckpt = demo_checkpoint(tmp, config, 'mmpretrain')
     out = tmp / 'exp'
     assert _export(config, ckpt, '--out', str(out), '--shape', '64', '64').returncode == 0
     return config, ckpt, out
@@ -319,9 +319,9 @@ def test_a_checkpoint_pickling_python_objects_exports_with_trust(tmp_path):
     with the flag to pass, exported with --trust-checkpoint."""
     import argparse
 
-    from tests.test_tools.test_inference import _demo_checkpoint
+    from tests.harness import demo_checkpoint
     config = 'configs/demo/shapes_cls_parc-convnext.py'
-    ckpt = _demo_checkpoint(tmp_path, config, 'mmpretrain')
+    ckpt = demo_checkpoint(tmp_path, config, 'mmpretrain')
     obj = torch.load(ckpt)
     obj['args'] = argparse.Namespace(lr=0.1)
     torch.save(obj, tmp_path / 'ns.pth')

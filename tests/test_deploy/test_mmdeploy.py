@@ -99,9 +99,9 @@ def _check_deploy(tmp_path, data_root, task, config):
     import cv2
     import numpy as np
 
-    from tests.test_tools.test_inference import _demo_checkpoint
+    from tests.harness import demo_checkpoint
     _, deploy_cfg, scope, pattern = CASES[task]
-    ckpt = _demo_checkpoint(tmp_path, config, scope)
+    ckpt = demo_checkpoint(tmp_path, config, scope)
     images = sorted(glob.glob(osp.join(data_root, pattern)))
     assert len(images) == 3
     out = tmp_path / 'deploy'
@@ -151,9 +151,9 @@ def _check_deploy(tmp_path, data_root, task, config):
 def test_deploy_reports_the_test_metrics_of_pytorch_fp32_and_int8(tmp_path, data_root):
     from mmengine.config import Config
 
-    from tests.test_tools.test_inference import _demo_checkpoint
+    from tests.harness import demo_checkpoint
     config, deploy_cfg, scope, pattern = CASES['cls']
-    ckpt = _demo_checkpoint(tmp_path, config, scope)
+    ckpt = demo_checkpoint(tmp_path, config, scope)
     cfg = Config.fromfile(osp.join(ROOT, config))
     cfg.test_dataloader.dataset.data_root = osp.join(data_root, 'cls')
     local = str(tmp_path / 'cls.py')
@@ -218,9 +218,9 @@ def test_a_redeploy_replaces_the_folder_whole(tmp_path, data_root):
     """A re-deploy without --int8 leaves no int8 graph of the earlier run (tools/infer.py
     would run it); the folder's manifest verifies after each run."""
     from parc_mm.utils.fileio import verify_folder
-    from tests.test_tools.test_inference import _demo_checkpoint
+    from tests.harness import demo_checkpoint
     config, deploy_cfg, scope, pattern = CASES['cls']
-    ckpt = _demo_checkpoint(tmp_path, config, scope)
+    ckpt = demo_checkpoint(tmp_path, config, scope)
     img = sorted(glob.glob(osp.join(data_root, pattern)))[0]
     out = tmp_path / 'd'
     p = _run(TOOL, deploy_cfg, config, ckpt, img, '--work-dir', str(out), '--int8',
@@ -265,9 +265,9 @@ def test_int8_calibration_names_and_skips_bad_images(tmp_path, data_root):
     import shutil
 
     from parc_mm.apis.inference import list_images
-    from tests.test_tools.test_inference import _demo_checkpoint
+    from tests.harness import demo_checkpoint
     config, deploy_cfg, scope, pattern = CASES['cls']
-    ckpt = _demo_checkpoint(tmp_path, config, scope)
+    ckpt = demo_checkpoint(tmp_path, config, scope)
     imgs = sorted(glob.glob(osp.join(data_root, pattern)))
     calib = tmp_path / 'calib'
     calib.mkdir()
@@ -291,9 +291,9 @@ def test_int8_calibration_names_and_skips_bad_images(tmp_path, data_root):
 def test_deploy_takes_trust_checkpoint_for_pickled_objects(tmp_path, data_root):
     import argparse
 
-    from tests.test_tools.test_inference import _demo_checkpoint
+    from tests.harness import demo_checkpoint
     config, deploy_cfg, scope, pattern = CASES['cls']
-    obj = torch.load(_demo_checkpoint(tmp_path, config, scope))
+    obj = torch.load(demo_checkpoint(tmp_path, config, scope))
     obj['args'] = argparse.Namespace(lr=0.1)
     torch.save(obj, tmp_path / 'ns.pth')
     img = sorted(glob.glob(osp.join(data_root, pattern)))[0]

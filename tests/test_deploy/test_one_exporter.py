@@ -25,8 +25,8 @@ def data_root(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def ckpt(tmp_path_factory):
-    from tests.test_tools.test_inference import _demo_checkpoint
-    return _demo_checkpoint(tmp_path_factory.mktemp('ckpt'), CONFIG, 'mmpretrain')
+    from tests.harness import demo_checkpoint
+    return demo_checkpoint(tmp_path_factory.mktemp('ckpt'), CONFIG, 'mmpretrain')
 
 
 @pytest.fixture(scope='module')

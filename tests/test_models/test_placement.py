@@ -90,3 +90,15 @@ def test_parcnet_builds_dilated_layers(os_, dil):
     assert outs[-1].shape[-1] == 64 // os_
     ref = ParCNet('xs', out_indices=(3, 4))
     assert ref.state_dict().keys() == m.state_dict().keys()
+
+
+# --- hostile cases: odd configs ---
+def test_parc_cfg_strings_and_non_dicts_are_refused():
+    from parc_mm.models.backbones.parc_convnext import ParCConvNeXt
+    from parc_mm.models.backbones.parc_resnet import ParCResNet
+    with pytest.raises(ValueError, match="bias must be True or False, got 'False'"):
+        ParCConvNeXt(arch='atto', parc_cfg=dict(bias='False'))
+    with pytest.raises(ValueError, match='dense must be True or False'):
+        ParCResNet(depth=50, parc_cfg=dict(dense='False'))
+    with pytest.raises(ValueError, match=r"parc_cfg must be a dict.*blocks='all'"):
+        ParCConvNeXt(arch='atto', parc_cfg='all')

@@ -1,5 +1,6 @@
 """Autotuned impl='auto': exact, cached per configuration, a constant under torch.compile,
 saved / loaded per device, the same on every distributed rank."""
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from parc_mm.ops import (
 )
 from parc_mm.ops import functional as F_
 from parc_mm.ops.registry import impl_names
+from tests.harness import ENV, PY
+from tests.harness import run_py as _run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -224,3 +227,45 @@ def _read_only_case(tmp_path, path=None):
     _tuned_one()
     hook.after_run(runner)  # no exception: the training itself succeeded
     assert 'were not saved' in runner.logger.warning.call_args[0][0]
+
+
+# --- hostile cases: the autotune cache ---
+
+def test_concurrent_autotune_saves_never_corrupt_the_file(tmp_path):
+    path = str(tmp_path / 'cache.json')
+    code = ('import sys, parc_mm.ops.autotuner as a\n'
+            'for r in range(30):\n'
+            '    a._CACHE.update({f"cpu|k{sys.argv[1]}-{r}-{i}": "fft" for i in range(40)})\n'
+            '    a.save_autotune_cache(sys.argv[2])\n')
+    procs = [subprocess.Popen([PY, '-c', code, str(i), path], env=ENV, cwd=ROOT)
+             for i in range(4)]
+    for p in procs:
+        assert p.wait() == 0
+    entries = json.load(open(path))  # whole JSON, never a mix of two writes
+    # the merge runs under a lock: every choice of every process is kept
+    assert len(entries) == 4 * 30 * 40
+    assert not [n for n in os.listdir(tmp_path) if n.endswith('.tmp')]
+
+
+def test_corrupt_autotune_cache_warns_and_the_switch_is_strict(tmp_path):
+    from parc_mm.ops import autotuner
+    bad = tmp_path / 'cache.json'
+    bad.write_text('{"a": "fft", ')
+    with pytest.raises(autotuner.AutotuneCacheError, match=str(bad)):
+        autotuner.load_autotune_cache(str(bad))
+    from unittest import mock
+
+    from parc_mm.engine.hooks import ParCAutotuneHook
+    runner = mock.MagicMock()
+    hook = ParCAutotuneHook(cache_file=str(bad))
+    try:
+        hook.before_run(runner)
+        assert 'is not a readable ParC autotune cache' in runner.logger.warning.call_args[0][0]
+    finally:
+        autotuner.enable_autotune(False)
+    for value, on in (('true', True), ('YES', True), ('on', True), ('off', False), ('0', False),
+                      ('', False)):
+        with mock.patch.dict(os.environ, {'PARC_AUTOTUNE': value}):
+            assert autotuner._env_flag('PARC_AUTOTUNE') is on
+    p = _run(['-c', 'import parc_mm.ops'], check=False, env={**ENV, 'PARC_AUTOTUNE': 'maybe'})
+    assert p.returncode != 0 and "PARC_AUTOTUNE='maybe' is not a switch" in p.stderr

@@ -1,5 +1,7 @@
 """Inference caches of the ParC layers: resized kernel / PE, FFT spectrum and circulant matrix
 computed once per input size in eval mode, fresh after a weight update, a new size or train."""
+import copy
+
 import pytest
 import torch
 
@@ -194,3 +196,70 @@ def test_eval_plans_stay_bounded_over_many_input_shapes():
         for width in range(1, 400):
             m(torch.randn(1, 4, 6, width))
     assert len(m._cache['consts']) <= 3 and len(m._cache['impls']) <= 256
+
+
+# --- hostile cases: inference caches ---
+
+@pytest.mark.parametrize('impl', ['auto', 'fft', 'gemm', 'direct'])
+def test_mean_teacher_updates_through_data_are_seen_in_eval(impl):
+    """mmdet's MeanTeacherHook keeps the teacher in eval mode forever and updates it with
+    ``dst.data.mul_().add_()``: no version counter moves. Every eval forward must see it."""
+    from parc_mm.models.layers import ParCHW
+    from parc_mm.models.layers.token_mixer import ParCTokenMixer
+    torch.manual_seed(0)
+    for teacher, student, x, call in (
+            (ParCHW(8, 10, impl=impl), ParCHW(8, 10, impl=impl), torch.randn(2, 8, 12, 9),
+             lambda m, x: m(x)),
+            (ParCTokenMixer(8, (6, 5), impl=impl), ParCTokenMixer(8, (6, 5), impl=impl),
+             torch.randn(2, 42, 8), lambda m, x: m(x, (7, 6)))):
+        teacher.eval()
+        for _ in range(3):
+            with torch.no_grad():
+                out = call(teacher, x)
+            for (_, dst), (_, src) in zip(teacher.named_parameters(),
+                                          student.named_parameters()):
+                dst.data.mul_(0.5).add_(src.data + 0.1, alpha=0.5)
+            with torch.no_grad():
+                after = call(teacher, x)
+            ref = copy.deepcopy(teacher).eval()
+            with torch.no_grad():
+                torch.testing.assert_close(after, call(ref, x), rtol=1e-5, atol=1e-5)
+            assert not torch.allclose(after, out)
+
+
+def test_bias_only_update_in_inference_mode_is_seen():
+    from parc_mm.models.layers import ParCConv2d
+    from parc_mm.ops import inference_mode
+    m = inference_mode(ParCConv2d(4, 'H', 8, impl='gemm'))
+    x = torch.randn(1, 4, 8, 5)
+    with torch.no_grad():
+        a = m(x)
+        m.bias.add_(1.0)  # in place, as an optimizer step: a version bump
+        torch.testing.assert_close(m(x), a + 1.0)
+
+
+def test_deepcopy_and_save_after_eval_forwards_and_a_training_step(tmp_path):
+    import io
+
+    from parc_mm.models.backbones.parc_convnext import ParCConvNeXt
+    from parc_mm.ops import inference_mode
+    torch.manual_seed(0)
+    m = ParCConvNeXt(arch='atto', parc_cfg=dict(blocks='all'))
+    x = torch.randn(1, 3, 64, 96)
+    empty = io.BytesIO()
+    torch.save(m, empty)
+    inference_mode(m)
+    with torch.no_grad():
+        m(x)
+    after_eval = io.BytesIO()
+    torch.save(m, after_eval)
+    assert after_eval.tell() <= empty.tell() * 1.01  # no cache is pickled
+    m.train()
+    m(x)[-1].sum().backward()
+    copy.deepcopy(m)  # EMA / SWA / best-model copies
+    inference_mode(m)
+    with torch.no_grad():
+        m(x)
+    twin = copy.deepcopy(m)
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x)[-1], m(x)[-1])

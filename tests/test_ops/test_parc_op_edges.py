@@ -82,3 +82,18 @@ def test_bad_arguments_are_named():
         circular_conv(torch.randn(1, 6, 8, 8), torch.randn(6, 2, 8, 1), None, 'H', 4)
     with pytest.raises(ValueError, match=r'bias must have shape \(4,\)'):
         circular_conv(torch.randn(1, 4, 8, 8), torch.randn(4, 1, 8, 1), torch.randn(3), 'H', 4)
+
+
+# --- hostile cases: odd dtypes ---
+@pytest.mark.parametrize('impl', ['fft', 'direct', 'gemm', 'auto'])
+def test_impls_agree_or_refuse_outside_real_floats(impl):
+    from parc_mm.ops import circular_conv
+    w = torch.randn(4, 1, 7, 1)
+    for x in (torch.randint(-5, 5, (1, 4, 7, 3)), torch.randn(1, 4, 7, 3, dtype=torch.cfloat)):
+        with pytest.raises(TypeError, match='real floating-point input'):
+            circular_conv(x, w, None, 'H', 4, impl)
+    big = torch.full((1, 4, 7, 3), 3e37)
+    ref = circular_conv(big.double(), w.double(), None, 'H', 4, 'direct')
+    y = circular_conv(big, w, None, 'H', 4, impl)
+    assert torch.isfinite(y).all()
+    torch.testing.assert_close(y.double(), ref, rtol=1e-4, atol=0)

@@ -8,31 +8,12 @@ import sys
 import pytest
 import torch
 
+from tests.harness import demo_checkpoint
+from tests.harness import run_py as _run
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PHOTO = osp.join(ROOT, 'tests', 'data', 'cat.jpg')
 PY = sys.executable
-
-
-def _demo_checkpoint(tmp_path, config, scope):
-    """A checkpoint of the demo config's model (random init) with its dataset meta, as a
-    Runner would save it."""
-    import importlib
-
-    from mmengine.config import Config
-
-    from parc_mm.datasets import synthetic
-    from tests.harness import build_model
-    cfg = Config.fromfile(osp.join(ROOT, config))
-    for m in cfg.custom_imports['imports']:
-        importlib.import_module(m)
-    torch.manual_seed(0)
-    model = build_model(cfg, scope)
-    task = {'mmdet': 'det', 'mmseg': 'seg', 'mmpretrain': 'cls'}[scope]
-    meta = synthetic.metainfo(task)
-    path = str(tmp_path / f'{task}.pth')
-    torch.save({'state_dict': model.state_dict(),
-                'meta': {'dataset_meta': {k: list(v) for k, v in meta.items()}}}, path)
-    return path
 
 
 def _is_image(path):
@@ -46,7 +27,7 @@ def _is_image(path):
     ('configs/demo/shapes_seg_parc-convnext_upernet.py', 'mmseg'),
     ('configs/demo/shapes_cls_parc-convnext.py', 'mmpretrain')])
 def test_infer_tool_each_task(tmp_path, config, scope):
-    ckpt = _demo_checkpoint(tmp_path, config, scope)
+    ckpt = demo_checkpoint(tmp_path, config, scope)
     out = tmp_path / 'out'
     p = subprocess.run([PY, osp.join(ROOT, 'tools/infer.py'), osp.join(ROOT, config), ckpt,
                         PHOTO, '--out-dir', str(out), '--score-thr', '0.0', '--device', 'cpu'],
@@ -105,8 +86,75 @@ def test_class_folder_images_with_the_same_name_get_their_own_drawing(tmp_path):
     root = synthetic.generate(str(tmp_path / 'shapes'), num_train=1, num_val=1,
                               cls_per_class=(1, 1))
     config = 'configs/demo/shapes_cls_parc-convnext.py'
-    ckpt = _demo_checkpoint(tmp_path, config, 'mmpretrain')
+    ckpt = demo_checkpoint(tmp_path, config, 'mmpretrain')
     imgs = [osp.join(root, 'cls', 'val', c, '00000.png') for c in synthetic.CLASSES[:3]]
     preds = infer(osp.join(ROOT, config), ckpt, imgs, str(tmp_path / 'out'))
     assert len({p['vis'] for p in preds}) == 3 and all(_is_image(p['vis']) for p in preds)
     assert all(p['pred_class'] == synthetic.CLASSES[p['pred_label']] for p in preds)
+
+
+# --- hostile cases: infer ---
+
+@pytest.fixture(scope='module')
+def cls_ckpt(tmp_path_factory):
+    from tests.harness import demo_checkpoint
+    return demo_checkpoint(tmp_path_factory.mktemp('ckpt'), 'configs/demo/shapes_cls_parc-'
+                            'convnext.py', 'mmpretrain')
+
+
+def test_infer_skips_bad_images_keeps_the_rest_and_draws_each(tmp_path, cls_ckpt):
+    import shutil
+    photos = tmp_path / 'photos'
+    photos.mkdir()
+    cat = osp.join(ROOT, 'tests', 'data', 'cat.jpg')
+    shutil.copy(cat, photos / 'a.jpg')
+    import cv2
+    cv2.imwrite(str(photos / 'a.png'), cv2.imread(cat))
+    (photos / 'b.jpg').write_bytes(b'\xff\xd8\xff garbage')  # unreadable
+    (photos / 'c.jpg').write_bytes(b'')
+    out = tmp_path / 'out'
+    p = _run([osp.join(ROOT, 'tools', 'infer.py'), osp.join(ROOT, 'configs/demo/'
+              'shapes_cls_parc-convnext.py'), cls_ckpt, str(photos), '--out-dir', str(out),
+              '--device', 'cpu'], check=False)
+    assert p.returncode == 0, p.stderr[-3000:]
+    preds = json.load(open(out / 'predictions.json'))
+    assert sorted(osp.basename(r['image']) for r in preds) == ['a.jpg', 'a.png']
+    assert len({r['vis'] for r in preds}) == 2 and all(osp.isfile(r['vis']) for r in preds)
+    skipped = json.load(open(out / 'skipped.json'))
+    assert sorted(osp.basename(s['image']) for s in skipped) == ['b.jpg', 'c.jpg']
+    assert 'b.jpg' in p.stderr and 'c.jpg' in p.stderr
+
+
+def test_infer_refuses_a_checkpoint_that_fits_nothing(tmp_path):
+    toy = tmp_path / 'toy.pth'
+    torch.save({'state_dict': {'a': torch.zeros(2), 'b': torch.zeros(3)}}, toy)
+    p = _run([osp.join(ROOT, 'tools', 'infer.py'), osp.join(ROOT, 'configs/demo/'
+              'shapes_det_parc-convnext_mask-rcnn.py'), str(toy),
+              osp.join(ROOT, 'tests', 'data', 'cat.jpg'), '--out-dir', str(tmp_path / 'o'),
+              '--device', 'cpu'], check=False)
+    assert p.returncode == 2 and 'does not fit the model' in p.stderr, p.stderr[-2000:]
+
+
+def test_infer_class_names_come_from_the_config_not_coco(tmp_path):
+    """A checkpoint without dataset meta: the Inferencer would name COCO classes."""
+    from parc_mm.apis.inference import infer
+    from parc_mm.datasets import synthetic
+    from tests.harness import demo_checkpoint
+    config = 'configs/demo/shapes_det_parc-convnext_mask-rcnn.py'
+    ckpt = demo_checkpoint(tmp_path, config, 'mmdet')
+    sd = torch.load(ckpt)
+    torch.save({'state_dict': sd['state_dict']}, ckpt)  # no meta
+    preds = infer(osp.join(ROOT, config), ckpt, osp.join(ROOT, 'tests', 'data', 'cat.jpg'),
+                  str(tmp_path / 'out'), score_thr=0.0)
+    assert preds[0]['classes'] and set(preds[0]['classes']) <= set(synthetic.CLASSES)
+
+
+def test_infer_skips_images_beyond_the_pixel_limit(tmp_path):
+    import cv2
+    import numpy as np
+
+    from parc_mm.apis.inference import check_image
+    big = tmp_path / 'big.png'
+    cv2.imwrite(str(big), np.zeros((1200, 1000, 3), np.uint8))
+    assert 'more than the' in check_image(str(big), max_pixels=1_000_000)
+    assert check_image(str(big), max_pixels=2_000_000) is None

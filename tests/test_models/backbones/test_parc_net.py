@@ -167,7 +167,8 @@ def test_converter_cli_output_loads_into_the_config_model(tmp_path):
 
     from mmengine.config import Config
     from mmengine.registry import MODELS as ROOT
-    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+    from tests.harness import ROOT as root
     sys.path.insert(0, root)
     from tools.model_converters import to_parc
     src = random_state_dict('parc_net_s', seed=5)
@@ -253,7 +254,7 @@ def test_converted_checkpoint_initialises_the_dense_prediction_configs(cfg_name,
     out, _ = parcnet_to_parc(random_state_dict('parc_net_s', seed=7), 's')
     ckpt = str(tmp_path / 'parc-net-s_in1k.pth')
     torch.save({'state_dict': out}, ckpt)
-    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    from tests.harness import ROOT as root
     cfg = Config.fromfile(osp.join(root, 'configs/parc_net', cfg_name))
     cfg.model.backbone.init_cfg.checkpoint = ckpt
     sync_bn_to_bn(cfg.model)

@@ -42,28 +42,6 @@ def test_official_classification_weights_give_official_outputs():
     torch.testing.assert_close(ours, ref, rtol=1e-7, atol=1e-6)
 
 
-@pytest.mark.parametrize('size', [(256, 352), (97, 131)])
-def test_official_detection_weights_give_official_outputs(size):
-    src = random_state_dict('det_resnet50_gcc', seed=1)
-    sd, rep = convert_resnet(src)
-    assert not rep.unused
-    model = ParCResNet(depth=50, out_indices=(0, 1, 2, 3)).eval()
-    rep = load_report(model, sd, 'backbone.')
-    assert not (rep.missing or rep.unused or rep.mismatched), rep.summary()
-    # float64: random BN statistics blow activations up to ~1e4 over 16 blocks
-    model, src = to_f64(model, src)
-    x = torch.randn(1, 3, *size, dtype=torch.float64,
-                    generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        ours = model(x)
-        ref = official_resnet50(src, x, det=True)
-    if size == (256, 352):
-        assert [list(o.shape) for o in ours] == \
-            fixture('det_resnet50_gcc')['out_shapes_for_1x3x256x352']
-    for a, b in zip(ours, ref):
-        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-7)
-
-
 def test_frozen_stages_and_norm_eval():
     m = ParCResNet(depth=50, frozen_stages=3, norm_eval=True, out_indices=(0, 1, 2, 3))
     m.train()

@@ -392,7 +392,8 @@ def test_to_parc_command_and_configs_load_the_result(tmp_path, capsys):
     import sys
 
     from mmengine.config import Config
-    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+    from tests.harness import ROOT as root
     sys.path.insert(0, root)
     from tools.model_converters import to_parc
     timm = pytest.importorskip('timm')
