@@ -46,6 +46,13 @@ The patches:
     mmdeploy's RoIAlign symbolic (ONNX Runtime backend: every two-stage detector) imports
     ``torch.onnx.symbolic_opset9._cast_Long``, which torch >= 2.9 removed: it is put back (a
     ``Cast`` to int64, what it was), only while missing and only with mmdeploy installed.
+``mmdeploy-rewriter-restores-descriptors``
+    mmdeploy's function rewriter puts an original function back by evaluating its path, so a
+    ``staticmethod`` / ``classmethod`` comes back as a plain function: after one in-process
+    mmdeploy export, mmpretrain's ``ShiftWindowMSA.get_attn_mask`` (a staticmethod it
+    rewrites) is called with ``self`` and every Swin fails ("got multiple values for argument
+    'window_size'"). The class attributes it rewrites are snapshotted on entry and put back
+    as they were on exit.
 ``parc-onnx-static-size``
     parc_mm's own guarantee: a ParC graph is valid only at the size it was traced at (its
     kernels are as long as the feature map), so ``torch.onnx.export`` of a model holding ParC
@@ -241,6 +248,52 @@ def _cast_long(module: ModuleType) -> None:
     module._cast_Long = _cast_Long
 
 
+def _restore_descriptors(module: ModuleType) -> None:
+    import importlib
+    rewriter = module.FunctionRewriter
+    if getattr(rewriter.enter, '_parc_mm', False):
+        return
+    enter, exit_ = rewriter.enter, rewriter.exit
+
+    def _owner(path: str):
+        """(class, attribute name) when ``path`` names a class attribute, else None."""
+        parts = path.split('.')
+        for i in range(len(parts) - 1, 0, -1):
+            try:
+                obj = importlib.import_module('.'.join(parts[:i]))
+            except Exception:  # noqa: BLE001 - not a module path
+                continue
+            try:
+                for name in parts[i:-1]:
+                    obj = getattr(obj, name)
+            except AttributeError:
+                return None
+            return (obj, parts[-1]) if isinstance(obj, type) else None
+        return None
+
+    def patched_enter(self, *args, **kwargs):
+        saved = []
+        for path, _ in self._registry.get_records(kwargs.get('env', args[1] if len(args) > 1
+                                                             else {})):
+            owner = _owner(path)
+            if owner is not None and owner[1] in vars(owner[0]):
+                raw = vars(owner[0])[owner[1]]
+                if isinstance(raw, (staticmethod, classmethod)):
+                    saved.append((owner[0], owner[1], raw))
+        self._parc_mm_descriptors = saved
+        return enter(self, *args, **kwargs)
+
+    def patched_exit(self, *args, **kwargs):
+        try:
+            return exit_(self, *args, **kwargs)
+        finally:
+            for cls, name, raw in getattr(self, '_parc_mm_descriptors', ()):
+                setattr(cls, name, raw)
+
+    patched_enter._parc_mm = True  # type: ignore[attr-defined]
+    rewriter.enter, rewriter.exit = patched_enter, patched_exit
+
+
 def _dynamic_input_axes(kwargs: dict) -> List[str]:
     """The input height / width axes an export call marks dynamic (as 'name[axis]')."""
     found = []
@@ -310,6 +363,8 @@ PATCHES: Tuple[Patch, ...] = (
           _torchscript_default),
     Patch('mmdeploy-roi-align-cast-long', 'torch.onnx.symbolic_opset9', 'index',
           lambda: _at_least('torch', (2, 9)) and _older_than('mmdeploy', (1, 4)), _cast_long),
+    Patch('mmdeploy-rewriter-restores-descriptors', 'mmdeploy.core.rewriters.function_rewriter',
+          'FunctionRewriter', lambda: _older_than('mmdeploy', (1, 4)), _restore_descriptors),
     Patch('parc-onnx-static-size', 'torch.onnx', 'export',
           lambda: installed_version('torch') is not None, _static_size_export),
     Patch('parc-verified-checkpoint-loader', 'mmengine.runner.checkpoint', 'CheckpointLoader',

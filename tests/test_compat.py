@@ -44,6 +44,7 @@ def test_every_patch_is_listed_once_and_active_where_needed():
     import torch.onnx.symbolic_opset9  # noqa: F401
     if compat.installed_version('mmdeploy'):
         import mmdeploy.apis.onnx.export  # noqa: F401
+        import mmdeploy.core.rewriters.function_rewriter  # noqa: F401
     assert sorted(k for k, v in compat.applied().items() if v) == _needed(), compat.applied()
     # the stack decides which: the fork's distribution names only with onedl-mmengine
     fork = compat._has_distribution('onedl-mmengine')
@@ -135,6 +136,43 @@ def test_upstream_mmdeploy_still_needs_cast_long():
         print('STILL' if not hasattr(s, '_cast_Long') and '_cast_Long' in inspect.getsource(r)
               else 'FIXED')
     """)
+
+
+_SWIN_AFTER_A_REWRITE = """
+    from mmdeploy.codebase import import_codebase
+    from mmdeploy.core import RewriterContext
+    from mmdeploy.utils import Codebase
+    import_codebase(Codebase.MMPRETRAIN)  # (registers its rewriters)
+    from mmpretrain.models.utils.attention import ShiftWindowMSA
+    with RewriterContext(cfg={}, backend='onnxruntime'):
+        pass
+    raw = vars(ShiftWindowMSA)['get_attn_mask']
+    print('FIXED' if isinstance(raw, staticmethod) else 'STILL')
+"""
+
+
+def test_upstream_mmdeploy_still_loses_staticmethods_on_restore():
+    """mmdeploy-rewriter-restores-descriptors: after a rewrite context, mmdeploy puts
+    ShiftWindowMSA.get_attn_mask back as a plain function."""
+    pytest.importorskip('mmdeploy')
+    _upstream_still(_SWIN_AFTER_A_REWRITE)
+
+
+def test_swin_works_after_an_in_process_mmdeploy_rewrite():
+    pytest.importorskip('mmdeploy')
+    import torch
+    from mmdeploy.codebase import import_codebase
+    from mmdeploy.core import RewriterContext
+    from mmdeploy.utils import Codebase
+    from mmpretrain.models import SwinTransformer
+    from mmpretrain.models.utils.attention import ShiftWindowMSA
+    import_codebase(Codebase.MMPRETRAIN)
+    with RewriterContext(cfg={}, backend='onnxruntime'):
+        assert not isinstance(vars(ShiftWindowMSA)['get_attn_mask'], staticmethod)
+    assert isinstance(vars(ShiftWindowMSA)['get_attn_mask'], staticmethod)
+    assert compat.applied()['mmdeploy-rewriter-restores-descriptors']
+    net = SwinTransformer(arch=dict(embed_dims=16, depths=[2, 2, 2, 2], num_heads=[1, 1, 1, 1]))
+    assert net(torch.randn(1, 3, 224, 224))[-1].shape == (1, 128, 7, 7)
 
 
 def test_the_mmdeploy_patches_are_in_place():
