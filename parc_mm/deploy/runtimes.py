@@ -1,0 +1,251 @@
+"""The runtimes an export runs in, and the ParC form each one gets.
+
+Every runtime here starts from the one exporter's ONNX graph (:mod:`parc_mm.deploy.onnx`) and
+converts it with the runtime's own converter, in this process (no converter script: MNN's
+``mnnconvert`` script installs packages and posts usage logs; its converter function does
+neither). What each runtime is given is chosen per runtime from measurement
+(:data:`RUNTIMES`, ``form``; the numbers are in docs/benchmarks.md): ``auto`` is the circulant
+GEMM up to 64 taps and Concat + Conv beyond; ``direct`` is Concat + Conv everywhere, for a
+runtime whose batched MatMul is slow (ncnn). ``tools/deploy/export_onnx.py --runtime R``
+writes the runtime's files, checks them against PyTorch in that runtime and records the
+largest difference; :func:`load` runs a folder in its runtime (``tools/infer.py``, the
+deployment benchmark).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import os.path as osp
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+# a runtime's network: NCHW float32 batch of 1 -> its outputs, in the export's output order
+Network = Callable[[np.ndarray], List[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One runtime.
+
+    name: what ``--runtime`` takes; modules: what must be importable (the first names the
+    pip package of ``extra``); extra: the ``parc_mm[...]`` extra that installs it; form: the
+    ParC implementation exported for it (``'auto'`` or an exportable impl); why: the
+    measurement behind ``form``; files: what :func:`convert` writes (the first is the model
+    file); rtol: the check's tolerance relative to the output's largest magnitude (MNN and
+    ncnn: 1e-3, their activations and reductions are approximations; the baselines' outputs
+    differ from PyTorch as much)."""
+
+    name: str
+    modules: Sequence[str]
+    extra: str
+    form: str
+    why: str
+    files: Sequence[str]
+    rtol: float = 1e-4
+
+
+RUNTIMES: Dict[str, Runtime] = {r.name: r for r in (
+    Runtime('onnxruntime', ('onnxruntime', ), 'deploy', 'auto',
+            'the circulant GEMM is faster than Concat + Conv up to 64 taps',
+            ('model.onnx', )),
+    Runtime('openvino', ('openvino', ), 'openvino', 'auto',
+            'as ONNX Runtime: its MatMul runs the constant circulants well',
+            ('model.xml', 'model.bin')),
+    Runtime('mnn', ('MNN', '_tools'), 'mnn', 'auto',
+            'as ONNX Runtime', ('model.mnn', ), rtol=1e-3),
+    Runtime('ncnn', ('ncnn', 'pnnx'), 'ncnn', 'direct',
+            "ncnn's batched MatMul is several times slower than its depthwise Conv",
+            ('model.ncnn.param', 'model.ncnn.bin'), rtol=1e-3),
+)}
+
+
+def runtime(name: str) -> Runtime:
+    try:
+        return RUNTIMES[name]
+    except KeyError:
+        raise ValueError(f'unknown runtime {name!r}; choose one of {tuple(RUNTIMES)}') from None
+
+
+def problem(name: str) -> Optional[str]:
+    """Why ``name`` cannot run here (a package missing, with the install command), or None."""
+    rt = runtime(name)
+    missing = [m for m in rt.modules if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    return (f'the {name} runtime needs {", ".join(missing)}: pip install "parc_mm[{rt.extra}]"'
+            + (' then pip install --no-deps pnnx (its metadata asks for a second torch)'
+               if 'pnnx' in missing else ''))
+
+
+def require(name: str) -> Runtime:
+    msg = problem(name)
+    if msg:
+        raise RuntimeError(msg)
+    return runtime(name)
+
+
+# --- conversion ---------------------------------------------------------------------------
+def convert(name: str, onnx_path: str, out_dir: str, shape: Sequence[int]) -> List[str]:
+    """Convert the ONNX graph ``onnx_path`` (input ``shape``, NCHW) into ``out_dir`` for
+    runtime ``name``; returns the files written (relative to ``out_dir``)."""
+    rt = require(name)
+    {'onnxruntime': _to_onnxruntime, 'openvino': _to_openvino, 'mnn': _to_mnn,
+     'ncnn': _to_ncnn}[name](onnx_path, out_dir, list(shape))
+    for f in rt.files:
+        if not osp.isfile(osp.join(out_dir, f)):
+            raise RuntimeError(f'the {name} converter did not write {f}')
+    return list(rt.files)
+
+
+def _to_onnxruntime(onnx_path, out_dir, shape):
+    dst = osp.join(out_dir, 'model.onnx')
+    if osp.abspath(onnx_path) != osp.abspath(dst):
+        shutil.copyfile(onnx_path, dst)
+
+
+def _to_openvino(onnx_path, out_dir, shape):
+    import openvino as ov
+    # fp32 weights: save_model compresses them to fp16 unless told not to
+    ov.save_model(ov.convert_model(onnx_path), osp.join(out_dir, 'model.xml'),
+                  compress_to_fp16=False)
+
+
+def _to_mnn(onnx_path, out_dir, shape):
+    import _tools  # MNN's converter itself (not MNN.tools.mnnconvert: it logs usage remotely)
+    code = _tools.mnnconvert(['mnnconvert', '-f', 'ONNX', '--modelFile', onnx_path,
+                              '--MNNModel', osp.join(out_dir, 'model.mnn'),
+                              '--bizCode', 'parc_mm'])
+    if code not in (None, 0, True):
+        raise RuntimeError(f'MNN could not convert {onnx_path} (status {code})')
+
+
+def _to_ncnn(onnx_path, out_dir, shape):
+    import pnnx
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix='.pnnx-') as tmp:
+        src = osp.join(tmp, 'model.onnx')
+        shutil.copyfile(onnx_path, src)
+        names = {k: osp.join(tmp, f'model.{k}') for k in (
+            'pnnxparam', 'pnnxbin', 'pnnxpy', 'pnnxonnx', 'ncnnpy')}
+        args = [pnnx.EXEC_PATH, src, f'inputshape={shape}'.replace(' ', ''),
+                f'ncnnparam={osp.join(out_dir, "model.ncnn.param")}',
+                f'ncnnbin={osp.join(out_dir, "model.ncnn.bin")}',
+                *(f'{k}={v}' for k, v in names.items())]
+        p = subprocess.run(args, capture_output=True, text=True, cwd=tmp)
+        if p.returncode:
+            raise RuntimeError(f'pnnx could not convert {onnx_path}: {p.stderr[-2000:]}')
+        # ops pnnx leaves out of the ncnn graph ("ignore <op> ..."): the graph would not load
+        ignored = sorted({ln.split()[1] for ln in (p.stdout + p.stderr).splitlines()
+                          if ln.startswith('ignore ') and len(ln.split()) > 1})
+        if ignored:
+            raise RuntimeError(
+                f'pnnx cannot map {", ".join(ignored)} of {onnx_path} to ncnn layers (ncnn '
+                'tensors are at most 4-D; e.g. an nn.Unfold exports as Gathers on 6-D tensors): '
+                'this model does not run in ncnn')
+
+
+# --- running ------------------------------------------------------------------------------
+def load(name: str, folder: str, model_file: str, output_names: Sequence[str],
+         threads: Optional[int] = None) -> Network:
+    """The network of an export folder in runtime ``name`` (``model_file``: its model file;
+    ``output_names``: the export's outputs, in order)."""
+    require(name)
+    return {'onnxruntime': _run_onnxruntime, 'openvino': _run_openvino, 'mnn': _run_mnn,
+            'ncnn': _run_ncnn}[name](osp.join(folder, osp.basename(model_file)),
+                                     list(output_names), threads)
+
+
+def _run_onnxruntime(path, names, threads):
+    from parc_mm.deploy.ort import session
+    sess = session(path, threads)
+    inp = sess.get_inputs()[0].name
+    return lambda x: sess.run(None, {inp: np.ascontiguousarray(x, np.float32)})
+
+
+def _run_openvino(path, names, threads):
+    import openvino as ov
+    core = ov.Core()
+    config = {'INFERENCE_PRECISION_HINT': 'f32'}  # (bf16 where the CPU has it, otherwise)
+    if threads:
+        config['INFERENCE_NUM_THREADS'] = int(threads)
+    model = core.compile_model(path, 'CPU', config)
+    outs = list(model.outputs)
+    return lambda x: [np.asarray(v) for v in (lambda r: [r[o] for o in outs])(
+        model(np.ascontiguousarray(x, np.float32)))]
+
+
+def _run_mnn(path, names, threads):
+    import MNN
+    interp = MNN.Interpreter(path)
+    sess = interp.createSession({'numThread': int(threads or os.cpu_count() or 1)})
+    inp = interp.getSessionInput(sess)
+
+    def run(x):
+        x = np.ascontiguousarray(x, np.float32)
+        inp.copyFrom(MNN.Tensor(x.shape, MNN.Halide_Type_Float, x,
+                                MNN.Tensor_DimensionType_Caffe))
+        interp.runSession(sess)
+        outs = interp.getSessionOutputAll(sess)
+        result = []
+        for n in names:
+            t = outs[n]
+            host = MNN.Tensor(t.getShape(), MNN.Halide_Type_Float,
+                              np.zeros(t.getShape(), np.float32), MNN.Tensor_DimensionType_Caffe)
+            t.copyToHostTensor(host)
+            result.append(np.array(host.getNumpyData(), copy=True))
+        return result
+
+    return run
+
+
+def _run_ncnn(path, names, threads):
+    import ncnn
+    net = ncnn.Net()
+    net.opt.num_threads = int(threads or os.cpu_count() or 1)
+    net.opt.use_vulkan_compute = False
+    if hasattr(net.opt, 'openmp_blocktime'):
+        net.opt.openmp_blocktime = 0  # its OpenMP spin-wait collapses under CPU contention
+    for flag in ('use_fp16_packed', 'use_fp16_storage', 'use_fp16_arithmetic',
+                 'use_bf16_storage', 'use_int8_inference'):
+        if hasattr(net.opt, flag):  # fp32 as the other runtimes (ncnn stores fp16 by default)
+            setattr(net.opt, flag, False)
+    base = path[:-len('.param')] if path.endswith('.param') else path
+    if net.load_param(base + '.param') or net.load_model(base + '.bin'):
+        raise RuntimeError(f'ncnn cannot load {base}.param / .bin')
+    if not net.input_names() or not net.output_names():
+        raise RuntimeError(f'{base}.param has no input or output blob: pnnx could not map the '
+                           'graph to ncnn layers')
+    inp, outs = net.input_names()[0], list(net.output_names())
+
+    def run(x):
+        ex = net.create_extractor()
+        ex.input(inp, ncnn.Mat(np.ascontiguousarray(x[0], np.float32)).clone())
+        result = []
+        for n in outs:
+            _, m = ex.extract(n)
+            result.append(np.array(m)[None].copy())
+        return result
+
+    return run
+
+
+def check(net: Network, x: np.ndarray, refs: Sequence[np.ndarray]) -> float:
+    """The largest absolute difference between the runtime's outputs and ``refs``."""
+    outs = net(x)
+    if len(outs) != len(refs):
+        raise RuntimeError(f'the runtime gives {len(outs)} outputs, PyTorch {len(refs)}')
+    diff = 0.0
+    for o, r in zip(outs, refs):
+        o = np.asarray(o).reshape(np.shape(r)) if np.size(o) == np.size(r) else o
+        if np.shape(o) != np.shape(r):
+            raise RuntimeError(f'the runtime gives an output of shape {np.shape(o)}, PyTorch '
+                               f'{np.shape(r)}')
+        diff = max(diff, float(np.abs(o - r).max()))
+    return diff
+
+
+__all__ = ['RUNTIMES', 'Runtime', 'check', 'convert', 'load', 'problem', 'require', 'runtime']
