@@ -206,6 +206,14 @@ if [ "$STACK" = openmmlab ]; then
   "${PIP[@]}" install -q --no-deps "mmdeploy==$MMDEPLOY_VER"
 fi
 
+# pnnx (ncnn's converter, tools/deploy/export.py --runtime ncnn): its metadata asks for torch,
+# which would pull a second multi-GB build; it only needs the converter binary it ships.
+if [ "$STACK" = openmmlab ]; then
+  PNNX_VER=$(sed -n 's/^pnnx==\([0-9.]*\)$/\1/p' "$CONSTRAINTS")
+  say "pnnx $PNNX_VER (without its torch requirement)"
+  "${PIP[@]}" install -q --no-deps "pnnx==$PNNX_VER"
+fi
+
 # real images for the demo and the real-data experiment: Debian's dataset-fashion-mnist (the
 # original Fashion-MNIST files, 31 MB, nothing downloaded at run time). Only where apt is usable
 # without a password; elsewhere one line says what to run (the demo then uses the shapes).

@@ -14,6 +14,7 @@ accuracy (``tools/deploy/deploy.py --int8 CALIB_DIR --eval`` measures that).
 """
 from __future__ import annotations
 
+import os
 import os.path as osp
 import statistics
 import tempfile
@@ -51,6 +52,7 @@ class OrtRow:
     nodes: int = 0
     max_abs_diff: float = 0.0  # fp32 rows: ONNX Runtime vs PyTorch on the timed input
     rounds: List[float] = field(default_factory=list)
+    runtime: str = 'onnxruntime'
 
 
 class _Features(nn.Module):
@@ -98,21 +100,44 @@ def export_pair(name: str, size: int, out_dir: str, int8: bool = False, calib: i
 
 def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: int = 2,
               int8: bool = True, warmup: int = 2,
-              impls: Sequence[Optional[str]] = (None, )) -> List[OrtRow]:
-    """Export, check and time one pair at one size (see the module docstring)."""
+              impls: Sequence[Optional[str]] = (None, ),
+              runtime: str = 'onnxruntime') -> List[OrtRow]:
+    """Export, check and time one pair at one size in ``runtime`` (see the module docstring).
+    The ParC model gets the runtime's form (:data:`parc_mm.deploy.runtimes.RUNTIMES`) unless
+    ``impls`` names others; int8 rows exist for ONNX Runtime only."""
     import onnx
 
-    from parc_mm.deploy.ort import session
+    from parc_mm.deploy import runtimes
+    rt = runtimes.require(runtime)
+    impls = [rt.form if i is None and rt.form != 'auto' else i for i in impls]
+    int8 = int8 and runtime == 'onnxruntime'
     rows: List[OrtRow] = []
     x = torch.from_numpy(
         np.random.default_rng(1).standard_normal((1, 3, size, size)).astype(np.float32))
-    feed = {'input': x.numpy()}
     with tempfile.TemporaryDirectory() as tmp:
         graphs = export_pair(name, size, tmp, int8=int8, impls=impls, x=x)
-        sessions = {v: session(g['path'], threads) for v, g in graphs.items()}
+        nets = {}
+        for v, g in graphs.items():
+            folder = osp.join(tmp, v)
+            os.makedirs(folder)
+            try:
+                files = runtimes.convert(runtime, g['path'], folder, list(x.shape))
+                nets[v] = runtimes.load(runtime, folder, files[0], ['output'], threads)
+                if runtime != 'onnxruntime' and not v.endswith('-int8'):
+                    ref = runtimes.load('onnxruntime', folder, g['path'], ['output'],
+                                        threads)(x.numpy())
+                    g['max_abs_diff'] = runtimes.check(nets[v], x.numpy(), ref)
+            except Exception as e:  # noqa: BLE001 - a baseline the runtime cannot take
+                if v.startswith('parc'):
+                    raise
+                g['failed'] = f'{type(e).__name__}: {str(e)[:200]}'
+        if 'baseline' not in nets:
+            raise RuntimeError(f'{name}: the baseline does not run in {runtime} '
+                               f'({graphs["baseline"]["failed"]})')
         nodes = {v: len(onnx.load(g['path']).graph.node) for v, g in graphs.items()}
+        feed = x.numpy()
         calls: Dict[str, Callable[[], object]] = {
-            v: (lambda s=s: s.run(None, feed)) for v, s in sessions.items()}
+            v: (lambda n=n: n(feed)) for v, n in nets.items()}
         for _ in range(warmup):
             for c in calls.values():
                 c()
@@ -130,7 +155,8 @@ def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: in
         ratios = [a / b for a, b in zip(ts, base)]
         row = OrtRow(name, size, v, statistics.median(ts), statistics.median(ratios),
                      bootstrap_ci(ratios), nodes=nodes[v],
-                     max_abs_diff=graphs[v]['max_abs_diff'] or 0.0, rounds=ts)
+                     max_abs_diff=graphs[v]['max_abs_diff'] or 0.0, rounds=ts,
+                     runtime=runtime)
         if v.endswith('-int8'):
             fp32 = times[v[:-len('-int8')]]
             speed = [a / b for a, b in zip(fp32, ts)]
@@ -146,20 +172,20 @@ def _ci(m: float, ci: Tuple[float, float]) -> str:
 def table(rows: Sequence[OrtRow]) -> str:
     """Markdown: one line per (pair, size): fp32 and int8 of both, ratios to the fp32
     baseline, int8 speed-ups."""
-    out = ['| model | input | baseline ms | ParC ms | ParC / baseline (fp32) [95% CI] | '
+    out = ['| runtime | model | input | baseline ms | ParC ms | ParC / baseline (fp32) [95% CI] | '
            'int8: baseline ms | int8: ParC ms | int8 ParC / fp32 baseline | int8 speed-up '
-           '(ParC) | int8 speed-up (baseline) |', '|---|---|---|---|---|---|---|---|---|---|']
+           '(ParC) | int8 speed-up (baseline) |', '|---|---|---|---|---|---|---|---|---|---|---|']
     groups: Dict[tuple, Dict[str, OrtRow]] = {}
     for r in rows:
-        groups.setdefault((r.model, r.size), {})[r.variant] = r
-    for (model, size), g in groups.items():
+        groups.setdefault((r.runtime, r.model, r.size), {})[r.variant] = r
+    for (runtime, model, size), g in groups.items():
         b, p = g['baseline'], g['parc']
         bq, pq = g.get('baseline-int8'), g.get('parc-int8')
         q = (f'{bq.ms:.1f} | {pq.ms:.1f} | {_ci(pq.ratio, pq.ci)} | '
              f'{_ci(pq.vs_fp32, pq.vs_fp32_ci)} | {_ci(bq.vs_fp32, bq.vs_fp32_ci)}'
              if bq and pq else '- | - | - | - | -')
-        out.append(f'| {model} | {size} | {b.ms:.1f} | {p.ms:.1f} | {_ci(p.ratio, p.ci)} | '
-                   f'{q} |')
+        out.append(f'| {runtime} | {model} | {size} | {b.ms:.1f} | {p.ms:.1f} | '
+                   f'{_ci(p.ratio, p.ci)} | {q} |')
     return '\n'.join(out)
 
 

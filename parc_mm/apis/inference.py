@@ -164,7 +164,7 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
 
     from parc_mm.apis.runner import check_checkpoint_fits
     from parc_mm.apis.tasks import drop_pretrained
-    from parc_mm.deploy.ort import OrtNetwork, attach, attach_backend, check_export_record
+    from parc_mm.deploy.ort import attach, attach_backend, check_export_record, network
     from parc_mm.deploy.record import artefact_of
     from parc_mm.utils.checkpoint import verify_checkpoint
     images = list_images(inputs)
@@ -210,7 +210,7 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
         if backend is not None:
             attach_backend(inf.model, backend)
         elif onnx_path is not None:
-            attach(inf.model, task, OrtNetwork(onnx_path, device))
+            attach(inf.model, task, network(art, device))
         else:
             from parc_mm.ops import inference_mode
             inference_mode(inf.model, True)

@@ -90,24 +90,33 @@ def preprocessing(model: nn.Module) -> dict:
 def export_config(config: str, checkpoint: Optional[str], out_dir: str,
                   shape: Optional[Sequence[int]] = None, dynamo: bool = False,
                   opset: int = 17, allow_partial: bool = False, atol: float = 1e-4,
-                  force: bool = False, int8_images: Sequence[str] = ()) -> dict:
+                  force: bool = False, int8_images: Sequence[str] = (),
+                  runtime: str = 'onnxruntime', impl: Optional[str] = None) -> dict:
     """Export the config's model to ``out_dir/model.onnx`` at ``shape`` (H, W; default: the
-    task's test size), compare ONNX Runtime with PyTorch on a random input, optionally
-    quantize it to int8 calibrated on ``int8_images`` (``model_int8.onnx``), and write the
-    record (:mod:`parc_mm.deploy.record`). The folder is written whole
+    task's test size), compare ONNX Runtime with PyTorch on a random input, convert it for
+    ``runtime`` (:mod:`parc_mm.deploy.runtimes`: its files next to the ONNX graph, run in that
+    runtime and compared with PyTorch too), optionally quantize it to int8 calibrated on
+    ``int8_images`` (``model_int8.onnx``, ONNX Runtime), and write the record
+    (:mod:`parc_mm.deploy.record`). The ParC form is the runtime's (its ``form``), or
+    ``impl``. The folder is written whole
     (:func:`parc_mm.utils.fileio.artefact_folder`): a folder parc_mm did not write is refused
     (``force``: its content is moved aside), an export that fails leaves the previous one
     untouched, a kill leaves the old folder or the new one. Returns the record; raises (and
     writes nothing) when the outputs differ by more than ``atol`` or the graph holds
     non-portable ops."""
+    from parc_mm.deploy import runtimes
     from parc_mm.utils.fileio import artefact_folder
+    rt = runtimes.require(runtime)
+    if int8_images and runtime != 'onnxruntime':
+        raise ValueError(f'--int8 quantizes for ONNX Runtime (QDQ); the {runtime} runtime has '
+                         'its own int8 tools: export for onnxruntime to get an int8 graph')
     with artefact_folder(out_dir, EXPORT_TOOL, force) as stage:
         return _export(config, checkpoint, stage, shape, dynamo, opset, allow_partial, atol,
-                       list(int8_images))
+                       list(int8_images), rt, impl)
 
 
 def _export(config, checkpoint, out_dir, shape, dynamo, opset, allow_partial, atol,
-            int8_images) -> dict:
+            int8_images, rt, impl) -> dict:
     from parc_mm.apis.runner import check_checkpoint_fits
     from parc_mm.apis.tasks import build_model, load_config, task_of
     from parc_mm.deploy.report import onnx_input
@@ -125,6 +134,10 @@ def _export(config, checkpoint, out_dir, shape, dynamo, opset, allow_partial, at
         check_checkpoint_fits(model, checkpoint, allow_partial)
         ckpt = load_checkpoint(model, checkpoint, map_location='cpu', strict=not allow_partial)
         meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+    form = impl or rt.form
+    if form != 'auto':
+        from parc_mm.ops import set_impl
+        set_impl(model, form)
     features = TASKS[task].exports == 'features'
     torch.manual_seed(0)
     x = torch.randn(1, 3, h, w)
@@ -142,9 +155,13 @@ def _export(config, checkpoint, out_dir, shape, dynamo, opset, allow_partial, at
     if diff > atol:
         raise RuntimeError(f'{path}: ONNX Runtime differs from PyTorch by {diff:.2e} '
                            f'(> {atol:.0e})')
+    runtime = dict(name=rt.name, form=form, files=[MODEL_FILE],
+                   max_abs_diff_vs_pytorch=diff)
+    if rt.name != 'onnxruntime':
+        runtime.update(_convert_and_check(rt, path, out_dir, x, got['outputs'], names))
     record = dict(
-        task=task, config=config, checkpoint=checkpoint, model=MODEL_FILE, onnx=MODEL_FILE,
-        route='parc_mm', backend='onnxruntime',
+        task=task, config=config, checkpoint=checkpoint, model=runtime['files'][0],
+        onnx=MODEL_FILE, route='parc_mm', backend=rt.name, runtime=runtime,
         checkpoint_sha256=sha256_file(checkpoint) if checkpoint else RANDOM_INIT,
         traced_input_shape=graph_in,
         input=dict(name='input', shape=[1, 3, h, w], **preprocessing(model)),
@@ -158,6 +175,28 @@ def _export(config, checkpoint, out_dir, shape, dynamo, opset, allow_partial, at
         record['int8'] = _int8(cfg, model, path, graph_in, int8_images)
     write_record(out_dir, record)  # only for an export that passed
     return record
+
+
+def _convert_and_check(rt, onnx_path, out_dir, x, refs, names) -> dict:
+    """The runtime's files from the ONNX graph, run in that runtime on the export's input and
+    compared with PyTorch (refused beyond the runtime's tolerance)."""
+    from parc_mm.deploy import runtimes
+    files = runtimes.convert(rt.name, onnx_path, out_dir, list(x.shape))
+    net = runtimes.load(rt.name, out_dir, files[0], names)
+    refs = [r.detach().cpu().numpy() for r in refs]
+    diff = runtimes.check(net, x.numpy(), refs)
+    scale = max(float(np.abs(r).max()) for r in refs)
+    if diff > rt.rtol * max(scale, 1.0):
+        raise RuntimeError(f'{rt.name} differs from PyTorch by {diff:.2e} (outputs up to '
+                           f'{scale:.2e}; tolerance {rt.rtol:.0e} of that)')
+    import importlib.metadata as md
+    versions = {}
+    for m in rt.modules:
+        try:
+            versions[m] = md.version({'_tools': 'MNN'}.get(m, m))
+        except md.PackageNotFoundError:
+            pass
+    return dict(files=files + [MODEL_FILE], max_abs_diff_vs_pytorch=diff, versions=versions)
 
 
 def _int8(cfg, model, fp32: str, want, images) -> dict:

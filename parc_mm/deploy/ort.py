@@ -12,9 +12,11 @@ takes the place of the network's ``predict`` (:func:`attach_backend`, every task
 """
 from __future__ import annotations
 
+import os.path as osp
 import types
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
+import numpy as np
 import torch
 
 
@@ -71,26 +73,47 @@ def check_export_record(rec: dict, task: str, num_classes: Optional[int],
 
 class OrtNetwork:
     """An exported graph as a function of the preprocessed batch (one image per run: the
-    exports have batch 1)."""
+    exports have batch 1), in ONNX Runtime or, for an export folder of another runtime
+    (``backend``, ``folder`` and ``outputs`` from its record), in that runtime."""
 
-    def __init__(self, onnx_path: str, device: str = 'cpu') -> None:
-        self.path = onnx_path
-        self.session = session(onnx_path, device=device)
-        inp = self.session.get_inputs()[0]
-        self.input_name, self.input_shape = inp.name, list(inp.shape)
+    def __init__(self, onnx_path: str, device: str = 'cpu', backend: str = 'onnxruntime',
+                 folder: Optional[str] = None, outputs: Sequence[str] = (),
+                 input_shape: Optional[Sequence[int]] = None) -> None:
+        self.path, self.backend = onnx_path, backend
+        if backend == 'onnxruntime':
+            self.session = session(onnx_path, device=device)
+            inp = self.session.get_inputs()[0]
+            self.input_shape = list(inp.shape)
+            name = inp.name
+            self.run = lambda a: self.session.run(None, {name: a})
+        else:
+            from parc_mm.deploy import runtimes
+            if str(device).startswith('cuda'):
+                raise ValueError(f'the {backend} export runs on the CPU here: --device cpu')
+            self.run = runtimes.load(backend, folder or osp.dirname(onnx_path), onnx_path,
+                                     outputs)
+            self.input_shape = list(input_shape or [])
 
     def __call__(self, x: torch.Tensor) -> List[torch.Tensor]:
         want = self.input_shape[-2:]
-        if all(isinstance(v, int) for v in want) and list(x.shape[-2:]) != want:
+        if want and all(isinstance(v, int) for v in want) and list(x.shape[-2:]) != want:
             raise ValueError(
                 f'{self.path} was exported for {want[0]}x{want[1]} inputs, but the test '
                 f'pipeline gives this image as {x.shape[-2]}x{x.shape[-1]}: export at that size '
-                f'(tools/deploy/export_onnx.py ... --shape {x.shape[-2]} {x.shape[-1]}), or give '
+                f'(tools/deploy/export.py ... --shape {x.shape[-2]} {x.shape[-1]}), or give '
                 'the config a test pipeline that resizes to the exported size')
-        runs = [self.session.run(None, {self.input_name: x[i:i + 1].detach().float().cpu()
-                                        .numpy()}) for i in range(x.shape[0])]
-        return [torch.cat([torch.from_numpy(r[k]) for r in runs]).to(x.device)
+        runs = [self.run(x[i:i + 1].detach().float().cpu().numpy()) for i in range(x.shape[0])]
+        return [torch.cat([torch.from_numpy(np.asarray(r[k])) for r in runs]).to(x.device)
                 for k in range(len(runs[0]))]
+
+
+def network(art, device: str = 'cpu') -> OrtNetwork:
+    """The network of an export (:func:`parc_mm.deploy.record.artefact_of`'s result), in the
+    runtime its record names."""
+    rec = art.record or {}
+    return OrtNetwork(art.model, device, art.backend or 'onnxruntime', art.folder,
+                      list((rec.get('outputs') or {}).keys()),
+                      (rec.get('input') or {}).get('shape'))
 
 
 def _classifier(model, net: OrtNetwork) -> None:
@@ -123,4 +146,5 @@ def attach(model, task: str, net: OrtNetwork) -> None:
     _ATTACH[task](model, net)
 
 
-__all__ = ['OrtNetwork', 'attach', 'attach_backend', 'check_export_record', 'session']
+__all__ = ['OrtNetwork', 'attach', 'attach_backend', 'check_export_record', 'network',
+           'session']

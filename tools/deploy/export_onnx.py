@@ -1,83 +1,12 @@
-"""Export a trained (or converted) model to ONNX at one input size and check it against
-PyTorch in ONNX Runtime.
-
-    python tools/deploy/export_onnx.py CONFIG [CHECKPOINT] --out DIR [--shape H W]
-                                       [--int8 CALIB_DIR] [--dynamo] [--opset 17]
-                                       [--allow-partial] [--force]
-
-Written: DIR/model.onnx and DIR/parc_export.json (task, the input size traced, mean / std /
-channel order, outputs and their sizes, classes, the checkpoint's sha256 or "random init", the
-ONNX op counts and the largest difference to PyTorch), and DIR's manifest (every file's size
-and sha256; tools/infer.py verifies it). DIR is written whole: a folder parc_mm did not write
-is refused (--force moves its content aside), a failed or refused export leaves the previous
-one as it was. Classifiers and
-segmentors export their logits; detectors their backbone + neck features (whole detectors:
-tools/deploy/deploy.py, mmdeploy). --int8 CALIB_DIR also writes DIR/model_int8.onnx (ONNX
-Runtime's static QDQ quantization, calibrated on the images of CALIB_DIR preprocessed as at
-inference; the record says how many ParC layers run in int8). ParC graphs hold kernels as long
-as the feature maps: export once per input size (no dynamic height / width). This is the
-exporter the deployment benchmark and the op report call: what they measure is this graph.
-"""
-import argparse
+"""The export command for ONNX Runtime, under its earlier name:
+``tools/deploy/export_onnx.py CONFIG [CHECKPOINT] --out DIR ...`` is
+``tools/deploy/export.py CONFIG [CHECKPOINT] --work-dir DIR --runtime onnxruntime ...``
+(see that file)."""
+import os.path as osp
 import sys
 
-
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('config')
-    p.add_argument('checkpoint', nargs='?', default=None,
-                   help='weights (default: random init, e.g. to check a graph or time it)')
-    p.add_argument('--out', required=True, help='output folder')
-    p.add_argument('--shape', type=int, nargs=2, default=None, metavar=('H', 'W'),
-                   help='input size (default: the task\'s test size)')
-    p.add_argument('--int8', metavar='CALIB_DIR', default=None,
-                   help='also write model_int8.onnx, calibrated on the images in CALIB_DIR (and '
-                        'its subfolders)')
-    p.add_argument('--int8-images', type=int, default=64,
-                   help='calibrate on this many images of CALIB_DIR, evenly spaced (default 64)')
-    p.add_argument('--dynamo', action='store_true', help="torch's dynamo exporter "
-                   '(needs onnxscript) instead of the TorchScript one')
-    p.add_argument('--opset', type=int, default=17)
-    p.add_argument('--allow-partial', action='store_true',
-                   help='export even if the checkpoint does not fit the model')
-    p.add_argument('--trust-checkpoint', action='store_true',
-                   help='load the checkpoint with weights_only=False (pickled Python objects '
-                        'such as an argparse.Namespace; only for files you trust)')
-    p.add_argument('--force', action='store_true',
-                   help='replace an output folder parc_mm did not write (its content is moved '
-                        'to a sibling folder, not deleted)')
-    a = p.parse_args(argv)
-    from parc_mm.deploy.onnx import export_config
-    from parc_mm.utils.checkpoint import CheckpointError, trust_checkpoints
-    trust_checkpoints(a.trust_checkpoint)
-    try:
-        calib = []
-        if a.int8:
-            from parc_mm.apis.images import list_images
-            calib = list_images(a.int8, recursive=True)
-            if len(calib) > a.int8_images:
-                calib = [calib[i * len(calib) // a.int8_images] for i in range(a.int8_images)]
-            if not calib:
-                raise ValueError(f'--int8 {a.int8}: no images there to calibrate on')
-        rec = export_config(a.config, a.checkpoint, a.out, a.shape, a.dynamo, a.opset,
-                            a.allow_partial, force=a.force, int8_images=calib)
-    except (CheckpointError, FileNotFoundError, ValueError, RuntimeError, OSError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
-    if a.checkpoint is None:
-        print('note: no checkpoint given: the graph holds random weights (recorded; '
-              'tools/infer.py refuses it without --allow-random-weights)', file=sys.stderr)
-    print(f'wrote {a.out}/model.onnx ({rec["exported"]}, input {rec["input"]["shape"]}) and '
-          f'{a.out}/parc_export.json; ONNX Runtime vs PyTorch: max |diff| '
-          f'{rec["max_abs_diff_vs_pytorch"]:.1e}; ops: ' +
-          ', '.join(f'{k} {v}' for k, v in rec['ops'].items()))
-    if 'int8' in rec:
-        q = rec['int8']
-        print(f'wrote {a.out}/model_int8.onnx: calibrated on {q["calibration_images"]} images, '
-              f'ParC layers in int8: {q["parc_int8"]} of {q["parc"]}')
-    return 0
-
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from export import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())
