@@ -84,3 +84,49 @@ def test_no_import_cycle_in_the_package():
 def test_the_cycle_finder_finds_one():
     """(The check above can fail: a two-module loop through a function-level import.)"""
     assert _cycles({'a': {'b'}, 'b': {'a'}, 'c': set()}) == [['a', 'b']]
+
+
+# The package's layers, bottom up: a module imports from its own layer or below. ``compat``
+# imports nothing of ours at module level (its patches reach down into utils / ops when they
+# run); ``engine`` (hooks) sits below ``models``, which registers them.
+LAYERS = [
+    ('parc_mm.version', 'parc_mm.registry', 'parc_mm.utils'),
+    ('parc_mm.ops', ),
+    ('parc_mm.compat', 'parc_mm.engine'),
+    ('parc_mm.models', 'parc_mm.datasets'),
+    ('parc_mm.apis', ),
+    ('parc_mm.deploy', ),
+    ('parc_mm.analysis', 'parc_mm.testing'),
+]
+
+
+def _layer(module):
+    if module == 'parc_mm':
+        return len(LAYERS)  # the package itself is the top
+    for i, names in enumerate(LAYERS):
+        if any(module == n or module.startswith(n + '.') for n in names):
+            return i
+    raise AssertionError(f'{module} is in no layer of tests/test_imports.py::LAYERS')
+
+
+def _back_up(edges):
+    return sorted((a, b) for a, bs in edges.items() for b in bs if _layer(b) > _layer(a))
+
+
+def test_at_most_one_import_runs_back_up():
+    """Inference runs exports through the deploy wing (its one way back up); nothing else
+    imports from a layer above its own, function-level imports included."""
+    assert _back_up(_edges(_modules())) == [('parc_mm.apis.inference', 'parc_mm.deploy.ort')]
+
+
+def test_compat_imports_nothing_of_ours_at_module_level():
+    tree = ast.parse(open(osp.join(ROOT, 'parc_mm', 'compat.py')).read())
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    ours = [ast.unparse(n) for n in top if 'parc_mm' in ast.unparse(n) or
+            (isinstance(n, ast.ImportFrom) and n.level)]
+    assert ours == []
+
+
+def test_the_layer_check_finds_an_import_back_up():
+    assert _back_up({'parc_mm.ops.x': {'parc_mm.models.y'}, 'parc_mm.models.y': set()}) == [
+        ('parc_mm.ops.x', 'parc_mm.models.y')]

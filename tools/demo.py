@@ -208,7 +208,7 @@ def _run_demo(a, wd: str) -> dict:
     data_root = osp.abspath(a.data_root)
 
     if not a.skip_check:
-        run([py, '-m', 'parc_mm.utils.collect_env'], osp.join(wd, 'collect_env.log'))
+        run([py, '-m', 'parc_mm.apis.collect_env'], osp.join(wd, 'collect_env.log'))
         print('stack check passed', flush=True)
     from parc_mm.datasets import fashion, synthetic
     if a.data == 'fashion-mnist':

@@ -237,5 +237,5 @@ else
 fi
 
 say "stack check"
-"$VPY" -m parc_mm.utils.collect_env --quick
+"$VPY" -m parc_mm.apis.collect_env --quick
 say "done: activate with 'source $VENV/bin/activate'"

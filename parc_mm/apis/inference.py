@@ -64,16 +64,6 @@ def unique_names(images: Sequence[str]) -> List[str]:
     return out
 
 
-def checkpoint_meta(checkpoint: Optional[str]) -> dict:
-    """The ``meta`` dict of a checkpoint file (empty when it has none)."""
-    if checkpoint is None:
-        return {}
-    from parc_mm.utils.checkpoint import load_checkpoint_file
-    ckpt = load_checkpoint_file(checkpoint, map_location='cpu')
-    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
-    return meta if isinstance(meta, dict) else {}
-
-
 def config_classes(cfg) -> Optional[tuple]:
     """The class names the config's test dataset declares (its ``metainfo``, else its dataset
     class's ``METAINFO``), without building the dataset; None when it names none."""
@@ -163,39 +153,18 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
     from mmengine.registry import DefaultScope
 
     from parc_mm.apis.runner import check_checkpoint_fits
-    from parc_mm.apis.tasks import drop_pretrained
-    from parc_mm.deploy.ort import attach, attach_backend, check_export_record, network
-    from parc_mm.deploy.record import artefact_of
-    from parc_mm.utils.checkpoint import verify_checkpoint
+    from parc_mm.deploy.ort import open_weights
+    from parc_mm.utils.checkpoint import checkpoint_meta
     images = list_images(inputs)
-    art = artefact_of(checkpoint, allow_unverified) if checkpoint is not None else None
-    if art is not None and art.kind == 'checkpoint':
-        verify_checkpoint(checkpoint)
     cfg, task = _prepare(config)
-    backend = onnx_path = None
-    if art is not None and art.kind == 'mmdeploy':  # mmdeploy's backend model: graph, pre-
-        from parc_mm.deploy.mmdeploy.pipeline import Deployed  # and post-processing
-        run = Deployed.from_folder(art.folder, config, device)
-        if run.task != task:
-            raise ValueError(f'{art.folder} was deployed from a {run.task} model; {config} is '
-                             f'a {task} config')
-        cfg = run.processed_model_cfg(images)
-        drop_pretrained(cfg.model)
-        backend = run.backend_model(art.model)
-        pth = run.info.get('codebase', {}).get('pth')
-        meta = checkpoint_meta(pth) if pth and osp.isfile(pth) else {}
-        checkpoint = None
-    elif art is not None and art.kind == 'export':  # the network runs in ONNX Runtime
-        record, onnx_path = art.record, art.model
-        if record.get('task', task) != task:
-            raise ValueError(f'{onnx_path} was exported from a {record["task"]} model; '
-                             f'{config} is a {task} config')
-        check_export_record(record, task, _num_classes(cfg) or None, allow_random_weights)
-        checkpoint = None
-        meta = {'dataset_meta': {'classes': record['classes']}} if record.get('classes') \
-            else {}
-    else:
+    # an export or a deploy folder: the config to build with, the class names and how its
+    # network replaces the model's; None for a checkpoint
+    weights = open_weights(checkpoint, config, cfg, task, images, device, allow_unverified,
+                           allow_random_weights, _num_classes(cfg) or None)
+    if weights is None:
         meta = checkpoint_meta(checkpoint)
+    else:
+        cfg, meta, checkpoint = weights.cfg, weights.meta, None
     vis_dir = osp.join(out_dir, 'vis')
     os.makedirs(vis_dir, exist_ok=True)
     names = unique_names(images)
@@ -207,10 +176,8 @@ def infer(config: str, checkpoint: Optional[str], inputs: Union[str, Sequence[st
         if checkpoint is not None:
             check_checkpoint_fits(inf.model, checkpoint, allow_partial)
         classes = _set_classes(inf, cfg, meta)
-        if backend is not None:
-            attach_backend(inf.model, backend)
-        elif onnx_path is not None:
-            attach(inf.model, task, network(art, device))
+        if weights is not None:
+            weights.attach(inf.model)
         else:
             from parc_mm.ops import inference_mode
             inference_mode(inf.model, True)

@@ -54,8 +54,8 @@ def export_module(module: nn.Module, inputs: Tuple[torch.Tensor, ...], path: str
                   dynamo: bool = False) -> dict:
     """Export ``module(*inputs)`` to ``path`` and run it in ONNX Runtime on the same inputs.
     Returns ``dict(outputs=[PyTorch outputs], max_abs_diff=..., report=op report)``."""
-    from parc_mm.deploy.ort import session
     from parc_mm.deploy.report import onnx_op_report
+    from parc_mm.deploy.runtimes import session
     prepare(module)
     with torch.no_grad():
         ref = module(*inputs)

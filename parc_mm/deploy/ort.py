@@ -14,26 +14,11 @@ from __future__ import annotations
 
 import os.path as osp
 import types
-from typing import List, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Sequence
 
 import numpy as np
 import torch
-
-
-def session(path: str, threads: Optional[int] = None, device: str = 'cpu'):
-    """An ONNX Runtime session of ``path`` with every graph optimisation (``threads``: its
-    intra-op threads, one inter-op thread; CUDA first where asked and available)."""
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    if threads:
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    providers = ['CPUExecutionProvider']
-    if str(device).startswith('cuda') and \
-            'CUDAExecutionProvider' in ort.get_available_providers():
-        providers.insert(0, 'CUDAExecutionProvider')
-    return ort.InferenceSession(path, so, providers=providers)
 
 
 def attach_backend(model, backend) -> None:
@@ -81,6 +66,7 @@ class OrtNetwork:
                  input_shape: Optional[Sequence[int]] = None) -> None:
         self.path, self.backend = onnx_path, backend
         if backend == 'onnxruntime':
+            from parc_mm.deploy.runtimes import session
             self.session = session(onnx_path, device=device)
             inp = self.session.get_inputs()[0]
             self.input_shape = list(inp.shape)
@@ -116,6 +102,56 @@ def network(art, device: str = 'cpu') -> OrtNetwork:
                       (rec.get('input') or {}).get('shape'))
 
 
+@dataclass
+class Weights:
+    """An export or a deploy folder as the weights of a library model: ``cfg`` to build the
+    Inferencer from, the checkpoint ``meta`` (class names), and ``attach(model)``, which
+    makes the built model run the exported network."""
+
+    cfg: Any
+    meta: dict
+    attach: Callable[[Any], None]
+
+
+def open_weights(path: Optional[str], config: str, cfg, task: str, images: Sequence[str],
+                 device: str = 'cpu', allow_unverified: bool = False,
+                 allow_random: bool = False, num_classes: Optional[int] = None
+                 ) -> Optional[Weights]:
+    """What ``path`` holds (:func:`parc_mm.deploy.record.artefact_of`) as the weights of
+    ``config``'s model, or None for a checkpoint (verified here). An export is checked against
+    the config (task, class count, random weights without ``allow_random``); a deploy folder
+    runs mmdeploy's backend model with the test pipeline mmdeploy feeds the static graph."""
+    from parc_mm.deploy.record import artefact_of
+    from parc_mm.utils.checkpoint import checkpoint_meta, verify_checkpoint
+    if path is None:
+        return None
+    art = artefact_of(path, allow_unverified)
+    if art.kind == 'checkpoint':
+        verify_checkpoint(path)
+        return None
+    if art.kind == 'mmdeploy':  # the graph with its pre- and post-processing
+        from parc_mm.apis.tasks import drop_pretrained
+        from parc_mm.deploy.mmdeploy.pipeline import Deployed
+        run = Deployed.from_folder(art.folder, config, device)
+        if run.task != task:
+            raise ValueError(f'{art.folder} was deployed from a {run.task} model; {config} is '
+                             f'a {task} config')
+        cfg = run.processed_model_cfg(images)
+        drop_pretrained(cfg.model)
+        backend = run.backend_model(art.model)
+        pth = run.info.get('codebase', {}).get('pth')
+        meta = checkpoint_meta(pth) if pth and osp.isfile(pth) else {}
+        return Weights(cfg, meta, lambda model: attach_backend(model, backend))
+    record = art.record
+    if record.get('task', task) != task:
+        raise ValueError(f'{art.model} was exported from a {record["task"]} model; {config} '
+                         f'is a {task} config')
+    check_export_record(record, task, num_classes, allow_random)
+    meta = {'dataset_meta': {'classes': record['classes']}} if record.get('classes') else {}
+    net = network(art, device)
+    return Weights(cfg, meta, lambda model: attach(model, task, net))
+
+
 def _classifier(model, net: OrtNetwork) -> None:
     def predict(self, inputs, data_samples=None, **kwargs):
         return self.head._get_predictions(net(inputs)[0], data_samples)
@@ -146,5 +182,5 @@ def attach(model, task: str, net: OrtNetwork) -> None:
     _ATTACH[task](model, net)
 
 
-__all__ = ['OrtNetwork', 'attach', 'attach_backend', 'check_export_record', 'network',
-           'session']
+__all__ = ['OrtNetwork', 'Weights', 'attach', 'attach_backend', 'check_export_record', 'network',
+           'open_weights']

@@ -149,6 +149,22 @@ def _to_ncnn(onnx_path, out_dir, shape):
 
 
 # --- running ------------------------------------------------------------------------------
+def session(path: str, threads: Optional[int] = None, device: str = 'cpu'):
+    """An ONNX Runtime session of ``path`` with every graph optimisation (``threads``: its
+    intra-op threads, one inter-op thread; CUDA first where asked and available)."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    if threads:
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    providers = ['CPUExecutionProvider']
+    if str(device).startswith('cuda') and \
+            'CUDAExecutionProvider' in ort.get_available_providers():
+        providers.insert(0, 'CUDAExecutionProvider')
+    return ort.InferenceSession(path, so, providers=providers)
+
+
 def load(name: str, folder: str, model_file: str, output_names: Sequence[str],
          threads: Optional[int] = None) -> Network:
     """The network of an export folder in runtime ``name`` (``model_file``: its model file;
@@ -160,7 +176,6 @@ def load(name: str, folder: str, model_file: str, output_names: Sequence[str],
 
 
 def _run_onnxruntime(path, names, threads):
-    from parc_mm.deploy.ort import session
     sess = session(path, threads)
     inp = sess.get_inputs()[0].name
     return lambda x: sess.run(None, {inp: np.ascontiguousarray(x, np.float32)})
@@ -248,4 +263,5 @@ def check(net: Network, x: np.ndarray, refs: Sequence[np.ndarray]) -> float:
     return diff
 
 
-__all__ = ['RUNTIMES', 'Runtime', 'check', 'convert', 'load', 'problem', 'require', 'runtime']
+__all__ = ['RUNTIMES', 'Runtime', 'check', 'convert', 'load', 'problem', 'require', 'runtime',
+           'session']

@@ -233,3 +233,12 @@ def newest_loadable_checkpoint(work_dir: str, prefer: Optional[str] = None,
             if logger is not None:
                 logger(f'resume: skipping broken checkpoint {c}: {e}')
     return None
+
+
+def checkpoint_meta(checkpoint: Optional[str]) -> dict:
+    """The ``meta`` dict of a checkpoint file (empty when it has none)."""
+    if checkpoint is None:
+        return {}
+    ckpt = load_checkpoint_file(checkpoint, map_location='cpu')
+    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+    return meta if isinstance(meta, dict) else {}

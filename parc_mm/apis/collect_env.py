@@ -1,7 +1,7 @@
 """Stack check: versions plus a functional check of everything parc_mm relies on.
 
-    python -m parc_mm.utils.collect_env            # full check
-    python -m parc_mm.utils.collect_env --quick    # skip the Runner checkpoint round trip
+    python -m parc_mm.apis.collect_env            # full check
+    python -m parc_mm.apis.collect_env --quick    # skip the Runner checkpoint round trip
 
 Exits non-zero naming the first broken piece and how to fix it.
 """
