@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import os.path as osp
+import re
 import statistics
 import tempfile
 import time
@@ -124,15 +125,16 @@ def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: in
                 files = runtimes.convert(runtime, g['path'], folder, list(x.shape))
                 nets[v] = runtimes.load(runtime, folder, files[0], ['output'], threads)
                 if runtime != 'onnxruntime' and not v.endswith('-int8'):
-                    ref = runtimes.load('onnxruntime', folder, g['path'], ['output'],
-                                        threads)(x.numpy())
+                    ref = runtimes.load('onnxruntime', osp.dirname(g['path']), g['path'],
+                                        ['output'], threads)(x.numpy())
                     g['max_abs_diff'] = runtimes.check(nets[v], x.numpy(), ref)
             except Exception as e:  # noqa: BLE001 - a baseline the runtime cannot take
                 if v.startswith('parc'):
                     raise
                 g['failed'] = f'{type(e).__name__}: {str(e)[:200]}'
         if 'baseline' not in nets:
-            raise RuntimeError(f'{name}: the baseline does not run in {runtime} '
+            raise RuntimeError(f'{name}: ParC runs in {runtime} (max diff '
+                               f'{graphs["parc"]["max_abs_diff"]:.1e}), the baseline does not '
                                f'({graphs["baseline"]["failed"]})')
         nodes = {v: len(onnx.load(g['path']).graph.node) for v, g in graphs.items()}
         feed = x.numpy()
@@ -189,8 +191,34 @@ def table(rows: Sequence[OrtRow]) -> str:
     return '\n'.join(out)
 
 
+def matrix(rows: Sequence[OrtRow], skipped: Sequence[dict] = ()) -> str:
+    """Markdown: the portability matrix, one line per (runtime, pair, size): whether ParC and
+    its baseline convert and run, their largest difference to the reference (ONNX Runtime
+    against PyTorch; another runtime against ONNX Runtime on the same graph), the fp32 ratio
+    and the ParC form the runtime got."""
+    from parc_mm.deploy.runtimes import RUNTIMES
+    out = ['| runtime | model | input | ParC runs | baseline runs | max diff ParC / baseline | '
+           'ParC / baseline [95% CI] | ParC form |', '|---|---|---|---|---|---|---|---|']
+    groups: Dict[tuple, Dict[str, OrtRow]] = {}
+    for r in rows:
+        groups.setdefault((r.runtime, r.model, r.size), {})[r.variant] = r
+    for (runtime, model, size), g in groups.items():
+        b, p = g['baseline'], g['parc']
+        out.append(f'| {runtime} | {model} | {size} | yes | yes | {p.max_abs_diff:.1e} / '
+                   f'{b.max_abs_diff:.1e} | {_ci(p.ratio, p.ci)} | {RUNTIMES[runtime].form} |')
+    for s in skipped:
+        parc = 'ParC runs' in s['why']
+        diff = s['why'].split('max diff ')[1].split(')')[0] if parc else '-'
+        why = re.sub(r' of \S+\.onnx', '', s['why'].split('does not (')[-1].rstrip(')'))[:110]
+        what = 'the baseline does not convert' if parc else 'ParC does not convert'
+        out.append(f'| {s["runtime"]} | {s["model"]} | {s["size"]} | {"yes" if parc else "no"} '
+                   f'| {"no" if parc else "-"} | {diff} / - | not timed: {what} ({why}) | '
+                   f'{RUNTIMES[s["runtime"]].form} |')
+    return '\n'.join(out)
+
+
 def to_json(rows: Sequence[OrtRow]) -> List[dict]:
     return [asdict(r) for r in rows]
 
 
-__all__ = ['PAIRS', 'OrtRow', 'export_pair', 'table', 'time_pair', 'to_json']
+__all__ = ['PAIRS', 'OrtRow', 'export_pair', 'matrix', 'table', 'time_pair', 'to_json']

@@ -124,6 +124,10 @@ def _to_mnn(onnx_path, out_dir, shape):
         raise RuntimeError(f'MNN could not convert {onnx_path} (status {code})')
 
 
+# pnnx stalls on some graphs (Swin's window attention: minutes, gigabytes) instead of failing
+PNNX_TIMEOUT_S = 300
+
+
 def _to_ncnn(onnx_path, out_dir, shape):
     import pnnx
     with tempfile.TemporaryDirectory(dir=out_dir, prefix='.pnnx-') as tmp:
@@ -135,7 +139,13 @@ def _to_ncnn(onnx_path, out_dir, shape):
                 f'ncnnparam={osp.join(out_dir, "model.ncnn.param")}',
                 f'ncnnbin={osp.join(out_dir, "model.ncnn.bin")}',
                 *(f'{k}={v}' for k, v in names.items())]
-        p = subprocess.run(args, capture_output=True, text=True, cwd=tmp)
+        try:
+            p = subprocess.run(args, capture_output=True, text=True, cwd=tmp,
+                               timeout=PNNX_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f'pnnx did not finish converting {onnx_path} in '
+                               f'{PNNX_TIMEOUT_S} s (it stalls on some graphs, e.g. Swin\'s '
+                               'window attention): this model does not convert to ncnn') from None
         if p.returncode:
             raise RuntimeError(f'pnnx could not convert {onnx_path}: {p.stderr[-2000:]}')
         # ops pnnx leaves out of the ncnn graph ("ignore <op> ..."): the graph would not load

@@ -101,24 +101,44 @@ def atomic_write(path: str, write: Callable[[Any], None], mode: str = 'wb') -> N
 RESULT_KEY = 'written_by'
 
 
-def write_result(path: str, result: dict, tool: str) -> str:
-    """Write a tool's JSON result file ``path`` atomically. A file there that parc_mm did not
-    write (no ``written_by: parc_mm ...`` entry: a user's file, another tool's) is refused
-    naming it, never overwritten. Returns the path."""
+def check_result_file(path: str) -> str:
+    """``path`` expanded, if a tool may write its result file there: nothing there yet, or a
+    result parc_mm wrote (a JSON object with ``written_by: parc_mm ...``, or a text whose first
+    line says so). Anything else is refused naming it. Tools call it before their work."""
     path = expand(path)
     if osp.isdir(path):
-        raise ArtefactError(f'{path} is a folder: give a file name for the JSON result')
+        raise ArtefactError(f'{path} is a folder: give a file name for the result')
     if osp.exists(path):
         try:
             with open(path) as f:
-                ours = str(json.load(f).get(RESULT_KEY, '')).startswith('parc_mm')
-        except (OSError, ValueError, AttributeError):
+                head = f.read(1 << 20)
+            ours = head.startswith('<!-- written by parc_mm ')
+            if not ours and head.lstrip().startswith('{'):
+                ours = str(json.loads(head).get(RESULT_KEY, '')).startswith('parc_mm')
+        except (OSError, ValueError, UnicodeDecodeError, AttributeError):
             ours = False
         if not ours:
             raise ArtefactError(f'{path} exists and was not written by parc_mm: it is left as '
                                 'it is; choose another file name (or move it away yourself)')
+    return path
+
+
+def write_result(path: str, result: dict, tool: str) -> str:
+    """Write a tool's JSON result file ``path`` atomically (:func:`check_result_file` first:
+    a file parc_mm did not write is refused naming it, never overwritten)."""
+    path = check_result_file(path)
     body = {RESULT_KEY: f'parc_mm {tool}', **result}
     atomic_write(path, lambda f: json.dump(body, f, indent=1), mode='w')
+    return path
+
+
+def write_text_result(path: str, text: str, tool: str) -> str:
+    """Write a tool's text result (markdown) ``path`` atomically, under a first line that says
+    parc_mm wrote it; a file there without that line is refused naming it, never
+    overwritten."""
+    path = check_result_file(path)
+    mark = f'<!-- written by parc_mm {tool}'
+    atomic_write(path, lambda f: f.write(f'{mark} -->\n{text}\n'), mode='w')
     return path
 
 

@@ -175,3 +175,20 @@ def test_json_results_never_overwrite_a_file_parc_mm_did_not_write(tmp_path):
         with pytest.raises(ArtefactError, match='not written by parc_mm'):
             write_result(str(user), dict(x=1), 'tool')
         assert user.read_text() == body
+
+
+def test_text_results_never_overwrite_a_file_parc_mm_did_not_write(tmp_path):
+    from parc_mm.utils.fileio import ArtefactError, check_result_file, write_text_result
+    mine = tmp_path / 'r.md'
+    write_text_result(str(mine), '| a |', 'tool')
+    write_text_result(str(mine), '| b |', 'tool')
+    assert mine.read_text() == '<!-- written by parc_mm tool -->\n| b |\n'
+    user = tmp_path / 'notes.md'
+    user.write_text('# my notes\n')
+    with pytest.raises(ArtefactError, match='not written by parc_mm'):
+        check_result_file(str(user))
+    with pytest.raises(ArtefactError, match='not written by parc_mm'):
+        write_text_result(str(user), 'x', 'tool')
+    assert user.read_text() == '# my notes\n'
+    with pytest.raises(ArtefactError, match='is a folder'):
+        check_result_file(str(tmp_path))

@@ -190,3 +190,33 @@ def test_a_missing_runtime_names_the_extra(monkeypatch):
     assert 'parc_mm[ncnn]' in msg and 'pip install --no-deps pnnx' in msg
     with pytest.raises(ValueError, match='unknown runtime'):
         runtimes.runtime('tensorrt')
+
+
+def test_the_deployment_benchmark_times_each_runtime(tmp_path, capsys):
+    """benchmark_onnx.py over runtimes: a row per runtime with the runtime's form, a matrix,
+    JSON and markdown written through the one writer; an attention baseline ncnn cannot take
+    is reported, not timed."""
+    from tools.analysis import benchmark_onnx
+    have = [r for r in RUNTIMES if not __import__('parc_mm.deploy.runtimes', fromlist=['x'])
+            .problem(r)]
+    if not have:
+        pytest.skip('no runtime besides ONNX Runtime installed')
+    md, js = tmp_path / 'b.md', tmp_path / 'b.json'
+    assert benchmark_onnx.main(['--runtimes', *have, '--pairs', 'convnext', 'deit', '--sizes',
+                                '64', '--rounds', '2', '--reps', '1', '--json', str(js),
+                                '--markdown', str(md)]) == 0
+    rows = json.load(open(js))['rows']
+    assert {r['runtime'] for r in rows} >= set(have) - {'ncnn'}
+    text = md.read_text()
+    assert text.startswith('<!-- written by parc_mm benchmark_onnx')
+    for r in have:
+        assert f'| {r} | ParC-ConvNeXt-XT (paper) | 64 | yes | yes |' in text
+    if 'ncnn' in have:
+        assert '| ncnn | ParC-DeiT-S | 64 | yes | no |' in text
+    (tmp_path / 'notes.md').write_text('mine')
+    from parc_mm.utils.fileio import ArtefactError
+    with pytest.raises(ArtefactError, match='not written by parc_mm'):
+        benchmark_onnx.main(['--runtimes', have[0], '--pairs', 'convnext', '--sizes', '64',
+                             '--rounds', '1', '--reps', '1', '--markdown',
+                             str(tmp_path / 'notes.md')])
+    assert (tmp_path / 'notes.md').read_text() == 'mine'

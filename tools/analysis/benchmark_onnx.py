@@ -40,17 +40,23 @@ def main(argv=None):
                    help="other export forms to time beside the runtime's own")
     p.add_argument('--no-int8', action='store_true')
     p.add_argument('--json', default=None, help='write every row (with its rounds) here')
+    p.add_argument('--markdown', default=None,
+                   help='write the speed table and the portability matrix here')
     a = p.parse_args(argv)
     import warnings
 
     import torch
 
-    from parc_mm.analysis.onnx_benchmark import table, time_pair, to_json
+    from parc_mm.analysis.onnx_benchmark import matrix, table, time_pair, to_json
     from parc_mm.deploy import runtimes
     warnings.filterwarnings('ignore')
     torch.set_num_threads(a.threads)
     for r in a.runtimes:
         runtimes.require(r)
+    from parc_mm.utils.fileio import check_result_file
+    for out in (a.json, a.markdown):  # refused before any work, not after it
+        if out:
+            check_result_file(out)
     rows, skipped = [], []
     for runtime in a.runtimes:
         for key in a.pairs:
@@ -70,6 +76,8 @@ def main(argv=None):
     print(f'\n{", ".join(f"{k} {v}" for k, v in versions.items())}, CPU, {a.threads} threads, '
           f'batch 1, {a.rounds} rounds x {a.reps} runs\n')
     print(table(rows))
+    print()
+    print(matrix(rows, skipped))
     extra = [r for r in rows if r.variant.startswith('parc-') and not r.variant.endswith('int8')]
     for r in extra:
         print(f'{r.runtime} {r.model} {r.size}: {r.variant} / baseline {r.ratio:.3f}x '
@@ -79,6 +87,13 @@ def main(argv=None):
         write_result(a.json, dict(versions=versions, threads=a.threads, rounds=a.rounds,
                                   reps=a.reps, impls=a.impls, rows=to_json(rows),
                                   skipped=skipped), 'benchmark_onnx')
+    if a.markdown:
+        from parc_mm.utils.fileio import write_text_result
+        head = (f'{", ".join(f"{k} {v}" for k, v in versions.items())}; CPU, {a.threads} '
+                f'threads, batch 1, {a.rounds} rounds x {a.reps} runs; command: '
+                f'`python tools/analysis/benchmark_onnx.py {" ".join(argv or sys.argv[1:])}`')
+        write_text_result(a.markdown, '\n\n'.join([head, table(rows), matrix(rows, skipped)]),
+                          'benchmark_onnx')
     return 0
 
 

@@ -347,6 +347,9 @@ def main(argv=None) -> None:
                    help='ParC-Net-S (each impl) vs MobileViT-S instead')
     p.add_argument('--backbone-size', type=int, default=256)
     args = p.parse_args(argv)
+    if args.json:  # (refused before the work, not after it)
+        from parc_mm.utils.fileio import check_result_file
+        check_result_file(args.json)
     device = torch.device(args.device)
     if args.batch is None:
         args.batch = 2 if device.type == 'cuda' else 1

@@ -38,6 +38,9 @@ def main(argv=None):
                    help='a ParC form set on every layer (default: as it ships, auto)')
     p.add_argument('--json', default=None)
     a = p.parse_args(argv)
+    if a.json:  # (refused before the work, not after it)
+        from parc_mm.utils.fileio import check_result_file
+        check_result_file(a.json)
     import warnings
     warnings.filterwarnings('ignore')
     rep = report(a.pairs, a.size, a.impl)
