@@ -119,11 +119,15 @@ def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: in
         graphs = export_pair(name, size, tmp, int8=int8, impls=impls, x=x)
         nets = {}
         for v, g in graphs.items():
-            folder = osp.join(tmp, v)
-            os.makedirs(folder)
             try:
-                files = runtimes.convert(runtime, g['path'], folder, list(x.shape))
-                nets[v] = runtimes.load(runtime, folder, files[0], ['output'], threads)
+                if runtime == 'onnxruntime':  # the exported graph itself
+                    folder, model_file = osp.dirname(g['path']), g['path']
+                else:
+                    folder = osp.join(tmp, v)
+                    os.makedirs(folder)
+                    model_file = runtimes.convert(runtime, g['path'], folder,
+                                                  list(x.shape))[0]
+                nets[v] = runtimes.load(runtime, folder, model_file, ['output'], threads)
                 if runtime != 'onnxruntime' and not v.endswith('-int8'):
                     ref = runtimes.load('onnxruntime', osp.dirname(g['path']), g['path'],
                                         ['output'], threads)(x.numpy())
@@ -171,16 +175,21 @@ def _ci(m: float, ci: Tuple[float, float]) -> str:
     return f'{m:.3f}x [{ci[0]:.3f}, {ci[1]:.3f}]' + (' ≈' if ci[0] <= 1.0 <= ci[1] else '')
 
 
+def _groups(rows: Sequence[OrtRow]) -> Dict[tuple, Dict[str, OrtRow]]:
+    """``{(runtime, model, size): {variant: row}}``, in the rows' order."""
+    groups: Dict[tuple, Dict[str, OrtRow]] = {}
+    for r in rows:
+        groups.setdefault((r.runtime, r.model, r.size), {})[r.variant] = r
+    return groups
+
+
 def table(rows: Sequence[OrtRow]) -> str:
     """Markdown: one line per (pair, size): fp32 and int8 of both, ratios to the fp32
     baseline, int8 speed-ups."""
     out = ['| runtime | model | input | baseline ms | ParC ms | ParC / baseline (fp32) [95% CI] | '
            'int8: baseline ms | int8: ParC ms | int8 ParC / fp32 baseline | int8 speed-up '
            '(ParC) | int8 speed-up (baseline) |', '|---|---|---|---|---|---|---|---|---|---|---|']
-    groups: Dict[tuple, Dict[str, OrtRow]] = {}
-    for r in rows:
-        groups.setdefault((r.runtime, r.model, r.size), {})[r.variant] = r
-    for (runtime, model, size), g in groups.items():
+    for (runtime, model, size), g in _groups(rows).items():
         b, p = g['baseline'], g['parc']
         bq, pq = g.get('baseline-int8'), g.get('parc-int8')
         q = (f'{bq.ms:.1f} | {pq.ms:.1f} | {_ci(pq.ratio, pq.ci)} | '
@@ -199,10 +208,7 @@ def matrix(rows: Sequence[OrtRow], skipped: Sequence[dict] = ()) -> str:
     from parc_mm.deploy.runtimes import RUNTIMES
     out = ['| runtime | model | input | ParC runs | baseline runs | max diff ParC / baseline | '
            'ParC / baseline [95% CI] | ParC form |', '|---|---|---|---|---|---|---|---|']
-    groups: Dict[tuple, Dict[str, OrtRow]] = {}
-    for r in rows:
-        groups.setdefault((r.runtime, r.model, r.size), {})[r.variant] = r
-    for (runtime, model, size), g in groups.items():
+    for (runtime, model, size), g in _groups(rows).items():
         b, p = g['baseline'], g['parc']
         out.append(f'| {runtime} | {model} | {size} | yes | yes | {p.max_abs_diff:.1e} / '
                    f'{b.max_abs_diff:.1e} | {_ci(p.ratio, p.ci)} | {RUNTIMES[runtime].form} |')

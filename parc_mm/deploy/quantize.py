@@ -49,6 +49,16 @@ def quantize_random(path: str, shape: Sequence[int], n: int = 4, input_name: str
     return quantize_qdq(path, out or path.replace('.onnx', '-int8.onnx'), batches)
 
 
+def calibration_images(folder: str, n: int) -> List[str]:
+    """Up to ``n`` images of ``folder`` and its subfolders, evenly spaced over the sorted
+    list (what ``--int8 CALIB_DIR --int8-images N`` calibrates on)."""
+    from parc_mm.apis.images import list_images
+    images = list_images(folder, recursive=True)
+    if len(images) > n:
+        images = [images[i * len(images) // n] for i in range(n)]
+    return images
+
+
 def calibration_batches(images: Sequence[str], preprocess: Callable[[str], np.ndarray],
                         want: Sequence[int]) -> Tuple[List[np.ndarray], List[Dict[str, str]]]:
     """``(batches, skipped)``: each image preprocessed as at inference (``preprocess``), every
@@ -91,11 +101,10 @@ def pipeline_preprocessor(cfg, model) -> Callable[[str], np.ndarray]:
     and the model's data preprocessor, as a plain export's inference feeds the graph."""
     import torch
     from mmengine.dataset import Compose, pseudo_collate
-    from mmengine.registry import DefaultScope, init_default_scope
+    from mmengine.registry import DefaultScope
 
     from parc_mm.apis.tasks import TASKS, task_of
     spec = TASKS[task_of(cfg)]
-    init_default_scope(spec.scope)
     steps = [t for t in (cfg.get('test_pipeline') or cfg.test_dataloader.dataset.pipeline)
              if not str(t.get('type', '')).startswith('LoadAnnotations')]
     with DefaultScope.overwrite_default_scope(spec.scope):
@@ -109,4 +118,5 @@ def pipeline_preprocessor(cfg, model) -> Callable[[str], np.ndarray]:
     return run
 
 
-__all__ = ['calibration_batches', 'pipeline_preprocessor', 'quantize_qdq', 'quantize_random']
+__all__ = ['calibration_batches', 'calibration_images', 'pipeline_preprocessor', 'quantize_qdq',
+           'quantize_random']

@@ -124,11 +124,11 @@ def artefact_of(path: str, allow_unverified: bool = False) -> Artefact:
         rec = read_record(folder)
         return Artefact('export', path, folder, path, rec.get('backend', 'onnxruntime'), rec,
                         True)
-    detail = _mmdeploy_detail(folder)
-    if detail is not None and not _looks_like_checkpoint(path):
-        return _mmdeploy(folder, detail, path)
     if _looks_like_checkpoint(path):
         return Artefact('checkpoint', path)
+    detail = _mmdeploy_detail(folder)
+    if detail is not None:
+        return _mmdeploy(folder, detail, path)
     if allow_unverified:
         return Artefact('export', path, folder, path, 'onnxruntime', {}, False)
     raise ArtefactError(

@@ -199,8 +199,12 @@ def _run_openvino(path, names, threads):
         config['INFERENCE_NUM_THREADS'] = int(threads)
     model = core.compile_model(path, 'CPU', config)
     outs = list(model.outputs)
-    return lambda x: [np.asarray(v) for v in (lambda r: [r[o] for o in outs])(
-        model(np.ascontiguousarray(x, np.float32)))]
+
+    def run(x):
+        result = model(np.ascontiguousarray(x, np.float32))
+        return [np.asarray(result[o]) for o in outs]
+
+    return run
 
 
 def _run_mnn(path, names, threads):

@@ -21,7 +21,7 @@ behind the rules are in docs/benchmarks.md, with the commands that made them.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, Optional, Tuple
 
 import torch
 
@@ -247,11 +247,6 @@ def mixer_conv_impl(impl: str, device: torch.device, dtype: torch.dtype, n: int)
     return export_impl(device, dtype, n) if impl == 'auto' else require(impl, device, dtype)
 
 
-def exportable_impls(device: torch.device, dtype: torch.dtype,
-                     mode: str = 'circular') -> List[str]:
-    return available_impls(device, dtype, exportable=True, mode=mode)
-
-
 __all__ = ['EXPORT_GEMM_MAX', 'FUSED_FFT_MAX_TOKENS', 'check_impl', 'choose', 'export_impl',
-           'exportable_impls', 'global_impl', 'impl_choices', 'mixer_conv_impl', 'mixer_plan',
+           'global_impl', 'impl_choices', 'mixer_conv_impl', 'mixer_plan',
            'parc_impl', 'require', 'select_impl', 'set_default_impl']

@@ -196,9 +196,9 @@ def test_the_deployment_benchmark_times_each_runtime(tmp_path, capsys):
     """benchmark_onnx.py over runtimes: a row per runtime with the runtime's form, a matrix,
     JSON and markdown written through the one writer; an attention baseline ncnn cannot take
     is reported, not timed."""
+    from parc_mm.deploy import runtimes
     from tools.analysis import benchmark_onnx
-    have = [r for r in RUNTIMES if not __import__('parc_mm.deploy.runtimes', fromlist=['x'])
-            .problem(r)]
+    have = [r for r in RUNTIMES if not runtimes.problem(r)]
     if not have:
         pytest.skip('no runtime besides ONNX Runtime installed')
     md, js = tmp_path / 'b.md', tmp_path / 'b.json'

@@ -57,8 +57,8 @@ def main(argv=None):
             print(f'error: --device {a.device}: this machine has no usable CUDA device; '
                   'use --device cpu', file=sys.stderr)
             return 2
-    from parc_mm.apis.images import list_images
     from parc_mm.deploy.mmdeploy.pipeline import deploy, evaluate, quantize_int8
+    from parc_mm.deploy.quantize import calibration_images
     from parc_mm.deploy.record import read_record, write_record
     from parc_mm.utils.checkpoint import CheckpointError, trust_checkpoints
     from parc_mm.utils.fileio import artefact_folder
@@ -66,9 +66,7 @@ def main(argv=None):
     try:
         # (the writer refuses a work dir it did not make on entry, before any work)
         with artefact_folder(a.work_dir, 'deploy', a.force) as stage:
-            calib = list_images(a.int8, recursive=True) if a.int8 else []
-            if len(calib) > a.int8_images:
-                calib = [calib[i * len(calib) // a.int8_images] for i in range(a.int8_images)]
+            calib = calibration_images(a.int8, a.int8_images) if a.int8 else []
             deploy(a.deploy_cfg, a.model_cfg, a.checkpoint, a.img, stage,
                    test_imgs=a.test_img, device=a.device, score_thr=a.score_thr)
             if a.int8:

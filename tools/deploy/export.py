@@ -69,10 +69,8 @@ def main(argv=None):
     try:
         calib = []
         if a.int8:
-            from parc_mm.apis.images import list_images
-            calib = list_images(a.int8, recursive=True)
-            if len(calib) > a.int8_images:
-                calib = [calib[i * len(calib) // a.int8_images] for i in range(a.int8_images)]
+            from parc_mm.deploy.quantize import calibration_images
+            calib = calibration_images(a.int8, a.int8_images)
             if not calib:
                 raise ValueError(f'--int8 {a.int8}: no images there to calibrate on')
         rec = export_config(a.config, a.checkpoint, a.out, a.shape, a.dynamo, a.opset,
