@@ -1,4 +1,4 @@
-"""Deployment speed: ParC models against their attention / ConvNet baselines in ONNX Runtime.
+"""Deployment speed: ParC models against their attention / ConvNet baselines in each runtime.
 
 Each pair is exported through the one exporter (:func:`parc_mm.deploy.onnx.export_module`:
 what ``tools/deploy/export_onnx.py`` and the mmdeploy pipeline export, TorchScript exporter,
@@ -70,13 +70,16 @@ class _Features(nn.Module):
 
 def export_pair(name: str, size: int, out_dir: str, int8: bool = False, calib: int = 4,
                 impls: Sequence[Optional[str]] = (None, ),
-                x: Optional[torch.Tensor] = None) -> Dict[str, dict]:
+                x: Optional[torch.Tensor] = None, route: str = 'onnx') -> Dict[str, dict]:
     """``{variant: {'path', 'max_abs_diff', 'report'}}`` for the pair ``name`` (a key of the
     PyTorch benchmark's MODELS) at ``size`` x ``size``, exported by the one exporter: the
     baseline, and the ParC model in each form of ``impls`` (None: as it ships, ``auto``;
     a name: that exportable impl set on every ParC layer); ``parc`` is the first,
-    ``parc-<impl>`` the others. ``x``: the input traced and checked (default: random)."""
-    from parc_mm.deploy.onnx import export_module
+    ``parc-<impl>`` the others. ``x``: the input traced and checked (default: random).
+    ``route='torch.export'``: the folded program instead (``{'program', 'ref', 'nodes'}``,
+    what ExecuTorch and LiteRT are made from; no int8)."""
+    from parc_mm.deploy.onnx import export_module, prepare
+    from parc_mm.deploy.program import export_program
     from parc_mm.deploy.quantize import quantize_random
     from parc_mm.ops import set_impl
     build_parc, build_base = MODELS[name]
@@ -90,6 +93,14 @@ def export_pair(name: str, size: int, out_dir: str, int8: bool = False, calib: i
         net = build()
         if impl is not None:
             set_impl(net, impl)
+        if route == 'torch.export':
+            module = prepare(_Features(net))
+            with torch.no_grad():
+                ref = module(x).numpy()
+            program = export_program(module, (x, ))
+            out[variant] = dict(program=program, ref=ref, max_abs_diff=None, report=None,
+                                nodes=sum(n.op == 'call_function' for n in program.graph.nodes))
+            continue
         path = osp.join(out_dir, f'{variant}.onnx')
         got = export_module(_Features(net), (x, ), path, output_names=['output'])
         out[variant] = dict(path=path, max_abs_diff=got['max_abs_diff'], report=got['report'])
@@ -112,11 +123,12 @@ def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: in
     rt = runtimes.require(runtime)
     impls = [rt.form if i is None and rt.form != 'auto' else i for i in impls]
     int8 = int8 and runtime == 'onnxruntime'
+    program = rt.route == 'torch.export'
     rows: List[OrtRow] = []
     x = torch.from_numpy(
         np.random.default_rng(1).standard_normal((1, 3, size, size)).astype(np.float32))
     with tempfile.TemporaryDirectory() as tmp:
-        graphs = export_pair(name, size, tmp, int8=int8, impls=impls, x=x)
+        graphs = export_pair(name, size, tmp, int8=int8, impls=impls, x=x, route=rt.route)
         nets = {}
         for v, g in graphs.items():
             try:
@@ -125,10 +137,12 @@ def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: in
                 else:
                     folder = osp.join(tmp, v)
                     os.makedirs(folder)
-                    model_file = runtimes.convert(runtime, g['path'], folder,
-                                                  list(x.shape))[0]
+                    model_file = runtimes.convert(runtime, g['program'] if program else
+                                                  g['path'], folder, list(x.shape))[0]
                 nets[v] = runtimes.load(runtime, folder, model_file, ['output'], threads)
-                if runtime != 'onnxruntime' and not v.endswith('-int8'):
+                if program:  # against PyTorch (there is no ONNX graph)
+                    g['max_abs_diff'] = runtimes.check(nets[v], x.numpy(), [g['ref']])
+                elif runtime != 'onnxruntime' and not v.endswith('-int8'):
                     ref = runtimes.load('onnxruntime', osp.dirname(g['path']), g['path'],
                                         ['output'], threads)(x.numpy())
                     g['max_abs_diff'] = runtimes.check(nets[v], x.numpy(), ref)
@@ -140,7 +154,8 @@ def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: in
             raise RuntimeError(f'{name}: ParC runs in {runtime} (max diff '
                                f'{graphs["parc"]["max_abs_diff"]:.1e}), the baseline does not '
                                f'({graphs["baseline"]["failed"]})')
-        nodes = {v: len(onnx.load(g['path']).graph.node) for v, g in graphs.items()}
+        nodes = {v: g['nodes'] if program else len(onnx.load(g['path']).graph.node)
+                 for v, g in graphs.items()}
         feed = x.numpy()
         calls: Dict[str, Callable[[], object]] = {
             v: (lambda n=n: n(feed)) for v, n in nets.items()}
@@ -202,8 +217,9 @@ def table(rows: Sequence[OrtRow]) -> str:
 
 def matrix(rows: Sequence[OrtRow], skipped: Sequence[dict] = ()) -> str:
     """Markdown: the portability matrix, one line per (runtime, pair, size): whether ParC and
-    its baseline convert and run, their largest difference to the reference (ONNX Runtime
-    against PyTorch; another runtime against ONNX Runtime on the same graph), the fp32 ratio
+    its baseline convert and run, their largest difference to the reference (ONNX Runtime,
+    ExecuTorch and LiteRT against PyTorch; OpenVINO, MNN and ncnn against ONNX Runtime on the
+    same graph), the fp32 ratio
     and the ParC form the runtime got."""
     from parc_mm.deploy.runtimes import RUNTIMES
     out = ['| runtime | model | input | ParC runs | baseline runs | max diff ParC / baseline | '

@@ -141,6 +141,16 @@ def _export(config, checkpoint, out_dir, shape, dynamo, opset, allow_partial, at
     features = TASKS[task].exports == 'features'
     torch.manual_seed(0)
     x = torch.randn(1, 3, h, w)
+    common = dict(
+        task=task, config=config, checkpoint=checkpoint, backend=rt.name,
+        checkpoint_sha256=sha256_file(checkpoint) if checkpoint else RANDOM_INIT,
+        input=dict(name='input', shape=[1, 3, h, w], **preprocessing(model)),
+        exported='backbone + neck features' if features else 'logits',
+        classes=list((meta.get('dataset_meta') or {}).get('classes', [])),
+        torch=torch.__version__)
+    if rt.route == 'torch.export':
+        record = _export_program(ExportedTask(model, task), x, out_dir, rt, form, features)
+        return write_record(out_dir, dict(common, **record))
     path = osp.join(out_dir, MODEL_FILE)
     got = export_module(ExportedTask(model, task), (x, ), path,
                         output_names=None if features else ['logits'], opset=opset,
@@ -159,29 +169,51 @@ def _export(config, checkpoint, out_dir, shape, dynamo, opset, allow_partial, at
                    max_abs_diff_vs_pytorch=diff)
     if rt.name != 'onnxruntime':
         runtime.update(_convert_and_check(rt, path, out_dir, x, got['outputs'], names))
+        runtime['files'] += [MODEL_FILE]
     record = dict(
-        task=task, config=config, checkpoint=checkpoint, model=runtime['files'][0],
-        onnx=MODEL_FILE, route='parc_mm', backend=rt.name, runtime=runtime,
-        checkpoint_sha256=sha256_file(checkpoint) if checkpoint else RANDOM_INIT,
+        common, model=runtime['files'][0], onnx=MODEL_FILE, route='parc_mm', runtime=runtime,
         traced_input_shape=graph_in,
-        input=dict(name='input', shape=[1, 3, h, w], **preprocessing(model)),
         outputs={n: list(r.shape) for n, r in zip(names, got['outputs'])},
-        exported='backbone + neck features' if features else 'logits',
-        classes=list((meta.get('dataset_meta') or {}).get('classes', [])),
         exporter='dynamo' if dynamo else 'torchscript', opset=opset,
         max_abs_diff_vs_pytorch=diff, ops=report['ops'], non_portable=report['non_portable'],
-        torch=torch.__version__, onnxruntime=ort.__version__)
+        onnxruntime=ort.__version__)
     if int8_images:
         record['int8'] = _int8(cfg, model, path, graph_in, int8_images)
     write_record(out_dir, record)  # only for an export that passed
     return record
 
 
-def _convert_and_check(rt, onnx_path, out_dir, x, refs, names) -> dict:
-    """The runtime's files from the ONNX graph, run in that runtime on the export's input and
-    compared with PyTorch (refused beyond the runtime's tolerance)."""
+def _export_program(module, x, out_dir, rt, form, features) -> dict:
+    """The ``torch.export`` route (ExecuTorch, LiteRT): the folded program
+    (:func:`parc_mm.deploy.program.export_program`) lowered for ``rt``, run there on ``x`` and
+    compared with PyTorch; refused if a parameter-derived tensor is still rebuilt per call."""
+    from parc_mm.deploy.program import export_program, program_ops, rebuilt_per_call
+    prepare(module)
+    with torch.no_grad():
+        refs = module(x)
+    refs = tuple(refs) if isinstance(refs, (tuple, list)) else (refs, )
+    names = [f'out{i}' for i in range(len(refs))] if features else ['logits']
+    program = export_program(module, (x, ))
+    ops = program_ops(program)
+    left = rebuilt_per_call(ops)
+    if left:
+        raise RuntimeError(f'the torch.export program still computes {", ".join(left)} from '
+                           'the parameters on every call after folding: report this model')
+    runtime = dict(name=rt.name, form=form, **_convert_and_check(rt, program, out_dir, x,
+                                                                 refs, names))
+    return dict(model=runtime['files'][0], onnx=None, route='parc_mm', runtime=runtime,
+                traced_input_shape=list(x.shape),
+                outputs={n: list(r.shape) for n, r in zip(names, refs)},
+                exporter='torch.export', max_abs_diff_vs_pytorch=runtime[
+                    'max_abs_diff_vs_pytorch'], ops=ops, non_portable=[])
+
+
+def _convert_and_check(rt, source, out_dir, x, refs, names) -> dict:
+    """The runtime's files from ``source`` (the ONNX graph's path, or the folded program),
+    run in that runtime on the export's input and compared with PyTorch (refused beyond the
+    runtime's tolerance)."""
     from parc_mm.deploy import runtimes
-    files = runtimes.convert(rt.name, onnx_path, out_dir, list(x.shape))
+    files = runtimes.convert(rt.name, source, out_dir, list(x.shape))
     net = runtimes.load(rt.name, out_dir, files[0], names)
     refs = [r.detach().cpu().numpy() for r in refs]
     diff = runtimes.check(net, x.numpy(), refs)
@@ -196,7 +228,7 @@ def _convert_and_check(rt, onnx_path, out_dir, x, refs, names) -> dict:
             versions[m] = md.version({'_tools': 'MNN'}.get(m, m))
         except md.PackageNotFoundError:
             pass
-    return dict(files=files + [MODEL_FILE], max_abs_diff_vs_pytorch=diff, versions=versions)
+    return dict(files=files, max_abs_diff_vs_pytorch=diff, versions=versions)
 
 
 def _int8(cfg, model, fp32: str, want, images) -> dict:

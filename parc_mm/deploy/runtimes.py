@@ -1,15 +1,17 @@
 """The runtimes an export runs in, and the ParC form each one gets.
 
-Every runtime here starts from the one exporter's ONNX graph (:mod:`parc_mm.deploy.onnx`) and
-converts it with the runtime's own converter, in this process (no converter script: MNN's
-``mnnconvert`` script installs packages and posts usage logs; its converter function does
-neither). What each runtime is given is chosen per runtime from measurement
-(:data:`RUNTIMES`, ``form``; the numbers are in docs/benchmarks.md): ``auto`` is the circulant
-GEMM up to 64 taps and Concat + Conv beyond; ``direct`` is Concat + Conv everywhere, for a
-runtime whose batched MatMul is slow (ncnn). ``tools/deploy/export_onnx.py --runtime R``
-writes the runtime's files, checks them against PyTorch in that runtime and records the
-largest difference; :func:`load` runs a folder in its runtime (``tools/infer.py``, the
-deployment benchmark).
+Two routes (``Runtime.route``): ONNX Runtime, OpenVINO, MNN and ncnn start from the one
+exporter's ONNX graph (:mod:`parc_mm.deploy.onnx`) and convert it with the runtime's own
+converter; ExecuTorch and LiteRT start from the ``torch.export`` program
+(:mod:`parc_mm.deploy.program`, parameter-derived tensors folded into constants). Every
+converter runs in this process (no converter script: MNN's ``mnnconvert`` script installs
+packages and posts usage logs; its converter function does neither). What each runtime is
+given is chosen per runtime from measurement (:data:`RUNTIMES`, ``form``; the numbers are in
+docs/benchmarks.md): ``auto`` is the circulant GEMM up to 64 taps and Concat + Conv beyond;
+``direct`` is Concat + Conv everywhere, for a runtime whose batched MatMul is slow (ncnn).
+``tools/deploy/export.py --runtime R`` writes the runtime's files, checks them against
+PyTorch in that runtime and records the largest difference; :func:`load` runs a folder in its
+runtime (``tools/infer.py``, the deployment benchmark).
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ class Runtime:
     why: str
     files: Sequence[str]
     rtol: float = 1e-4
+    route: str = 'onnx'
 
 
 RUNTIMES: Dict[str, Runtime] = {r.name: r for r in (
@@ -61,6 +64,12 @@ RUNTIMES: Dict[str, Runtime] = {r.name: r for r in (
     Runtime('ncnn', ('ncnn', 'pnnx'), 'ncnn', 'direct',
             "ncnn's batched MatMul is several times slower than its depthwise Conv",
             ('model.ncnn.param', 'model.ncnn.bin'), rtol=1e-3),
+    Runtime('executorch', ('executorch', ), 'executorch', 'auto',
+            'the folded circulant GEMM runs in the XNNPACK delegate (Concat + Conv beyond 64 '
+            'taps, as ONNX Runtime)', ('model.pte', ), route='torch.export'),
+    Runtime('litert', ('litert_torch', 'ai_edge_litert', 'executorch'), 'litert', 'auto',
+            'the folded circulant GEMM; Concat + Conv is the slow form in LiteRT',
+            ('model.tflite', ), route='torch.export'),
 )}
 
 
@@ -78,6 +87,8 @@ def problem(name: str) -> Optional[str]:
     if not missing:
         return None
     return (f'the {name} runtime needs {", ".join(missing)}: pip install "parc_mm[{rt.extra}]"'
+            + (' (about 1.2 GB: its converter brings jax and transformers)'
+               if name == 'litert' else '')
             + (' then pip install --no-deps pnnx (its metadata asks for a second torch)'
                if 'pnnx' in missing else ''))
 
@@ -90,12 +101,19 @@ def require(name: str) -> Runtime:
 
 
 # --- conversion ---------------------------------------------------------------------------
-def convert(name: str, onnx_path: str, out_dir: str, shape: Sequence[int]) -> List[str]:
-    """Convert the ONNX graph ``onnx_path`` (input ``shape``, NCHW) into ``out_dir`` for
-    runtime ``name``; returns the files written (relative to ``out_dir``)."""
+def convert(name: str, source, out_dir: str, shape: Sequence[int]) -> List[str]:
+    """Convert ``source`` (input ``shape``, NCHW) into ``out_dir`` for runtime ``name``:
+    the ONNX graph's path for the ONNX route, the folded ``torch.export`` program
+    (:func:`parc_mm.deploy.program.export_program`) for the other. Returns the files written
+    (relative to ``out_dir``)."""
     rt = require(name)
+    is_path = isinstance(source, (str, os.PathLike))
+    if is_path != (rt.route == 'onnx'):
+        want = "the ONNX graph's path" if rt.route == 'onnx' else 'a torch.export program'
+        raise TypeError(f'the {name} runtime converts {want}, got {type(source).__name__}')
     {'onnxruntime': _to_onnxruntime, 'openvino': _to_openvino, 'mnn': _to_mnn,
-     'ncnn': _to_ncnn}[name](onnx_path, out_dir, list(shape))
+     'ncnn': _to_ncnn, 'executorch': _to_executorch, 'litert': _to_litert,
+     }[name](source, out_dir, list(shape))
     for f in rt.files:
         if not osp.isfile(osp.join(out_dir, f)):
             raise RuntimeError(f'the {name} converter did not write {f}')
@@ -158,6 +176,22 @@ def _to_ncnn(onnx_path, out_dir, shape):
                 'this model does not run in ncnn')
 
 
+def _to_executorch(program, out_dir, shape):
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    with open(osp.join(out_dir, 'model.pte'), 'wb') as f:
+        f.write(lowered.to_executorch().buffer)
+
+
+def _to_litert(program, out_dir, shape):
+    import litert_torch
+    import torch
+    example = tuple(program.example_inputs[0]) if program.example_inputs else (
+        torch.zeros(shape), )
+    litert_torch.convert(program.module(), example).export(osp.join(out_dir, 'model.tflite'))
+
+
 # --- running ------------------------------------------------------------------------------
 def session(path: str, threads: Optional[int] = None, device: str = 'cpu'):
     """An ONNX Runtime session of ``path`` with every graph optimisation (``threads``: its
@@ -181,7 +215,7 @@ def load(name: str, folder: str, model_file: str, output_names: Sequence[str],
     ``output_names``: the export's outputs, in order)."""
     require(name)
     return {'onnxruntime': _run_onnxruntime, 'openvino': _run_openvino, 'mnn': _run_mnn,
-            'ncnn': _run_ncnn}[name](osp.join(folder, osp.basename(model_file)),
+            'ncnn': _run_ncnn, 'executorch': _run_executorch, 'litert': _run_litert}[name](osp.join(folder, osp.basename(model_file)),
                                      list(output_names), threads)
 
 
@@ -258,6 +292,36 @@ def _run_ncnn(path, names, threads):
             _, m = ex.extract(n)
             result.append(np.array(m)[None].copy())
         return result
+
+    return run
+
+
+def _run_executorch(path, names, threads):
+    import torch
+    from executorch.runtime import Runtime as _ET
+    if threads:  # the XNNPACK delegate's thread pool (process-wide: set before running)
+        from executorch.extension.pybindings import portable_lib
+        portable_lib._unsafe_reset_threadpool(int(threads))
+    method = _ET.get().load_program(path).load_method('forward')
+
+    def run(x):
+        outs = method.execute([torch.from_numpy(np.ascontiguousarray(x, np.float32))])
+        return [np.array(o.numpy(), copy=True) for o in outs]
+
+    return run
+
+
+def _run_litert(path, names, threads):
+    from ai_edge_litert.interpreter import Interpreter
+    interp = Interpreter(model_path=path, num_threads=int(threads or os.cpu_count() or 1))
+    runner = interp.get_signature_runner()
+    (arg, ), = [tuple(runner.get_input_details())]
+
+    def run(x):
+        outs = runner(**{arg: np.ascontiguousarray(x, np.float32)})
+        # output_0, output_1, ...: the program's output order
+        return [np.array(outs[k], copy=True) for k in sorted(
+            outs, key=lambda k: int(k.rsplit('_', 1)[-1]) if k[-1].isdigit() else k)]
 
     return run
 

@@ -2,16 +2,20 @@
 PyTorch in that runtime.
 
     python tools/deploy/export.py CONFIG [CHECKPOINT] --work-dir DIR [--shape H W]
-        [--runtime {onnxruntime,openvino,mnn,ncnn}] [--impl IMPL] [--int8 CALIB_DIR]
+        [--runtime {onnxruntime,openvino,mnn,ncnn,executorch,litert}] [--impl IMPL]
+        [--int8 CALIB_DIR]
         [--dynamo] [--opset 17] [--allow-partial] [--force]
 
 (``tools/deploy/export_onnx.py ... --out DIR`` is the same command for ONNX Runtime.)
-Every runtime starts from the one exporter's ONNX graph and converts it with its own converter
-in this process: model.xml / model.bin (OpenVINO), model.mnn (MNN), model.ncnn.param /
-model.ncnn.bin (ncnn, through pnnx), next to model.onnx. The ParC form is the runtime's
-(parc_mm.deploy.runtimes.RUNTIMES: the circulant GEMM up to 64 taps for ONNX Runtime,
-OpenVINO and MNN, Concat + Conv for ncnn; --impl overrides it), and the export is run in the
-runtime on its input and compared with PyTorch before the folder is written.
+OpenVINO, MNN and ncnn start from the one exporter's ONNX graph and convert it with their own
+converter in this process: model.xml / model.bin (OpenVINO), model.mnn (MNN),
+model.ncnn.param / model.ncnn.bin (ncnn, through pnnx), next to model.onnx. ExecuTorch and
+LiteRT start from the torch.export program, every tensor derived from the parameters only
+(circulant matrices, resized kernels, position-embedding constants) folded into a constant:
+model.pte (ExecuTorch, XNNPACK delegate), model.tflite (LiteRT); no model.onnx. The ParC
+form is the runtime's (parc_mm.deploy.runtimes.RUNTIMES: the circulant GEMM up to 64 taps,
+Concat + Conv for ncnn; --impl overrides it), and the export is run in the runtime on its
+input and compared with PyTorch before the folder is written.
 
 Written: DIR/model.onnx (and the runtime's files) and DIR/parc_export.json (task, the input
 size traced, mean / std / channel order, outputs and their sizes, classes, the checkpoint's
@@ -85,7 +89,8 @@ def main(argv=None):
     rt = rec['runtime']
     print(f'wrote {a.out}/{", ".join(rt["files"])} ({rec["exported"]}, input '
           f'{rec["input"]["shape"]}, ParC form {rt["form"]}) and {a.out}/parc_export.json; '
-          f'{rt["name"]} vs PyTorch: max |diff| {rt["max_abs_diff_vs_pytorch"]:.1e}; ONNX ops: ' +
+          f'{rt["name"]} vs PyTorch: max |diff| {rt["max_abs_diff_vs_pytorch"]:.1e}; '
+          f'{"ONNX" if rec.get("onnx") else rec["exporter"]} ops: ' +
           ', '.join(f'{k} {v}' for k, v in rec['ops'].items()))
     if 'int8' in rec:
         q = rec['int8']
