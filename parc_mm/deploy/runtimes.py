@@ -214,9 +214,9 @@ def load(name: str, folder: str, model_file: str, output_names: Sequence[str],
     """The network of an export folder in runtime ``name`` (``model_file``: its model file;
     ``output_names``: the export's outputs, in order)."""
     require(name)
-    return {'onnxruntime': _run_onnxruntime, 'openvino': _run_openvino, 'mnn': _run_mnn,
-            'ncnn': _run_ncnn, 'executorch': _run_executorch, 'litert': _run_litert}[name](osp.join(folder, osp.basename(model_file)),
-                                     list(output_names), threads)
+    run = {'onnxruntime': _run_onnxruntime, 'openvino': _run_openvino, 'mnn': _run_mnn,
+           'ncnn': _run_ncnn, 'executorch': _run_executorch, 'litert': _run_litert}[name]
+    return run(osp.join(folder, osp.basename(model_file)), list(output_names), threads)
 
 
 def _run_onnxruntime(path, names, threads):
