@@ -1,6 +1,7 @@
 """Every ParC family through every runtime whose wheels are small (OpenVINO, MNN, ncnn through
-pnnx): converts, runs, equals PyTorch; the export command's record and tools/infer.py per
-runtime; the form table consulted; the converters install and send nothing."""
+pnnx, ExecuTorch): converts, runs, equals PyTorch; the export command's record and
+tools/infer.py per runtime; the form table consulted; the converters install and send nothing.
+LiteRT (a 1.2 GB converter) is marked slow."""
 import json
 import os.path as osp
 import socket
@@ -15,7 +16,7 @@ from tests.harness import ROOT, demo_checkpoint
 from tests.test_ops.test_onnx import _family
 
 pytest.importorskip('onnxruntime')
-RUNTIMES = ['openvino', 'mnn', 'ncnn']
+RUNTIMES = ['openvino', 'mnn', 'ncnn', 'executorch']
 FAMILIES = ['convnext', 'resnet', 'mv2', 'parcnetv2', 'parcnet', 'vit', 'swin']
 
 
@@ -40,15 +41,35 @@ class _Out(torch.nn.Module):
 
 # ncnn through pnnx from ONNX cannot take Swin's patch merging (its nn.Unfold exports as
 # Gathers on 6-D tensors; ncnn tensors are at most 4-D): refused with that reason (below)
-CELLS = [(f, r) for f in FAMILIES for r in RUNTIMES if (f, r) != ('swin', 'ncnn')]
+CELLS = [(f, r) for f in FAMILIES for r in RUNTIMES if (f, r) != ('swin', 'ncnn')] + [
+    pytest.param(f, 'litert', marks=pytest.mark.slow) for f in FAMILIES]
+
+
+def _convert(runtime, model, x, folder):
+    """The runtime's files of ``model`` at ``x`` by its route: the ONNX graph converted, or
+    the folded torch.export program lowered. Returns (files, output names, PyTorch outputs)."""
+    from parc_mm.deploy import runtimes
+    from parc_mm.deploy.onnx import export_module, prepare
+    from parc_mm.deploy.program import export_program
+    rt = runtimes.runtime(runtime)
+    if rt.route == 'onnx':
+        got = export_module(model, (x, ), str(folder / 'm.onnx'))
+        source, names, refs = str(folder / 'm.onnx'), got['names'], got['outputs']
+    else:
+        with torch.no_grad():
+            refs = prepare(model)(x)
+        names = [f'out{i}' for i in range(len(refs))]
+        source = export_program(model, (x, ))
+    files = runtimes.convert(runtime, source, str(folder), list(x.shape))
+    return files, names, [r.numpy() for r in refs]
 
 
 @pytest.mark.parametrize('family,runtime', CELLS)
 def test_every_family_runs_in_every_runtime(tmp_path, family, runtime):
-    """The runtime's form exported by the one exporter, converted, run on the export's input:
-    every output equals PyTorch within the runtime's tolerance."""
+    """The runtime's form exported by the one exporter (or the folded torch.export program),
+    converted, run on the export's input: every output equals PyTorch within the runtime's
+    tolerance."""
     from parc_mm.deploy import runtimes
-    from parc_mm.deploy.onnx import export_module
     from parc_mm.ops import set_impl
     _needs(runtime)
     rt = runtimes.runtime(runtime)
@@ -57,10 +78,8 @@ def test_every_family_runs_in_every_runtime(tmp_path, family, runtime):
     if rt.form != 'auto':
         set_impl(model, rt.form)
     x = torch.randn(1, 3, 96, 128)
-    got = export_module(model, (x, ), str(tmp_path / 'm.onnx'))
-    files = runtimes.convert(runtime, str(tmp_path / 'm.onnx'), str(tmp_path), list(x.shape))
-    net = runtimes.load(runtime, str(tmp_path), files[0], got['names'], threads=2)
-    refs = [r.numpy() for r in got['outputs']]
+    files, names, refs = _convert(runtime, model, x, tmp_path)
+    net = runtimes.load(runtime, str(tmp_path), files[0], names, threads=2)
     diff = runtimes.check(net, x.numpy(), refs)
     scale = max(float(np.abs(r).max()) for r in refs)
     assert diff <= rt.rtol * max(scale, 1.0), (diff, scale)
@@ -83,7 +102,8 @@ def test_a_graph_ncnn_cannot_take_is_refused_with_the_reason(tmp_path):
 
 def test_the_form_table_is_consulted(tmp_path):
     """ncnn gets Concat + Conv (its batched MatMul is slow), the others the circulant GEMM
-    where the maps are short: the ParC nodes of each runtime's ONNX graph say so."""
+    where the maps are short: the ParC nodes of each runtime's ONNX graph say so; ExecuTorch
+    gets the GEMM with its circulants as constants (no arange / remainder / index left)."""
     from parc_mm.deploy import runtimes
     from parc_mm.deploy.onnx import export_config
     from parc_mm.deploy.report import parc_nodes
@@ -95,13 +115,20 @@ def test_the_form_table_is_consulted(tmp_path):
         out = str(tmp_path / runtime)
         rec = export_config(osp.join(ROOT, 'configs/demo/shapes_cls_parc-convnext.py'), ckpt,
                             out, (64, 64), runtime=runtime)
-        forms[runtime] = {f for f, _ in parc_nodes(osp.join(out, 'model.onnx'))}
+        if runtimes.runtime(runtime).route == 'torch.export':
+            assert rec['exporter'] == 'torch.export' and rec['onnx'] is None
+            assert not {'arange', 'remainder', 'index'} & set(rec['ops']), rec['ops']
+            assert rec['ops']['matmul'] == 12  # the six ParC layers' GEMMs, two directions
+            assert not osp.exists(osp.join(out, 'model.onnx'))
+            forms[runtime] = {'gemm'}
+        else:
+            forms[runtime] = {f for f, _ in parc_nodes(osp.join(out, 'model.onnx'))}
         assert rec['runtime']['form'] == runtimes.runtime(runtime).form
         assert rec['backend'] == runtime and rec['model'] == runtimes.runtime(runtime).files[0]
     assert forms['onnxruntime'] == {'gemm'}
     if 'ncnn' in forms:
         assert forms['ncnn'] == {'conv'}
-    for runtime in ('openvino', 'mnn'):
+    for runtime in ('openvino', 'mnn', 'executorch'):
         if runtime in forms:
             assert forms[runtime] == {'gemm'}
 
@@ -144,11 +171,11 @@ def test_export_command_and_infer_per_runtime(tmp_path, runtime):
 
 
 def test_converters_install_and_send_nothing(tmp_path, monkeypatch):
-    """No socket is opened and no process but pnnx's converter is started while converting
-    and running for every runtime (MNN's converter script would pip-install a logging SDK and
-    post usage logs; its converter function does neither)."""
+    """No socket is opened and no process but the converters' own binaries (pnnx; flatc, the
+    flatbuffer compiler ExecuTorch serializes with) is started while converting and running
+    for every runtime (MNN's converter script would pip-install a logging SDK and post usage
+    logs; its converter function does neither)."""
     from parc_mm.deploy import runtimes
-    from parc_mm.deploy.onnx import export_module
     opened, started = [], []
 
     def no_connect(self, *a, **k):
@@ -165,16 +192,15 @@ def test_converters_install_and_send_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(subprocess, 'run', run)
     monkeypatch.setattr('os.system', lambda cmd: started.append(cmd) or 1)
     x = torch.randn(1, 3, 64, 64)
-    got = export_module(_Out(_family('convnext')), (x, ), str(tmp_path / 'm.onnx'))
     for runtime in RUNTIMES:
         if runtimes.problem(runtime):
             continue
         folder = tmp_path / runtime
         folder.mkdir()
-        files = runtimes.convert(runtime, str(tmp_path / 'm.onnx'), str(folder), list(x.shape))
-        runtimes.load(runtime, str(folder), files[0], got['names'])(x.numpy())
+        files, names, _ = _convert(runtime, _Out(_family('convnext')), x, folder)
+        runtimes.load(runtime, str(folder), files[0], names)(x.numpy())
     assert opened == []
-    assert all(osp.basename(str(cmd[0] if isinstance(cmd, list) else cmd)) == 'pnnx'
+    assert all(osp.basename(str(cmd[0] if isinstance(cmd, list) else cmd)) in ('pnnx', 'flatc')
                for cmd in started), started
     assert not any(m.startswith('aliyun') or m == 'MNN.tools.utils.log' for m in sys.modules)
 
