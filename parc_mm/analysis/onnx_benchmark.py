@@ -54,6 +54,7 @@ class OrtRow:
     max_abs_diff: float = 0.0  # fp32 rows: ONNX Runtime vs PyTorch on the timed input
     rounds: List[float] = field(default_factory=list)
     runtime: str = 'onnxruntime'
+    note: str = ''  # e.g. the baseline exported with the rank-4 attention
 
 
 class _Features(nn.Module):
@@ -70,14 +71,17 @@ class _Features(nn.Module):
 
 def export_pair(name: str, size: int, out_dir: str, int8: bool = False, calib: int = 4,
                 impls: Sequence[Optional[str]] = (None, ),
-                x: Optional[torch.Tensor] = None, route: str = 'onnx') -> Dict[str, dict]:
+                x: Optional[torch.Tensor] = None, route: str = 'onnx',
+                rank4: bool = False) -> Dict[str, dict]:
     """``{variant: {'path', 'max_abs_diff', 'report'}}`` for the pair ``name`` (a key of the
     PyTorch benchmark's MODELS) at ``size`` x ``size``, exported by the one exporter: the
     baseline, and the ParC model in each form of ``impls`` (None: as it ships, ``auto``;
     a name: that exportable impl set on every ParC layer); ``parc`` is the first,
     ``parc-<impl>`` the others. ``x``: the input traced and checked (default: random).
     ``route='torch.export'``: the folded program instead (``{'program', 'ref', 'nodes'}``,
-    what ExecuTorch and LiteRT are made from; no int8)."""
+    what ExecuTorch and LiteRT are made from; no int8). ``rank4`` (a runtime whose tensors
+    are at most 4-D): patch merging in its rank-4 form for both, as the exporter does, and the
+    baseline's attention too (:mod:`parc_mm.deploy.rank4`; ``note`` says so)."""
     from parc_mm.deploy.onnx import export_module, prepare
     from parc_mm.deploy.program import export_program
     from parc_mm.deploy.quantize import quantize_random
@@ -93,17 +97,26 @@ def export_pair(name: str, size: int, out_dir: str, int8: bool = False, calib: i
         net = build()
         if impl is not None:
             set_impl(net, impl)
+        note = ''
+        if rank4:
+            from parc_mm.deploy.rank4 import rank4_attention, rank4_unfold
+            rank4_unfold(net)
+            if variant == 'baseline':
+                net.eval()  # (mmpretrain's backbones' train() returns None: no chaining)
+                note = 'rank-4 attention' if rank4_attention(net) else ''
         if route == 'torch.export':
             module = prepare(_Features(net))
             with torch.no_grad():
                 ref = module(x).numpy()
             program = export_program(module, (x, ))
             out[variant] = dict(program=program, ref=ref, max_abs_diff=None, report=None,
-                                nodes=sum(n.op == 'call_function' for n in program.graph.nodes))
+                                nodes=sum(n.op == 'call_function' for n in program.graph.nodes),
+                                note=note)
             continue
         path = osp.join(out_dir, f'{variant}.onnx')
         got = export_module(_Features(net), (x, ), path, output_names=['output'])
-        out[variant] = dict(path=path, max_abs_diff=got['max_abs_diff'], report=got['report'])
+        out[variant] = dict(path=path, max_abs_diff=got['max_abs_diff'], report=got['report'],
+                            note=note)
         if int8:
             q = quantize_random(path, x.shape, calib)
             out[variant + '-int8'] = dict(path=q, max_abs_diff=None, report=None)
@@ -128,7 +141,8 @@ def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: in
     x = torch.from_numpy(
         np.random.default_rng(1).standard_normal((1, 3, size, size)).astype(np.float32))
     with tempfile.TemporaryDirectory() as tmp:
-        graphs = export_pair(name, size, tmp, int8=int8, impls=impls, x=x, route=rt.route)
+        graphs = export_pair(name, size, tmp, int8=int8, impls=impls, x=x, route=rt.route,
+                             rank4=rt.max_rank is not None and rt.max_rank <= 4)
         nets = {}
         for v, g in graphs.items():
             try:
@@ -177,7 +191,7 @@ def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: in
         row = OrtRow(name, size, v, statistics.median(ts), statistics.median(ratios),
                      bootstrap_ci(ratios), nodes=nodes[v],
                      max_abs_diff=graphs[v]['max_abs_diff'] or 0.0, rounds=ts,
-                     runtime=runtime)
+                     runtime=runtime, note=graphs[v].get('note', ''))
         if v.endswith('-int8'):
             fp32 = times[v[:-len('-int8')]]
             speed = [a / b for a, b in zip(fp32, ts)]
@@ -226,7 +240,8 @@ def matrix(rows: Sequence[OrtRow], skipped: Sequence[dict] = ()) -> str:
            'ParC / baseline [95% CI] | ParC form |', '|---|---|---|---|---|---|---|---|']
     for (runtime, model, size), g in _groups(rows).items():
         b, p = g['baseline'], g['parc']
-        out.append(f'| {runtime} | {model} | {size} | yes | yes | {p.max_abs_diff:.1e} / '
+        base = f'yes ({b.note})' if b.note else 'yes'
+        out.append(f'| {runtime} | {model} | {size} | yes | {base} | {p.max_abs_diff:.1e} / '
                    f'{b.max_abs_diff:.1e} | {_ci(p.ratio, p.ci)} | {RUNTIMES[runtime].form} |')
     for s in skipped:
         parc = 'ParC runs' in s['why']

@@ -138,6 +138,10 @@ def _export(config, checkpoint, out_dir, shape, dynamo, opset, allow_partial, at
     if form != 'auto':
         from parc_mm.ops import set_impl
         set_impl(model, form)
+    rank4 = 0
+    if rt.max_rank is not None and rt.max_rank <= 4:  # (ncnn: patch merging's 6-D Gathers)
+        from parc_mm.deploy.rank4 import rank4_unfold
+        rank4 = rank4_unfold(model)
     features = TASKS[task].exports == 'features'
     torch.manual_seed(0)
     x = torch.randn(1, 3, h, w)
@@ -167,6 +171,8 @@ def _export(config, checkpoint, out_dir, shape, dynamo, opset, allow_partial, at
                            f'(> {atol:.0e})')
     runtime = dict(name=rt.name, form=form, files=[MODEL_FILE],
                    max_abs_diff_vs_pytorch=diff)
+    if rank4:
+        runtime['rank4_unfold'] = rank4
     if rt.name != 'onnxruntime':
         runtime.update(_convert_and_check(rt, path, out_dir, x, got['outputs'], names))
         runtime['files'] += [MODEL_FILE]

@@ -31,7 +31,9 @@ def fold_constants(program):
     except ImportError:
         raise RuntimeError('folding a torch.export program needs ExecuTorch\'s constant '
                            'propagation: pip install "parc_mm[executorch]"') from None
-    program = constant_prop_pass(program)
+    # functional form first: an in-place write (Swin's shift mask is built by slice
+    # assignments into a fresh tensor) would otherwise mutate a folded constant
+    program = constant_prop_pass(program.run_decompositions({}))
     spec = {s.arg.name: s.target for s in program.graph_signature.input_specs
             if s.target in program.constants}
     for node in program.graph.nodes:

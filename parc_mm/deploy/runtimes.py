@@ -50,6 +50,7 @@ class Runtime:
     files: Sequence[str]
     rtol: float = 1e-4
     route: str = 'onnx'
+    max_rank: Optional[int] = None
 
 
 RUNTIMES: Dict[str, Runtime] = {r.name: r for r in (
@@ -63,7 +64,7 @@ RUNTIMES: Dict[str, Runtime] = {r.name: r for r in (
             'as ONNX Runtime', ('model.mnn', ), rtol=1e-3),
     Runtime('ncnn', ('ncnn', 'pnnx'), 'ncnn', 'direct',
             "ncnn's batched MatMul is several times slower than its depthwise Conv",
-            ('model.ncnn.param', 'model.ncnn.bin'), rtol=1e-3),
+            ('model.ncnn.param', 'model.ncnn.bin'), rtol=1e-3, max_rank=4),
     Runtime('executorch', ('executorch', ), 'executorch', 'auto',
             'the folded circulant GEMM runs in the XNNPACK delegate (Concat + Conv beyond 64 '
             'taps, as ONNX Runtime)', ('model.pte', ), route='torch.export'),

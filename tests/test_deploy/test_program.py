@@ -72,3 +72,31 @@ def test_a_route_refuses_the_other_routes_source(tmp_path):
     from parc_mm.deploy import runtimes
     with pytest.raises(TypeError, match='converts a torch.export program'):
         runtimes.convert('executorch', str(tmp_path / 'm.onnx'), str(tmp_path), [1, 3, 8, 8])
+
+
+def test_folding_a_program_with_in_place_writes():
+    """Swin's shift mask is written by slice assignments into a fresh tensor: folded in the
+    functional form, not as a constant the program then mutates (which ExecuTorch refuses)."""
+    pytest.importorskip('mmpretrain')
+    from mmpretrain.models import SwinTransformer
+
+    from parc_mm.deploy import runtimes
+    from parc_mm.deploy.onnx import prepare
+    from parc_mm.deploy.program import export_program, program_ops
+    torch.manual_seed(0)
+    net = SwinTransformer(arch=dict(embed_dims=16, depths=[2], num_heads=[2]), img_size=32,
+                          window_size=4, out_indices=(0, ))
+    prepare(net)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        ref = net(x)[-1]
+    program = export_program(net, (x, ))
+    assert not {'fill_', 'index_put_', 'copy_'} & set(program_ops(program))
+    with torch.no_grad():
+        assert torch.allclose(program.module()(x)[-1], ref, atol=1e-6, rtol=0)
+    if runtimes.problem('executorch') is None:
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            files = runtimes.convert('executorch', program, tmp, list(x.shape))
+            net = runtimes.load('executorch', tmp, files[0], ['out'])
+            assert runtimes.check(net, x.numpy(), [ref.numpy()]) < 1e-5
