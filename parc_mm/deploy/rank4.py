@@ -117,8 +117,7 @@ def rank4_attention(model: nn.Module) -> int:
     """Give every mmpretrain ``MultiheadAttention``, ``WindowMSA`` and ``ShiftWindowMSA`` of
     ``model`` (an eval-mode model to be exported) the rank-4 form; returns how many layers.
     Refused for layers it does not cover (``v_shortcut``) and in training mode."""
-    from mmpretrain.models.utils.attention import (MultiheadAttention, ShiftWindowMSA,
-                                                   WindowMSA)
+    from mmpretrain.models.utils.attention import MultiheadAttention, ShiftWindowMSA, WindowMSA
     count = 0
     for name, m in model.named_modules():
         if type(m) not in (MultiheadAttention, WindowMSA, ShiftWindowMSA):
