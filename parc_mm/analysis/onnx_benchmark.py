@@ -200,6 +200,68 @@ def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: in
     return rows
 
 
+def profile_pair(name: str, size: int, threads: int = 2, runs: int = 20,
+                 impls: Sequence[Optional[str]] = (None, ),
+                 depth: int = 2) -> Dict[str, Dict[str, dict]]:
+    """Where the time goes, from ONNX Runtime's own profiler: the pair's graphs (exported as
+    :func:`time_pair` exports them) each run ``runs`` times; per variant, the mean ms per run
+    of each op type (``ops``) and of each module of the network (``modules``: the first
+    ``depth`` parts of the module path in the exporter's node names, e.g. ``layers.3/0``)."""
+    import json
+
+    from parc_mm.deploy.runtimes import session
+    x = torch.from_numpy(
+        np.random.default_rng(1).standard_normal((1, 3, size, size)).astype(np.float32))
+    out: Dict[str, Dict[str, dict]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        graphs = export_pair(name, size, tmp, impls=impls, x=x)
+        for v, g in graphs.items():
+            sess = session(g['path'], threads, profile=osp.join(tmp, f'prof-{v}'))
+            inp = sess.get_inputs()[0].name
+            for _ in range(3):  # (warm-up: the profile also holds these)
+                sess.run(None, {inp: x.numpy()})
+            with open(sess.end_profiling()) as f:
+                warm = sum(e.get('cat') == 'Node' for e in json.load(f))
+            sess = session(g['path'], threads, profile=osp.join(tmp, f'prof-{v}-timed'))
+            for _ in range(runs):
+                sess.run(None, {inp: x.numpy()})
+            with open(sess.end_profiling()) as f:
+                events = [e for e in json.load(f) if e.get('cat') == 'Node'
+                          and e['name'].endswith('_kernel_time')]
+            ops: Dict[str, float] = {}
+            modules: Dict[str, float] = {}
+            for e in events:
+                ms = e['dur'] / 1e3 / runs
+                op = e.get('args', {}).get('op_name', '?')
+                ops[op] = ops.get(op, 0.0) + ms
+                path = [c for c in e['name'].split('/')[:-1] if c][1:]  # (past the wrapper)
+                key = '/'.join(path[:depth]) or '(top level)'
+                modules[key] = modules.get(key, 0.0) + ms
+            out[v] = dict(ops=dict(sorted(ops.items(), key=lambda kv: -kv[1])),
+                          modules=dict(sorted(modules.items(), key=lambda kv: -kv[1])),
+                          total=sum(ops.values()), warmup_nodes=warm)
+    return out
+
+
+def profile_table(name: str, size: int, prof: Dict[str, Dict[str, dict]], top: int = 8) -> str:
+    """Markdown: the op types (and modules) that take the most time in either variant, ms per
+    run in the baseline and in ParC, and their difference."""
+    b, p = prof['baseline'], prof['parc']
+    lines = [f'{name} at {size}: ONNX Runtime profiler, ms per run (sum over nodes; baseline '
+             f'{b["total"]:.1f}, ParC {p["total"]:.1f})', '',
+             '| op type | baseline ms | ParC ms | ParC - baseline |', '|---|---|---|---|']
+    keys = sorted(set(b['ops']) | set(p['ops']),
+                  key=lambda k: -max(b['ops'].get(k, 0), p['ops'].get(k, 0)))[:top]
+    for k in keys:
+        bo, po = b['ops'].get(k, 0.0), p['ops'].get(k, 0.0)
+        lines.append(f'| {k} | {bo:.2f} | {po:.2f} | {po - bo:+.2f} |')
+    for variant, d in (('baseline', b), ('ParC', p)):
+        lines += ['', f'| {variant}: module | ms | share |', '|---|---|---|']
+        for k, ms in list(d['modules'].items())[:top]:
+            lines.append(f'| {k} | {ms:.2f} | {100 * ms / max(d["total"], 1e-9):.0f} % |')
+    return '\n'.join(lines)
+
+
 def _ci(m: float, ci: Tuple[float, float]) -> str:
     return f'{m:.3f}x [{ci[0]:.3f}, {ci[1]:.3f}]' + (' ≈' if ci[0] <= 1.0 <= ci[1] else '')
 
@@ -258,4 +320,5 @@ def to_json(rows: Sequence[OrtRow]) -> List[dict]:
     return [asdict(r) for r in rows]
 
 
-__all__ = ['PAIRS', 'OrtRow', 'export_pair', 'matrix', 'table', 'time_pair', 'to_json']
+__all__ = ['PAIRS', 'OrtRow', 'export_pair', 'matrix', 'profile_pair', 'profile_table', 'table',
+           'time_pair', 'to_json']

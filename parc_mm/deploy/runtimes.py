@@ -194,11 +194,16 @@ def _to_litert(program, out_dir, shape):
 
 
 # --- running ------------------------------------------------------------------------------
-def session(path: str, threads: Optional[int] = None, device: str = 'cpu'):
+def session(path: str, threads: Optional[int] = None, device: str = 'cpu',
+            profile: Optional[str] = None):
     """An ONNX Runtime session of ``path`` with every graph optimisation (``threads``: its
-    intra-op threads, one inter-op thread; CUDA first where asked and available)."""
+    intra-op threads, one inter-op thread; CUDA first where asked and available;
+    ``profile``: the prefix of its profiler's trace file, written by ``end_profiling()``)."""
     import onnxruntime as ort
     so = ort.SessionOptions()
+    if profile:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile
     if threads:
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1

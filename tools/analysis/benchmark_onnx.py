@@ -1,5 +1,5 @@
 """Deployment speed: ParC models against their baselines in each runtime (ONNX Runtime fp32
-and int8, OpenVINO, MNN, ncnn).
+and int8, OpenVINO, MNN, ncnn, ExecuTorch, LiteRT).
 
     python tools/analysis/benchmark_onnx.py                       # every pair at its sizes
     python tools/analysis/benchmark_onnx.py --runtimes onnxruntime openvino mnn ncnn \
@@ -10,12 +10,15 @@ parcnet (ParC-Net-S vs MobileViT-S), convnext (ParC-ConvNeXt-XT vs ConvNeXt-XT),
 (ParCNetV2-XT vs its official direct form). Both are exported by the one exporter that
 tools/deploy/export.py and the mmdeploy pipeline use (opset 17, batch 1; ParC in the
 runtime's form, as tools/deploy/export.py --runtime gives it) and converted by the runtime's
-own converter; int8 (ONNX Runtime only) by its static QDQ quantization, calibrated on random
-inputs (speed only);
+own converter (ExecuTorch and LiteRT: lowered from the folded torch.export program); int8
+(ONNX Runtime only) by its static QDQ quantization, calibrated on random inputs (speed only);
 timed in interleaved rounds; ratios are medians of per-round ratios with 95 % bootstrap
 intervals (``≈``: the interval holds 1.0). ``--impls``: other exportable ParC forms to time
 beside the runtime's own, each set on every ParC layer (their own rows). A baseline a runtime
-cannot convert (the attention models in ncnn) is reported as not timed.
+cannot convert is reported as not timed. For ncnn (tensors of rank 4 at most) patch merging is
+exported in its rank-4 form for both models (as tools/deploy/export.py does) and the
+baselines' attention too (parc_mm.deploy.rank4; the matrix says so). --profile adds ONNX
+Runtime's profile of each pair: ms per op type and per module, to explain a ratio.
 """
 import argparse
 import sys
@@ -39,6 +42,9 @@ def main(argv=None):
                                                                          exportable=True),
                    help="other export forms to time beside the runtime's own")
     p.add_argument('--no-int8', action='store_true')
+    p.add_argument('--profile', action='store_true',
+                   help="also profile each pair's graphs with ONNX Runtime's profiler: ms per "
+                        'op type and per module, baseline against ParC (where the time goes)')
     p.add_argument('--json', default=None, help='write every row (with its rounds) here')
     p.add_argument('--markdown', default=None,
                    help='write the speed table and the portability matrix here')
@@ -82,18 +88,27 @@ def main(argv=None):
     for r in extra:
         print(f'{r.runtime} {r.model} {r.size}: {r.variant} / baseline {r.ratio:.3f}x '
               f'[{r.ci[0]:.3f}, {r.ci[1]:.3f}], {r.ms:.1f} ms')
+    profiles, prof_text = {}, []
+    if a.profile:
+        from parc_mm.analysis.onnx_benchmark import profile_pair, profile_table
+        for key in a.pairs:
+            name, sizes = PAIRS[key]
+            for size in a.sizes or sizes:
+                profiles[f'{name} {size}'] = prof = profile_pair(name, size, a.threads)
+                prof_text.append(profile_table(name, size, prof))
+                print('\n' + prof_text[-1], flush=True)
     if a.json:
         from parc_mm.utils.fileio import write_result
         write_result(a.json, dict(versions=versions, threads=a.threads, rounds=a.rounds,
                                   reps=a.reps, impls=a.impls, rows=to_json(rows),
-                                  skipped=skipped), 'benchmark_onnx')
+                                  skipped=skipped, profiles=profiles), 'benchmark_onnx')
     if a.markdown:
         from parc_mm.utils.fileio import write_text_result
         head = (f'{", ".join(f"{k} {v}" for k, v in versions.items())}; CPU, {a.threads} '
                 f'threads, batch 1, {a.rounds} rounds x {a.reps} runs; command: '
                 f'`python tools/analysis/benchmark_onnx.py {" ".join(argv or sys.argv[1:])}`')
-        write_text_result(a.markdown, '\n\n'.join([head, table(rows), matrix(rows, skipped)]),
-                          'benchmark_onnx')
+        write_text_result(a.markdown, '\n\n'.join([head, table(rows), matrix(rows, skipped)]
+                                                  + prof_text), 'benchmark_onnx')
     return 0
 
 
