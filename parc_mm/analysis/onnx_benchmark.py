@@ -82,7 +82,8 @@ def export_pair(name: str, size: int, out_dir: str, int8: bool = False, calib: i
     what ExecuTorch and LiteRT are made from; no int8). ``rank4`` (a runtime whose tensors
     are at most 4-D): patch merging in its rank-4 form for both, as the exporter does, and the
     baseline's attention too (:mod:`parc_mm.deploy.rank4`; ``note`` says so)."""
-    from parc_mm.deploy.onnx import export_module, prepare
+    from parc_mm.deploy.onnx import export_module
+    from parc_mm.deploy.prepare import prepare
     from parc_mm.deploy.program import export_program
     from parc_mm.deploy.quantize import quantize_random
     from parc_mm.ops import set_impl

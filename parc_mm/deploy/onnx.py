@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from parc_mm.apis.tasks import TASKS
+from parc_mm.deploy.prepare import prepare
 from parc_mm.deploy.record import EXPORT_TOOL, RANDOM_INIT, write_record
 
 MODEL_FILE, INT8_FILE = 'model.onnx', 'model_int8.onnx'
@@ -40,12 +41,6 @@ class ExportedTask(nn.Module):
         if TASKS[self.task].exports == 'features':
             return tuple(self.model.extract_feat(x))
         return self.model(x, mode='tensor')
-
-
-def prepare(model: nn.Module) -> nn.Module:
-    """The model as every route exports it: eval, ParC layers in inference mode."""
-    from parc_mm.ops import inference_mode
-    return inference_mode(model)
 
 
 def export_module(module: nn.Module, inputs: Tuple[torch.Tensor, ...], path: str,

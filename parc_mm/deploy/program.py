@@ -1,6 +1,6 @@
 """The ``torch.export`` exporter: the program ExecuTorch and LiteRT are made from.
 
-The model is prepared as for ONNX (:func:`parc_mm.deploy.onnx.prepare`); inside
+The model is prepared as for ONNX (:func:`parc_mm.deploy.prepare.prepare`); inside
 ``torch.export`` :mod:`parc_mm.ops.dispatch` takes each layer's export form, as it does in an
 ONNX export. What differs is the constants: an ONNX export by tracing computes the tensors
 derived from parameters only (circulant matrices, resized kernels, the position embedding's
@@ -58,7 +58,7 @@ def fold_constants(program):
 def export_program(module: nn.Module, inputs: Tuple[torch.Tensor, ...]):
     """``torch.export`` of ``module(*inputs)`` (prepared as every export route prepares it),
     its parameter-derived tensors folded into constants (:func:`fold_constants`)."""
-    from parc_mm.deploy.onnx import prepare
+    from parc_mm.deploy.prepare import prepare
     prepare(module)
     with torch.no_grad():
         program = torch.export.export(module, tuple(inputs))

@@ -25,7 +25,7 @@ def test_folding_leaves_no_circulant_building_and_keeps_the_result(direction, si
     """Unfolded, torch.export rebuilds every circulant from the kernel on each call (the ops
     below); folded, none is left and the program computes what the layer computes (the
     kernel stored at 4 taps: resized to every size but the base one)."""
-    from parc_mm.deploy.onnx import prepare
+    from parc_mm.deploy.prepare import prepare
     from parc_mm.deploy.program import BUILD_OPS, export_program, program_ops, rebuilt_per_call
     layer = _conv(direction, 4)
     x = torch.randn(1, 6, *size)
@@ -81,7 +81,7 @@ def test_folding_a_program_with_in_place_writes():
     from mmpretrain.models import SwinTransformer
 
     from parc_mm.deploy import runtimes
-    from parc_mm.deploy.onnx import prepare
+    from parc_mm.deploy.prepare import prepare
     from parc_mm.deploy.program import export_program, program_ops
     torch.manual_seed(0)
     net = SwinTransformer(arch=dict(embed_dims=16, depths=[2], num_heads=[2]), img_size=32,

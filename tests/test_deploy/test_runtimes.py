@@ -48,7 +48,8 @@ def _convert(runtime, model, x, folder):
     the folded torch.export program lowered (patch merging in its rank-4 form for ncnn, as
     the exporter does). Returns (files, output names, PyTorch outputs)."""
     from parc_mm.deploy import runtimes
-    from parc_mm.deploy.onnx import export_module, prepare
+    from parc_mm.deploy.onnx import export_module
+    from parc_mm.deploy.prepare import prepare
     from parc_mm.deploy.program import export_program
     from parc_mm.deploy.rank4 import rank4_unfold
     rt = runtimes.runtime(runtime)
@@ -137,7 +138,7 @@ def test_the_form_table_is_consulted(tmp_path):
             assert forms[runtime] == {'gemm'}
 
 
-@pytest.mark.parametrize('runtime', RUNTIMES)
+@pytest.mark.parametrize('runtime', RUNTIMES + [pytest.param('litert', marks=pytest.mark.slow)])
 def test_export_command_and_infer_per_runtime(tmp_path, runtime):
     """tools/deploy/export.py --runtime R writes the runtime's files and a record with its
     difference to PyTorch; tools/infer.py runs the folder in that runtime and gives the
@@ -174,7 +175,8 @@ def test_export_command_and_infer_per_runtime(tmp_path, runtime):
         assert max(abs(x['score'] - y['score']) for x, y in zip(a['top5'], b['top5'])) < 1e-3
 
 
-def test_converters_install_and_send_nothing(tmp_path, monkeypatch):
+@pytest.mark.parametrize('group', [RUNTIMES, pytest.param(['litert'], marks=pytest.mark.slow)])
+def test_converters_install_and_send_nothing(tmp_path, monkeypatch, group):
     """No socket is opened and no process but the converters' own binaries (pnnx; flatc, the
     flatbuffer compiler ExecuTorch serializes with) is started while converting and running
     for every runtime (MNN's converter script would pip-install a logging SDK and post usage
@@ -196,7 +198,7 @@ def test_converters_install_and_send_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(subprocess, 'run', run)
     monkeypatch.setattr('os.system', lambda cmd: started.append(cmd) or 1)
     x = torch.randn(1, 3, 64, 64)
-    for runtime in RUNTIMES:
+    for runtime in group:
         if runtimes.problem(runtime):
             continue
         folder = tmp_path / runtime

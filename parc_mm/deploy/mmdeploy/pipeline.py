@@ -4,7 +4,7 @@ the backend), test-set metrics, int8; and the backend model behind ``tools/infer
 The backend comes from the deploy config's ``backend_config`` (never from a file suffix);
 the graph is traced by mmdeploy's own ``export`` under its rewriters (and ours,
 :mod:`.rewriters`), from the model as every parc_mm route prepares it
-(:func:`parc_mm.deploy.onnx.prepare`).
+(:func:`parc_mm.deploy.prepare.prepare`).
 """
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ def compare_predictions(task: str, ref, got, score_thr: float = 0.3) -> dict:
 def export(deploy_cfg, model_cfg, checkpoint: Optional[str], img: str, work_dir: str,
            device: str = 'cpu') -> str:
     """mmdeploy's ``torch2onnx`` with the model prepared as every parc_mm export is
-    (:func:`parc_mm.deploy.onnx.prepare`): the task processor builds the model and its input
+    (:func:`parc_mm.deploy.prepare.prepare`): the task processor builds the model and its input
     from ``img``, mmdeploy's ``export`` traces it under its rewriters. Returns the graph's
     path."""
     from mmdeploy.apis.core.pipeline_manager import no_mp
@@ -166,7 +166,7 @@ def export(deploy_cfg, model_cfg, checkpoint: Optional[str], img: str, work_dir:
     from mmdeploy.apis.utils import build_task_processor
     from mmdeploy.utils import get_dynamic_axes, get_input_shape, get_onnx_config
 
-    from parc_mm.deploy.onnx import prepare
+    from parc_mm.deploy.prepare import prepare
     processor = build_task_processor(model_cfg, deploy_cfg, device)
     model = processor.build_pytorch_model(checkpoint)
     data, inputs = processor.create_input(
