@@ -72,16 +72,18 @@ class _Features(nn.Module):
 def export_pair(name: str, size: int, out_dir: str, int8: bool = False, calib: int = 4,
                 impls: Sequence[Optional[str]] = (None, ),
                 x: Optional[torch.Tensor] = None, route: str = 'onnx',
-                rank4: bool = False) -> Dict[str, dict]:
+                reshape_unfold: bool = False,
+                rank4_baseline: bool = False) -> Dict[str, dict]:
     """``{variant: {'path', 'max_abs_diff', 'report'}}`` for the pair ``name`` (a key of the
     PyTorch benchmark's MODELS) at ``size`` x ``size``, exported by the one exporter: the
     baseline, and the ParC model in each form of ``impls`` (None: as it ships, ``auto``;
     a name: that exportable impl set on every ParC layer); ``parc`` is the first,
     ``parc-<impl>`` the others. ``x``: the input traced and checked (default: random).
     ``route='torch.export'``: the folded program instead (``{'program', 'ref', 'nodes'}``,
-    what ExecuTorch and LiteRT are made from; no int8). ``rank4`` (a runtime whose tensors
-    are at most 4-D): patch merging in its rank-4 form for both, as the exporter does, and the
-    baseline's attention too (:mod:`parc_mm.deploy.rank4`; ``note`` says so)."""
+    what ExecuTorch and LiteRT are made from; no int8). ``reshape_unfold``: patch merging as
+    4-D reshapes for both, as the exporter does for such a runtime; ``rank4_baseline``: the
+    baseline's attention in its rank-4 form, for a runtime whose tensors are at most 4-D
+    (:mod:`parc_mm.deploy.rank4`; ``note`` says so)."""
     from parc_mm.deploy.onnx import export_module
     from parc_mm.deploy.prepare import prepare
     from parc_mm.deploy.program import export_program
@@ -99,12 +101,13 @@ def export_pair(name: str, size: int, out_dir: str, int8: bool = False, calib: i
         if impl is not None:
             set_impl(net, impl)
         note = ''
-        if rank4:
-            from parc_mm.deploy.rank4 import rank4_attention, rank4_unfold
+        if reshape_unfold:
+            from parc_mm.deploy.rank4 import rank4_unfold
             rank4_unfold(net)
-            if variant == 'baseline':
-                net.eval()  # (mmpretrain's backbones' train() returns None: no chaining)
-                note = 'rank-4 attention' if rank4_attention(net) else ''
+        if rank4_baseline and variant == 'baseline':
+            from parc_mm.deploy.rank4 import rank4_attention
+            net.eval()  # (mmpretrain's backbones' train() returns None: no chaining)
+            note = 'rank-4 attention' if rank4_attention(net) else ''
         if route == 'torch.export':
             module = prepare(_Features(net))
             with torch.no_grad():
@@ -143,7 +146,8 @@ def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: in
         np.random.default_rng(1).standard_normal((1, 3, size, size)).astype(np.float32))
     with tempfile.TemporaryDirectory() as tmp:
         graphs = export_pair(name, size, tmp, int8=int8, impls=impls, x=x, route=rt.route,
-                             rank4=rt.max_rank is not None and rt.max_rank <= 4)
+                             reshape_unfold=rt.unfold_as_reshapes,
+                             rank4_baseline=rt.max_rank is not None and rt.max_rank <= 4)
         nets = {}
         for v, g in graphs.items():
             try:

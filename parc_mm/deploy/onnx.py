@@ -134,7 +134,7 @@ def _export(config, checkpoint, out_dir, shape, dynamo, opset, allow_partial, at
         from parc_mm.ops import set_impl
         set_impl(model, form)
     rank4 = 0
-    if rt.max_rank is not None and rt.max_rank <= 4:  # (ncnn: patch merging's 6-D Gathers)
+    if rt.unfold_as_reshapes:  # patch merging (see Runtime.unfold_as_reshapes)
         from parc_mm.deploy.rank4 import rank4_unfold
         rank4 = rank4_unfold(model)
     features = TASKS[task].exports == 'features'
@@ -149,6 +149,8 @@ def _export(config, checkpoint, out_dir, shape, dynamo, opset, allow_partial, at
         torch=torch.__version__)
     if rt.route == 'torch.export':
         record = _export_program(ExportedTask(model, task), x, out_dir, rt, form, features)
+        if rank4:
+            record['runtime']['rank4_unfold'] = rank4
         return write_record(out_dir, dict(common, **record))
     path = osp.join(out_dir, MODEL_FILE)
     got = export_module(ExportedTask(model, task), (x, ), path,

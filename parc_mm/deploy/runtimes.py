@@ -51,6 +51,7 @@ class Runtime:
     rtol: float = 1e-4
     route: str = 'onnx'
     max_rank: Optional[int] = None
+    unfold_as_reshapes: bool = False
 
 
 RUNTIMES: Dict[str, Runtime] = {r.name: r for r in (
@@ -64,13 +65,15 @@ RUNTIMES: Dict[str, Runtime] = {r.name: r for r in (
             'as ONNX Runtime', ('model.mnn', ), rtol=1e-3),
     Runtime('ncnn', ('ncnn', 'pnnx'), 'ncnn', 'direct',
             "ncnn's batched MatMul is several times slower than its depthwise Conv",
-            ('model.ncnn.param', 'model.ncnn.bin'), rtol=1e-3, max_rank=4),
+            ('model.ncnn.param', 'model.ncnn.bin'), rtol=1e-3, max_rank=4,
+            unfold_as_reshapes=True),
     Runtime('executorch', ('executorch', ), 'executorch', 'auto',
             'the folded circulant GEMM runs in the XNNPACK delegate (Concat + Conv beyond 64 '
-            'taps, as ONNX Runtime)', ('model.pte', ), route='torch.export'),
+            'taps, as ONNX Runtime)', ('model.pte', ), route='torch.export',
+            unfold_as_reshapes=True),
     Runtime('litert', ('litert_torch', 'ai_edge_litert', 'executorch'), 'litert', 'auto',
             'the folded circulant GEMM; Concat + Conv is the slow form in LiteRT',
-            ('model.tflite', ), route='torch.export'),
+            ('model.tflite', ), route='torch.export', unfold_as_reshapes=True),
 )}
 
 
@@ -177,12 +180,17 @@ def _to_ncnn(onnx_path, out_dir, shape):
                 'this model does not run in ncnn')
 
 
-def _to_executorch(program, out_dir, shape):
+def lower_executorch(program):
+    """The folded program lowered to ExecuTorch's edge dialect with the XNNPACK delegate
+    (``.exported_program().graph`` shows what runs outside the delegate)."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
-    lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+
+
+def _to_executorch(program, out_dir, shape):
     with open(osp.join(out_dir, 'model.pte'), 'wb') as f:
-        f.write(lowered.to_executorch().buffer)
+        f.write(lower_executorch(program).to_executorch().buffer)
 
 
 def _to_litert(program, out_dir, shape):
@@ -347,5 +355,5 @@ def check(net: Network, x: np.ndarray, refs: Sequence[np.ndarray]) -> float:
     return diff
 
 
-__all__ = ['RUNTIMES', 'Runtime', 'check', 'convert', 'load', 'problem', 'require', 'runtime',
-           'session']
+__all__ = ['RUNTIMES', 'Runtime', 'check', 'convert', 'load', 'lower_executorch', 'problem',
+           'require', 'runtime', 'session']

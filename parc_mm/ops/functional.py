@@ -217,6 +217,15 @@ def _matrix_product(x: torch.Tensor, w: torch.Tensor, groups: int, direction: st
     o, ci = w.shape[0], w.shape[1]
     taps = w.shape[axis(direction)]
     if ci == 1 and o == c:  # depthwise: a batch of (n x n) matrices, one per channel
+        if b == 1 and tracing.exporting_program():
+            # a 3-D bmm without broadcasting: a broadcast matmul lowers to expand copies of
+            # the constant matrices on every call, outside ExecuTorch's XNNPACK delegate
+            if direction == 'H':
+                return torch.bmm(_cached(cache, ('gemm', w.dtype),
+                                         lambda: matrix(w.reshape(o, taps))),
+                                 x.reshape(c, h, wd)).reshape(1, c, h, wd)
+            return torch.bmm(x.reshape(c, h, wd), _cached(cache, ('gemmT', w.dtype), lambda: matrix(
+                w.reshape(o, taps)).transpose(-1, -2).contiguous())).reshape(1, c, h, wd)
         if direction == 'H':
             return torch.matmul(_cached(cache, ('gemm', w.dtype),
                                         lambda: matrix(w.reshape(o, taps))), x)

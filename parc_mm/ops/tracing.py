@@ -41,6 +41,14 @@ def exporting_graph() -> bool:
     return onnx is not None and getattr(onnx, 'is_in_onnx_export', lambda: False)()
 
 
+def exporting_program() -> bool:
+    """Inside ``torch.export`` (what ExecuTorch and LiteRT are lowered from; also the ONNX
+    dynamo exporter's first step)."""
+    compiler = getattr(torch, 'compiler', None)
+    is_exporting = getattr(compiler, 'is_exporting', None)
+    return bool(is_exporting is not None and is_exporting())
+
+
 def tracing_onnx() -> bool:
     """Inside an ONNX export by TorchScript tracing (``torch.onnx.export(dynamo=False)``,
     mmdeploy): the graph's weights are constants, and tensors computed outside the trace

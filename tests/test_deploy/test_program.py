@@ -100,3 +100,27 @@ def test_folding_a_program_with_in_place_writes():
             files = runtimes.convert('executorch', program, tmp, list(x.shape))
             net = runtimes.load('executorch', tmp, files[0], ['out'])
             assert runtimes.check(net, x.numpy(), [ref.numpy()]) < 1e-5
+
+
+def _outside_delegate(program):
+    from parc_mm.deploy import runtimes
+    graph = runtimes.lower_executorch(program).exported_program().graph
+    return {str(n.target).split('.')[-2] for n in graph.nodes
+            if n.op == 'call_function' and 'aten' in str(n.target)}
+
+
+@pytest.mark.parametrize('family', ['convnext', 'swin'])
+def test_executorch_runs_parc_inside_its_delegate(family):
+    """What the exporter gives ExecuTorch: no circulant building (arange / remainder /
+    index), no per-call copies of the constant matrices (expand_copy: a broadcast matmul) and
+    no patch-merging gathers outside the XNNPACK delegate."""
+    from parc_mm.deploy.prepare import prepare
+    from parc_mm.deploy.program import export_program
+    from parc_mm.deploy.rank4 import rank4_unfold
+    from tests.test_deploy.test_runtimes import _Out
+    from tests.test_ops.test_onnx import _family
+    torch.manual_seed(0)
+    model = prepare(_Out(_family(family)))
+    rank4_unfold(model)  # (as the exporter does for ExecuTorch)
+    outside = _outside_delegate(export_program(model, (torch.randn(1, 3, 96, 128), )))
+    assert not {'arange', 'remainder', 'index', 'expand_copy', 'im2col'} & outside, outside

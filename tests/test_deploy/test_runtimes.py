@@ -45,15 +45,15 @@ CELLS = [(f, r) for f in FAMILIES for r in RUNTIMES] + [
 
 def _convert(runtime, model, x, folder):
     """The runtime's files of ``model`` at ``x`` by its route: the ONNX graph converted, or
-    the folded torch.export program lowered (patch merging in its rank-4 form for ncnn, as
-    the exporter does). Returns (files, output names, PyTorch outputs)."""
+    the folded torch.export program lowered (patch merging as 4-D reshapes where the runtime
+    wants it, as the exporter does). Returns (files, output names, PyTorch outputs)."""
     from parc_mm.deploy import runtimes
     from parc_mm.deploy.onnx import export_module
     from parc_mm.deploy.prepare import prepare
     from parc_mm.deploy.program import export_program
     from parc_mm.deploy.rank4 import rank4_unfold
     rt = runtimes.runtime(runtime)
-    if rt.max_rank == 4:
+    if rt.unfold_as_reshapes:
         rank4_unfold(model)
     if rt.route == 'onnx':
         got = export_module(model, (x, ), str(folder / 'm.onnx'))
