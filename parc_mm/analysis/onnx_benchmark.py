@@ -211,7 +211,9 @@ def profile_pair(name: str, size: int, threads: int = 2, runs: int = 20,
     """Where the time goes, from ONNX Runtime's own profiler: the pair's graphs (exported as
     :func:`time_pair` exports them) each run ``runs`` times; per variant, the mean ms per run
     of each op type (``ops``) and of each module of the network (``modules``: the first
-    ``depth`` parts of the module path in the exporter's node names, e.g. ``layers.3/0``)."""
+    ``depth`` parts of the module path in the exporter's node names, e.g. ``layers.3/0``),
+    their sum (``total``) and the median whole run (``run``, ONNX Runtime's ``model_run``:
+    the nodes plus what lies between them, dispatch and thread-pool waits)."""
     import json
 
     from parc_mm.deploy.runtimes import session
@@ -231,8 +233,10 @@ def profile_pair(name: str, size: int, threads: int = 2, runs: int = 20,
             for _ in range(runs):
                 sess.run(None, {inp: x.numpy()})
             with open(sess.end_profiling()) as f:
-                events = [e for e in json.load(f) if e.get('cat') == 'Node'
-                          and e['name'].endswith('_kernel_time')]
+                trace = json.load(f)
+            events = [e for e in trace if e.get('cat') == 'Node'
+                      and e['name'].endswith('_kernel_time')]
+            runs_ms = [e['dur'] / 1e3 for e in trace if e.get('name') == 'model_run']
             ops: Dict[str, float] = {}
             modules: Dict[str, float] = {}
             for e in events:
@@ -244,7 +248,8 @@ def profile_pair(name: str, size: int, threads: int = 2, runs: int = 20,
                 modules[key] = modules.get(key, 0.0) + ms
             out[v] = dict(ops=dict(sorted(ops.items(), key=lambda kv: -kv[1])),
                           modules=dict(sorted(modules.items(), key=lambda kv: -kv[1])),
-                          total=sum(ops.values()), warmup_nodes=warm)
+                          total=sum(ops.values()), warmup_nodes=warm,
+                          run=statistics.median(runs_ms) if runs_ms else None)
     return out
 
 
@@ -252,8 +257,11 @@ def profile_table(name: str, size: int, prof: Dict[str, Dict[str, dict]], top: i
     """Markdown: the op types (and modules) that take the most time in either variant, ms per
     run in the baseline and in ParC, and their difference."""
     b, p = prof['baseline'], prof['parc']
-    lines = [f'{name} at {size}: ONNX Runtime profiler, ms per run (sum over nodes; baseline '
-             f'{b["total"]:.1f}, ParC {p["total"]:.1f})', '',
+    runs = (f'; whole run: baseline {b["run"]:.1f}, ParC {p["run"]:.1f}, ratio '
+            f'{p["run"] / b["run"]:.3f}' if b.get('run') and p.get('run') else '')
+    lines = [f'{name} at {size}: ONNX Runtime profiler, ms per run (sum over nodes: baseline '
+             f'{b["total"]:.1f}, ParC {p["total"]:.1f}, ratio {p["total"] / b["total"]:.3f}'
+             f'{runs})', '',
              '| op type | baseline ms | ParC ms | ParC - baseline |', '|---|---|---|---|']
     keys = sorted(set(b['ops']) | set(p['ops']),
                   key=lambda k: -max(b['ops'].get(k, 0), p['ops'].get(k, 0)))[:top]
