@@ -198,7 +198,10 @@ def _to_litert(program, out_dir, shape):
     import torch
     example = tuple(program.example_inputs[0]) if program.example_inputs else (
         torch.zeros(shape), )
-    litert_torch.convert(program.module(), example).export(osp.join(out_dir, 'model.tflite'))
+    module = program.module()
+    for m in module.modules():  # (exported in eval mode; the unlifted module says train and
+        m.training = False      # refuses .eval(): the converter would warn of training mode)
+    litert_torch.convert(module, example).export(osp.join(out_dir, 'model.tflite'))
 
 
 # --- running ------------------------------------------------------------------------------
