@@ -206,51 +206,77 @@ def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: in
 
 
 def profile_pair(name: str, size: int, threads: int = 2, runs: int = 20,
-                 impls: Sequence[Optional[str]] = (None, ),
-                 depth: int = 2) -> Dict[str, Dict[str, dict]]:
-    """Where the time goes, from ONNX Runtime's own profiler: the pair's graphs (exported as
-    :func:`time_pair` exports them) each run ``runs`` times; per variant, the mean ms per run
-    of each op type (``ops``) and of each module of the network (``modules``: the first
-    ``depth`` parts of the module path in the exporter's node names, e.g. ``layers.3/0``),
-    their sum (``total``) and the median whole run (``run``, ONNX Runtime's ``model_run``:
-    the nodes plus what lies between them, dispatch and thread-pool waits)."""
-    import json
-
-    from parc_mm.deploy.runtimes import session
+                 impls: Sequence[Optional[str]] = (None, ), depth: int = 2,
+                 runtime: str = 'onnxruntime') -> Dict[str, Dict[str, dict]]:
+    """Where the time goes, from the runtime's own profiler (ONNX Runtime's, or OpenVINO's
+    performance counters): the pair's graphs (exported as :func:`time_pair` exports them),
+    each run ``runs`` times alone; per variant, the mean ms per run of each op type (``ops``)
+    and of each module of the network (``modules``: the first ``depth`` parts of the module
+    path in the exporter's node names, e.g. ``layers.3/0``), their sum (``total``) and the
+    median whole run (``run``: the nodes plus what lies between them, dispatch and
+    thread-pool waits)."""
+    if runtime not in ('onnxruntime', 'openvino'):
+        raise ValueError(f'profiles come from ONNX Runtime or OpenVINO, not {runtime}')
     x = torch.from_numpy(
         np.random.default_rng(1).standard_normal((1, 3, size, size)).astype(np.float32))
     out: Dict[str, Dict[str, dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         graphs = export_pair(name, size, tmp, impls=impls, x=x)
         for v, g in graphs.items():
-            sess = session(g['path'], threads, profile=osp.join(tmp, f'prof-{v}'))
-            inp = sess.get_inputs()[0].name
-            for _ in range(3):  # (warm-up: the profile also holds these)
-                sess.run(None, {inp: x.numpy()})
-            with open(sess.end_profiling()) as f:
-                warm = sum(e.get('cat') == 'Node' for e in json.load(f))
-            sess = session(g['path'], threads, profile=osp.join(tmp, f'prof-{v}-timed'))
-            for _ in range(runs):
-                sess.run(None, {inp: x.numpy()})
-            with open(sess.end_profiling()) as f:
-                trace = json.load(f)
-            events = [e for e in trace if e.get('cat') == 'Node'
-                      and e['name'].endswith('_kernel_time')]
-            runs_ms = [e['dur'] / 1e3 for e in trace if e.get('name') == 'model_run']
+            nodes, run_ms = (_ort_profile if runtime == 'onnxruntime' else _ov_profile)(
+                g['path'], x.numpy(), threads, runs, osp.join(tmp, v))
             ops: Dict[str, float] = {}
             modules: Dict[str, float] = {}
-            for e in events:
-                ms = e['dur'] / 1e3 / runs
-                op = e.get('args', {}).get('op_name', '?')
-                ops[op] = ops.get(op, 0.0) + ms
-                path = [c for c in e['name'].split('/')[:-1] if c][1:]  # (past the wrapper)
+            for node_name, op, ms in nodes:
+                ops[op] = ops.get(op, 0.0) + ms / runs
+                path = [c for c in node_name.split('/')[:-1] if c][1:]  # (past the wrapper)
                 key = '/'.join(path[:depth]) or '(top level)'
-                modules[key] = modules.get(key, 0.0) + ms
+                modules[key] = modules.get(key, 0.0) + ms / runs
             out[v] = dict(ops=dict(sorted(ops.items(), key=lambda kv: -kv[1])),
                           modules=dict(sorted(modules.items(), key=lambda kv: -kv[1])),
-                          total=sum(ops.values()), warmup_nodes=warm,
-                          run=statistics.median(runs_ms) if runs_ms else None)
+                          total=sum(ops.values()), run=statistics.median(run_ms),
+                          runtime=runtime)
     return out
+
+
+def _ort_profile(path, x, threads, runs, prefix):
+    """[(node name, op type, ms)] over ``runs`` runs after a warm-up, and each run's ms."""
+    import json
+
+    from parc_mm.deploy.runtimes import session
+    sess = session(path, threads)
+    inp = sess.get_inputs()[0].name
+    for _ in range(3):
+        sess.run(None, {inp: x})
+    sess = session(path, threads, profile=prefix)
+    for _ in range(runs):
+        sess.run(None, {inp: x})
+    with open(sess.end_profiling()) as f:
+        trace = json.load(f)
+    nodes = [(e['name'][:-len('_kernel_time')], e.get('args', {}).get('op_name', '?'),
+              e['dur'] / 1e3) for e in trace
+             if e.get('cat') == 'Node' and e['name'].endswith('_kernel_time')]
+    return nodes, [e['dur'] / 1e3 for e in trace if e.get('name') == 'model_run']
+
+
+def _ov_profile(path, x, threads, runs, folder):
+    """As :func:`_ort_profile`, from OpenVINO's performance counters (the IR converted as
+    ``--runtime openvino`` converts it; fused nodes carry the name of one of theirs)."""
+    from parc_mm.deploy import runtimes
+    os.makedirs(folder)
+    runtimes.convert('openvino', path, folder, list(x.shape))
+    req = runtimes.openvino_model(osp.join(folder, 'model.xml'), threads,
+                                  profile=True).create_infer_request()
+    for _ in range(3):
+        req.infer({0: x})
+    nodes, run_ms = [], []
+    for _ in range(runs):
+        t = time.perf_counter()
+        req.infer({0: x})
+        run_ms.append((time.perf_counter() - t) * 1e3)
+        nodes += [(p.node_name, p.node_type, p.real_time.total_seconds() * 1e3)
+                  for p in req.profiling_info if p.status == p.Status.EXECUTED]
+    return nodes, run_ms
 
 
 def profile_table(name: str, size: int, prof: Dict[str, Dict[str, dict]], top: int = 8) -> str:
@@ -259,7 +285,9 @@ def profile_table(name: str, size: int, prof: Dict[str, Dict[str, dict]], top: i
     b, p = prof['baseline'], prof['parc']
     runs = (f'; whole run: baseline {b["run"]:.1f}, ParC {p["run"]:.1f}, ratio '
             f'{p["run"] / b["run"]:.3f}' if b.get('run') and p.get('run') else '')
-    lines = [f'{name} at {size}: ONNX Runtime profiler, ms per run (sum over nodes: baseline '
+    who = {'onnxruntime': "ONNX Runtime's profiler", 'openvino': "OpenVINO's performance "
+           'counters'}[b.get('runtime', 'onnxruntime')]
+    lines = [f'{name} at {size}: {who}, ms per run (sum over nodes: baseline '
              f'{b["total"]:.1f}, ParC {p["total"]:.1f}, ratio {p["total"] / b["total"]:.3f}'
              f'{runs})', '',
              '| op type | baseline ms | ParC ms | ParC - baseline |', '|---|---|---|---|']

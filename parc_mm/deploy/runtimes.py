@@ -242,13 +242,20 @@ def _run_onnxruntime(path, names, threads):
     return lambda x: sess.run(None, {inp: np.ascontiguousarray(x, np.float32)})
 
 
-def _run_openvino(path, names, threads):
+def openvino_model(path: str, threads: Optional[int] = None, profile: bool = False):
+    """OpenVINO's compiled model of ``path`` as every export runs it (fp32 inference;
+    ``profile``: with its per-node performance counters)."""
     import openvino as ov
-    core = ov.Core()
     config = {'INFERENCE_PRECISION_HINT': 'f32'}  # (bf16 where the CPU has it, otherwise)
     if threads:
         config['INFERENCE_NUM_THREADS'] = int(threads)
-    model = core.compile_model(path, 'CPU', config)
+    if profile:
+        config['PERF_COUNT'] = 'YES'
+    return ov.Core().compile_model(path, 'CPU', config)
+
+
+def _run_openvino(path, names, threads):
+    model = openvino_model(path, threads)
     outs = list(model.outputs)
 
     def run(x):
@@ -358,5 +365,5 @@ def check(net: Network, x: np.ndarray, refs: Sequence[np.ndarray]) -> float:
     return diff
 
 
-__all__ = ['RUNTIMES', 'Runtime', 'check', 'convert', 'load', 'lower_executorch', 'problem',
-           'require', 'runtime', 'session']
+__all__ = ['RUNTIMES', 'Runtime', 'check', 'convert', 'load', 'lower_executorch', 'openvino_model',
+           'problem', 'require', 'runtime', 'session']

@@ -18,7 +18,8 @@ beside the runtime's own, each set on every ParC layer (their own rows). A basel
 cannot convert is reported as not timed. For ncnn (tensors of rank 4 at most) patch merging is
 exported in its rank-4 form for both models (as tools/deploy/export.py does) and the
 baselines' attention too (parc_mm.deploy.rank4; the matrix says so). --profile adds ONNX
-Runtime's profile of each pair: ms per op type and per module, to explain a ratio.
+Runtime's (and OpenVINO's) profile of each pair: ms per op type and per module, to explain a
+ratio.
 """
 import argparse
 import sys
@@ -43,8 +44,9 @@ def main(argv=None):
                    help="other export forms to time beside the runtime's own")
     p.add_argument('--no-int8', action='store_true')
     p.add_argument('--profile', action='store_true',
-                   help="also profile each pair's graphs with ONNX Runtime's profiler: ms per "
-                        'op type and per module, baseline against ParC (where the time goes)')
+                   help="also profile each pair's graphs with the runtime's profiler (ONNX "
+                        "Runtime's; OpenVINO's performance counters): ms per op type and per "
+                        'module, baseline against ParC (where the time goes)')
     p.add_argument('--json', default=None, help='write every row (with its rounds) here')
     p.add_argument('--markdown', default=None,
                    help='write the speed table and the portability matrix here')
@@ -91,12 +93,14 @@ def main(argv=None):
     profiles, prof_text = {}, []
     if a.profile:
         from parc_mm.analysis.onnx_benchmark import profile_pair, profile_table
-        for key in a.pairs:
-            name, sizes = PAIRS[key]
-            for size in a.sizes or sizes:
-                profiles[f'{name} {size}'] = prof = profile_pair(name, size, a.threads)
-                prof_text.append(profile_table(name, size, prof))
-                print('\n' + prof_text[-1], flush=True)
+        for runtime in [r for r in a.runtimes if r in ('onnxruntime', 'openvino')]:
+            for key in a.pairs:
+                name, sizes = PAIRS[key]
+                for size in a.sizes or sizes:
+                    prof = profile_pair(name, size, a.threads, runtime=runtime)
+                    profiles[f'{runtime} {name} {size}'] = prof
+                    prof_text.append(profile_table(name, size, prof))
+                    print('\n' + prof_text[-1], flush=True)
     if a.json:
         from parc_mm.utils.fileio import write_result
         write_result(a.json, dict(versions=versions, threads=a.threads, rounds=a.rounds,
