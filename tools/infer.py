@@ -6,10 +6,13 @@ ImageClassificationInferencer do the work.
 
     python tools/infer.py CONFIG CHECKPOINT INPUT [--out-dir DIR] [--device cpu|cuda]
                           [--score-thr 0.3]
-    python tools/infer.py CONFIG EXPORT_DIR|model.onnx INPUT ...   # ONNX Runtime
+    python tools/infer.py CONFIG EXPORT_DIR|model.onnx INPUT ...   # in the export's runtime
 
-An exported classifier or segmentor (tools/deploy/export_onnx.py) runs in ONNX Runtime with
-the config's own pre- and post-processing: the same drawings and predictions.json.
+An exported classifier or segmentor (tools/deploy/export.py) runs in the runtime its folder
+was exported for (ONNX Runtime, OpenVINO, MNN, ncnn, ExecuTorch, LiteRT: the record says
+which) with the config's own pre- and post-processing: the same drawings and
+predictions.json. Detectors' plain exports hold backbone + neck features in every runtime and
+are refused here (whole detectors: tools/deploy/deploy.py, mmdeploy, ONNX Runtime).
 
 INPUT is an image or a folder of images. Written: DIR/vis/<image> (drawn) and
 DIR/predictions.json (boxes / classes / scores, class pixel fractions, or labels).
@@ -23,7 +26,7 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('config', help='config file (or parc_mm::family/name.py)')
     p.add_argument('checkpoint', help='checkpoint file (trained, or from to_parc.py), or an '
-                   'exported model.onnx / the folder export_onnx.py wrote')
+                   'exported model.onnx / the folder tools/deploy/export.py wrote')
     p.add_argument('input', nargs='+', help='image file(s) or folder(s)')
     p.add_argument('--out-dir', default='work_dirs/infer')
     p.add_argument('--device', default=None, help='cpu or cuda (default: cuda if available)')
