@@ -198,7 +198,7 @@ def _export_program(module, x, out_dir, rt, form, features) -> dict:
     names = [f'out{i}' for i in range(len(refs))] if features else ['logits']
     program = export_program(module, (x, ))
     ops = program_ops(program)
-    left = rebuilt_per_call(ops)
+    left = rebuilt_per_call(program)
     if left:
         raise RuntimeError(f'the torch.export program still computes {", ".join(left)} from '
                            'the parameters on every call after folding: report this model')

@@ -13,7 +13,7 @@ propagation); :func:`export_program` always applies it.
 from __future__ import annotations
 
 import collections
-from typing import Dict, Sequence, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn as nn
@@ -77,9 +77,20 @@ def program_ops(program) -> Dict[str, int]:
     return dict(counts.most_common())
 
 
-def rebuilt_per_call(ops: Dict[str, int]) -> Sequence[str]:
-    """The ops of :data:`BUILD_OPS` that ``ops`` (:func:`program_ops`) still holds."""
-    return [o for o in BUILD_OPS if ops.get(o)]
+def rebuilt_per_call(program) -> List[str]:
+    """The ops of :data:`BUILD_OPS` that ``program`` computes without its input (from
+    parameters and constants only, i.e. again on every call): none once folded. The same ops
+    on the input (a gather of tokens) are the model's own and not counted."""
+    signature = program.graph_signature
+    users = set(signature.user_inputs)
+    on_input = set()
+    for node in program.graph.nodes:
+        if (node.op == 'placeholder' and node.name in users) or any(
+                a in on_input for a in node.all_input_nodes):
+            on_input.add(node)
+    found = {str(getattr(n.target, '__name__', n.target)).split('.')[0]
+             for n in program.graph.nodes if n.op == 'call_function' and n not in on_input}
+    return [o for o in BUILD_OPS if o in found]
 
 
 __all__ = ['BUILD_OPS', 'export_program', 'fold_constants', 'program_ops', 'rebuilt_per_call']

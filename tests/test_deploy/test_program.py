@@ -34,9 +34,10 @@ def test_folding_leaves_no_circulant_building_and_keeps_the_result(direction, si
     raw = torch.export.export(prepare(layer), (x, ))
     n = size[0] if direction == 'H' else size[1]
     if n > 1:  # (a 1-long axis: the conv is a product, nothing to build)
-        assert set(rebuilt_per_call(program_ops(raw))) == set(BUILD_OPS)
+        assert set(rebuilt_per_call(raw)) == set(BUILD_OPS)
     folded = export_program(layer, (x, ))
-    assert rebuilt_per_call(program_ops(folded)) == []
+    assert rebuilt_per_call(folded) == []
+    assert not set(BUILD_OPS) & set(program_ops(folded))
     with torch.no_grad():
         assert torch.allclose(folded.module()(x), ref, atol=1e-6, rtol=0)
 
@@ -124,3 +125,16 @@ def test_executorch_runs_parc_inside_its_delegate(family):
     rank4_unfold(model)  # (as the exporter does for ExecuTorch)
     outside = _outside_delegate(export_program(model, (torch.randn(1, 3, 96, 128), )))
     assert not {'arange', 'remainder', 'index', 'expand_copy', 'im2col'} & outside, outside
+
+
+def test_an_index_of_the_input_is_the_models_own():
+    """Only ops computed without the input count as rebuilt per call: a gather of the input
+    (tokens, channels) is the model's own computation, not a refused export."""
+    from parc_mm.deploy.program import export_program, program_ops, rebuilt_per_call
+
+    class Gather(torch.nn.Module):
+        def forward(self, x):
+            return x[:, torch.arange(x.shape[1]).flip(0)]
+
+    program = export_program(Gather(), (torch.randn(1, 4, 3, 3), ))
+    assert 'index' in program_ops(program) and rebuilt_per_call(program) == []
