@@ -176,7 +176,8 @@ def test_export_command_and_infer_per_runtime(tmp_path, runtime):
         assert max(abs(x['score'] - y['score']) for x, y in zip(a['top5'], b['top5'])) < 1e-3
 
 
-@pytest.mark.parametrize('group', [RUNTIMES, pytest.param(['litert'], marks=pytest.mark.slow)])
+@pytest.mark.parametrize('group', [RUNTIMES, pytest.param(['litert'], marks=pytest.mark.slow)],
+                         ids=['small-wheels', 'litert'])
 def test_converters_install_and_send_nothing(tmp_path, monkeypatch, group):
     """No socket is opened and no process but the converters' own binaries (pnnx; flatc, the
     flatbuffer compiler ExecuTorch serializes with) is started while converting and running
