@@ -140,7 +140,7 @@ def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: in
     rt = runtimes.require(runtime)
     impls = [rt.form if i is None and rt.form != 'auto' else i for i in impls]
     int8 = int8 and runtime == 'onnxruntime'
-    program = rt.route == 'torch.export'
+    torch_export = rt.route == 'torch.export'
     rows: List[OrtRow] = []
     x = torch.from_numpy(
         np.random.default_rng(1).standard_normal((1, 3, size, size)).astype(np.float32))
@@ -156,10 +156,10 @@ def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: in
                 else:
                     folder = osp.join(tmp, v)
                     os.makedirs(folder)
-                    model_file = runtimes.convert(runtime, g['program'] if program else
+                    model_file = runtimes.convert(runtime, g['program'] if torch_export else
                                                   g['path'], folder, list(x.shape))[0]
                 nets[v] = runtimes.load(runtime, folder, model_file, ['output'], threads)
-                if program:  # against PyTorch (there is no ONNX graph)
+                if torch_export:  # against PyTorch (there is no ONNX graph)
                     g['max_abs_diff'] = runtimes.check(nets[v], x.numpy(), [g['ref']])
                 elif runtime != 'onnxruntime' and not v.endswith('-int8'):
                     ref = runtimes.load('onnxruntime', osp.dirname(g['path']), g['path'],
@@ -173,7 +173,7 @@ def time_pair(name: str, size: int, rounds: int = 10, reps: int = 3, threads: in
             raise RuntimeError(f'{name}: ParC runs in {runtime} (max diff '
                                f'{graphs["parc"]["max_abs_diff"]:.1e}), the baseline does not '
                                f'({graphs["baseline"]["failed"]})')
-        nodes = {v: g['nodes'] if program else len(onnx.load(g['path']).graph.node)
+        nodes = {v: g['nodes'] if torch_export else len(onnx.load(g['path']).graph.node)
                  for v, g in graphs.items()}
         feed = x.numpy()
         calls: Dict[str, Callable[[], object]] = {

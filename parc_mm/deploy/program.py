@@ -65,16 +65,17 @@ def export_program(module: nn.Module, inputs: Tuple[torch.Tensor, ...]):
     return fold_constants(program)
 
 
+def _op_name(node) -> str:
+    """A call's op without ``aten.`` and the overload: ``arange``, ``bmm``, ..."""
+    return getattr(node.target, '__name__', str(node.target)).split('.')[0]
+
+
 def program_ops(program) -> Dict[str, int]:
-    """How many nodes of each op the program holds (``aten.`` and overload names dropped),
-    most frequent first."""
-    counts: Dict[str, int] = collections.Counter()
-    for node in program.graph.nodes:
-        if node.op == 'call_function':
-            name = getattr(node.target, '__name__', str(node.target)).split('.')[0]
-            if not name.startswith('_assert'):  # export's own metadata checks, no compute
-                counts[name] += 1
-    return dict(counts.most_common())
+    """How many nodes of each op the program holds, most frequent first."""
+    counts: Dict[str, int] = collections.Counter(
+        _op_name(n) for n in program.graph.nodes if n.op == 'call_function')
+    return {name: k for name, k in counts.most_common()
+            if not name.startswith('_assert')}  # (export's own metadata checks, no compute)
 
 
 def rebuilt_per_call(program) -> List[str]:
@@ -88,8 +89,8 @@ def rebuilt_per_call(program) -> List[str]:
         if (node.op == 'placeholder' and node.name in users) or any(
                 a in on_input for a in node.all_input_nodes):
             on_input.add(node)
-    found = {str(getattr(n.target, '__name__', n.target)).split('.')[0]
-             for n in program.graph.nodes if n.op == 'call_function' and n not in on_input}
+    found = {_op_name(n) for n in program.graph.nodes
+             if n.op == 'call_function' and n not in on_input}
     return [o for o in BUILD_OPS if o in found]
 
 

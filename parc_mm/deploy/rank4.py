@@ -21,6 +21,10 @@ import torch
 import torch.nn as nn
 
 
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
 def _forward(self, x: torch.Tensor) -> torch.Tensor:
     b, n, _ = x.shape
     c, heads = self.embed_dims, self.num_heads
@@ -40,9 +44,8 @@ class Rank4Unfold(nn.Module):
 
     def __init__(self, unfold: nn.Unfold):
         super().__init__()
-        pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)  # noqa: E731
-        self.kernel_size, self.stride = pair(unfold.kernel_size), pair(unfold.stride)
-        self.padding, self.dilation = pair(unfold.padding), pair(unfold.dilation)
+        self.kernel_size, self.stride = _pair(unfold.kernel_size), _pair(unfold.stride)
+        self.padding, self.dilation = _pair(unfold.padding), _pair(unfold.dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
@@ -103,11 +106,10 @@ def rank4_unfold(model: nn.Module) -> int:
     """Replace every ``nn.Unfold`` of ``model`` whose kernel equals its stride (no padding,
     no dilation: patch merging) by :class:`Rank4Unfold`; returns how many. Others are left
     as they are (and their export is refused by ncnn's converter, naming the op)."""
-    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)  # noqa: E731
     swaps = [(parent, name, child) for parent in model.modules()
              for name, child in parent.named_children()
-             if type(child) is nn.Unfold and pair(child.kernel_size) == pair(child.stride)
-             and pair(child.padding) == (0, 0) and pair(child.dilation) == (1, 1)]
+             if type(child) is nn.Unfold and _pair(child.kernel_size) == _pair(child.stride)
+             and _pair(child.padding) == (0, 0) and _pair(child.dilation) == (1, 1)]
     for parent, name, child in swaps:
         setattr(parent, name, Rank4Unfold(child))
     return len(swaps)

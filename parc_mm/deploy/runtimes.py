@@ -195,9 +195,7 @@ def _to_executorch(program, out_dir, shape):
 
 def _to_litert(program, out_dir, shape):
     import litert_torch
-    import torch
-    example = tuple(program.example_inputs[0]) if program.example_inputs else (
-        torch.zeros(shape), )
+    example = tuple(program.example_inputs[0])  # (the input torch.export traced)
     module = program.module()
     for m in module.modules():  # (exported in eval mode; the unlifted module says train and
         m.training = False      # refuses .eval(): the converter would warn of training mode)
@@ -339,13 +337,12 @@ def _run_litert(path, names, threads):
     from ai_edge_litert.interpreter import Interpreter
     interp = Interpreter(model_path=path, num_threads=int(threads or os.cpu_count() or 1))
     runner = interp.get_signature_runner()
-    (arg, ), = [tuple(runner.get_input_details())]
+    (arg, ) = runner.get_input_details()  # (one input; its name)
 
     def run(x):
         outs = runner(**{arg: np.ascontiguousarray(x, np.float32)})
-        # output_0, output_1, ...: the program's output order
-        return [np.array(outs[k], copy=True) for k in sorted(
-            outs, key=lambda k: int(k.rsplit('_', 1)[-1]) if k[-1].isdigit() else k)]
+        # output_0, output_1, ..., output_10: the program's output order
+        return [np.array(outs[k], copy=True) for k in sorted(outs, key=lambda k: (len(k), k))]
 
     return run
 

@@ -24,16 +24,38 @@ def _max_rank(path):
     return max(ranks)
 
 
-def test_rank4_attention_keeps_the_outputs_and_the_rank(tmp_path):
+def _swin():
+    from mmpretrain.models import SwinTransformer
+    torch.manual_seed(0)
+    net = SwinTransformer(arch=dict(embed_dims=16, depths=[2, 2], num_heads=[2, 4]),
+                          img_size=64, window_size=4, out_indices=(1, ))
+    net.eval()
+    return net
+
+
+# (model, input size, layers given the rank-4 attention, patch mergings, the plain graph's
+# largest rank: mmpretrain's 5-D qkv split; Swin's 6-D window partition)
+MODELS = {'deit': (_deit, 32, 12, 0, 5), 'swin': (_swin, 64, 8, 1, 6)}
+
+
+def _rank4(net):
+    from parc_mm.deploy.rank4 import rank4_attention, rank4_unfold
+    return rank4_attention(net), rank4_unfold(net)
+
+
+@pytest.mark.parametrize('name', list(MODELS))
+def test_rank4_forms_keep_the_outputs_and_the_rank(tmp_path, name):
+    """DeiT's attention; Swin's shifted windows with their mask, relative position bias and
+    patch merging: the same outputs through tensors of rank 4 at most."""
     from parc_mm.deploy.onnx import export_module
-    from parc_mm.deploy.rank4 import rank4_attention
-    net = _deit()
-    x = torch.randn(1, 3, 32, 32)
+    build, size, layers, merges, plain_rank = MODELS[name]
+    net = build()
+    x = torch.randn(1, 3, size, size)
     with torch.no_grad():
         ref = net(x)[-1]
     export_module(net, (x, ), str(tmp_path / 'plain.onnx'))
-    assert _max_rank(str(tmp_path / 'plain.onnx')) == 5  # mmpretrain's qkv split
-    assert rank4_attention(net) == 12
+    assert _max_rank(str(tmp_path / 'plain.onnx')) == plain_rank
+    assert _rank4(net) == (layers, merges)
     with torch.no_grad():
         assert torch.allclose(net(x)[-1], ref, atol=1e-5, rtol=0)
     got = export_module(net, (x, ), str(tmp_path / 'rank4.onnx'))
@@ -41,15 +63,16 @@ def test_rank4_attention_keeps_the_outputs_and_the_rank(tmp_path):
     assert _max_rank(str(tmp_path / 'rank4.onnx')) == 4
 
 
-def test_rank4_attention_runs_in_ncnn(tmp_path):
+@pytest.mark.parametrize('name', list(MODELS))
+def test_rank4_forms_run_in_ncnn(tmp_path, name):
     from parc_mm.deploy import runtimes
     from parc_mm.deploy.onnx import export_module
-    from parc_mm.deploy.rank4 import rank4_attention
     if runtimes.problem('ncnn'):
         pytest.skip(runtimes.problem('ncnn'))
-    net = _deit()
-    rank4_attention(net)
-    x = torch.randn(1, 3, 32, 32)
+    build, size = MODELS[name][:2]
+    net = build()
+    _rank4(net)
+    x = torch.randn(1, 3, size, size)
     got = export_module(net, (x, ), str(tmp_path / 'm.onnx'))
     files = runtimes.convert('ncnn', str(tmp_path / 'm.onnx'), str(tmp_path), list(x.shape))
     out = runtimes.load('ncnn', str(tmp_path), files[0], got['names'])(x.numpy())
@@ -90,49 +113,3 @@ def test_rank4_unfold_swaps_patch_merging_only():
     with torch.no_grad():
         out, size = net[0](x, (6, 6))
     assert size == (3, 3) and torch.equal(out, ref)
-
-
-def _swin():
-    from mmpretrain.models import SwinTransformer
-    torch.manual_seed(0)
-    net = SwinTransformer(arch=dict(embed_dims=16, depths=[2, 2], num_heads=[2, 4]),
-                          img_size=64, window_size=4, out_indices=(1, ))
-    net.eval()
-    return net
-
-
-def test_rank4_window_attention_keeps_the_outputs_and_the_rank(tmp_path):
-    """Shifted windows with their mask, relative position bias, patch merging: the same
-    outputs through tensors of rank 4 at most."""
-    from parc_mm.deploy.onnx import export_module
-    from parc_mm.deploy.rank4 import rank4_attention, rank4_unfold
-    net = _swin()
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        ref = net(x)[-1]
-    export_module(net, (x, ), str(tmp_path / 'plain.onnx'))
-    assert _max_rank(str(tmp_path / 'plain.onnx')) == 6
-    assert rank4_attention(net) == 8 and rank4_unfold(net) == 1
-    with torch.no_grad():
-        assert torch.allclose(net(x)[-1], ref, atol=1e-5, rtol=0)
-    got = export_module(net, (x, ), str(tmp_path / 'rank4.onnx'))
-    assert got['max_abs_diff'] < 1e-4
-    assert _max_rank(str(tmp_path / 'rank4.onnx')) == 4
-
-
-def test_rank4_swin_runs_in_ncnn(tmp_path):
-    from parc_mm.deploy import runtimes
-    from parc_mm.deploy.onnx import export_module
-    from parc_mm.deploy.rank4 import rank4_attention, rank4_unfold
-    if runtimes.problem('ncnn'):
-        pytest.skip(runtimes.problem('ncnn'))
-    net = _swin()
-    rank4_attention(net)
-    rank4_unfold(net)
-    x = torch.randn(1, 3, 64, 64)
-    got = export_module(net, (x, ), str(tmp_path / 'm.onnx'))
-    files = runtimes.convert('ncnn', str(tmp_path / 'm.onnx'), str(tmp_path), list(x.shape))
-    out = runtimes.load('ncnn', str(tmp_path), files[0], got['names'])(x.numpy())
-    ref = got['outputs'][-1].numpy()
-    assert np.abs(np.asarray(out[-1]).reshape(ref.shape) - ref).max() < 1e-3 * max(
-        1.0, np.abs(ref).max())
